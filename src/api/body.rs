@@ -1,0 +1,135 @@
+//! Ingest request bodies: JSON sent as `application/json` or, for beacon-style
+//! senders, as `text/plain`. Read with a size limit, then parsed by serde so
+//! every problem names its field.
+
+use crate::error::AppError;
+use crate::state::SharedState;
+use poem::{Request, RequestBody};
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use tokio::io::AsyncReadExt;
+
+pub struct JsonBody<T> {
+    bytes: Vec<u8>,
+    _type: PhantomData<T>,
+}
+
+impl<T: Type + Send> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        matches!(essence.as_str(), "application/json" | "text/plain") || essence.ends_with("+json")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let limit = request
+            .data::<SharedState>()
+            .map(|s| s.config.max_body_bytes)
+            .unwrap_or(1_048_576);
+        let too_large = || {
+            poem::Error::from_string(
+                format!("request body is larger than {limit} bytes"),
+                poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+            )
+        };
+        if request
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > limit)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        body.take()?
+            .into_async_read()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| {
+                poem::Error::from_string(
+                    format!("could not read the body: {e}"),
+                    poem::http::StatusCode::BAD_REQUEST,
+                )
+            })?;
+        if bytes.len() > limit {
+            return Err(too_large());
+        }
+        Ok(JsonBody {
+            bytes,
+            _type: PhantomData,
+        })
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + Send);
+
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// Parses the body, naming the path of the first problem (e.g. `events[2].app`).
+    pub fn parse(&self) -> Result<T, AppError> {
+        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(AppError::Invalid {
+                message: "the request body is empty; send a JSON object".into(),
+                field: None,
+            });
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&self.bytes);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return AppError::Invalid {
+                    message: format!("the body is not valid JSON: {inner}"),
+                    field: None,
+                };
+            }
+            let text = inner.to_string();
+            // serde reports a missing field at its parent's path; name the field itself.
+            if let Some(name) = text
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next())
+            {
+                let field = if path == "." {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                };
+                return AppError::Invalid {
+                    message: format!("`{field}` is required"),
+                    field: Some(field),
+                };
+            }
+            if path == "." || path == "?" {
+                AppError::Invalid {
+                    message: format!("invalid body: {text}"),
+                    field: None,
+                }
+            } else {
+                AppError::Invalid {
+                    message: format!("invalid `{path}`: {text}"),
+                    field: Some(path),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,435 @@
+//! Command line: `serve` (the default) and the operations a self-hoster runs on the
+//! same binary. With `--json`, a command prints exactly one JSON object on stdout.
+
+use crate::clock::Clock;
+use crate::config::{DbConfig, ServeConfig, SyncMode};
+use crate::domain::plans::Plan;
+use crate::domain::timeutil::format_rfc3339_ms;
+use crate::service::{accounts, retention};
+use crate::store::{Db, SqliteSync};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "telemetry-tracker",
+    version,
+    about = "Error tracking, product analytics and session telemetry in one binary."
+)]
+pub struct Cli {
+    /// Print exactly one JSON object on stdout (errors still go to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub db: DbConfig,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (the default command).
+    Serve(Box<ServeConfig>),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Manage project API keys (used by the SDKs).
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+    /// Manage personal access tokens (used by API clients).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Data retention.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Write a consistent snapshot of the SQLite database to a file.
+    Backup {
+        /// Destination file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check the configuration and the database connection.
+    Check(Box<ServeConfig>),
+    /// Print the OpenAPI specification.
+    Openapi,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user (optionally with an organization it owns).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The password (at least 10 characters). Prefer --password-stdin.
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also create this organization with the user as OWNER.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization owned by an existing user.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Email of the owner.
+        #[arg(long)]
+        owner: String,
+        #[arg(long, default_value = "SELF_HOSTED", value_parser = parse_plan)]
+        plan: Plan,
+    },
+    /// Change an organization's plan.
+    SetPlan {
+        /// Organization id or name.
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_parser = parse_plan)]
+        plan: Plan,
+    },
+}
+
+fn parse_plan(s: &str) -> Result<Plan, String> {
+    s.parse()
+}
+
+#[derive(Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project in an organization.
+    Create {
+        /// Organization id or name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key; the full key is printed once.
+    Create {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        label: Option<String>,
+        /// Accept only events whose `app` is this label.
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List a project's keys (never their secrets).
+    List {
+        #[arg(long)]
+        project: String,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a personal access token for a user; printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Delete telemetry older than each plan keeps, now.
+    Run(RetentionArgs),
+}
+
+#[derive(Args)]
+pub struct RetentionArgs {
+    /// Count what would be deleted without deleting.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Days kept on the SELF_HOSTED plan.
+    #[arg(long, env = "TELEMETRY_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
+    /// Minutes without activity after which an open session is closed.
+    #[arg(long, env = "TELEMETRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u32,
+}
+
+/// What a command prints: a JSON object, and the same for people.
+pub struct Output {
+    pub json: Value,
+    pub text: String,
+}
+
+impl Output {
+    fn new(json: Value, text: impl Into<String>) -> Output {
+        Output {
+            json,
+            text: text.into(),
+        }
+    }
+}
+
+pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
+    let sync = match cfg.sqlite_synchronous {
+        SyncMode::Normal => SqliteSync::Normal,
+        SyncMode::Full => SqliteSync::Full,
+    };
+    let db = Db::connect(cfg.database_url.as_deref(), &cfg.data_dir, sync)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    db.migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(db)
+}
+
+/// Runs every command except `serve`.
+pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> {
+    let clock = Clock::default();
+    match command {
+        Command::Serve(_) => unreachable!("serve is dispatched by main"),
+        Command::Openapi => {
+            let spec: Value = serde_json::from_str(&crate::api::spec_json())?;
+            Ok(Output::new(
+                spec.clone(),
+                serde_json::to_string_pretty(&spec)?,
+            ))
+        }
+        Command::Version => {
+            let v = env!("CARGO_PKG_VERSION");
+            Ok(Output::new(
+                json!({ "version": v }),
+                format!("telemetry-tracker {v}"),
+            ))
+        }
+        Command::Check(cfg) => {
+            let problems = cfg.problems();
+            if !problems.is_empty() {
+                anyhow::bail!(problems.join("\n"));
+            }
+            let db = open_db(db_cfg).await?;
+            db.ping().await?;
+            Ok(Output::new(
+                json!({ "ok": true, "database": db.backend(), "public_url": cfg.public_url() }),
+                format!("configuration ok; database ({}) reachable", db.backend()),
+            ))
+        }
+        command => {
+            let db = open_db(db_cfg).await?;
+            let out = run_with_db(&db, &clock, db_cfg, command).await;
+            db.close().await;
+            out
+        }
+    }
+}
+
+async fn run_with_db(
+    db: &Db,
+    clock: &Clock,
+    db_cfg: &DbConfig,
+    command: Command,
+) -> anyhow::Result<Output> {
+    Ok(match command {
+        Command::Migrate => Output::new(
+            json!({ "migrated": true, "database": db.backend() }),
+            "migrations applied",
+        ),
+        Command::User(UserCommand::Create {
+            email,
+            password,
+            password_stdin,
+            org,
+        }) => {
+            let password = match (password, password_stdin) {
+                (Some(p), _) => p,
+                (None, _) => {
+                    let mut p = String::new();
+                    std::io::stdin().read_to_string(&mut p)?;
+                    p.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let created =
+                accounts::create_user(db, clock, &email, &password, org.as_deref()).await?;
+            let mut out = json!({ "id": created.user.id, "email": created.user.email });
+            let mut text = format!("user {} created ({})", created.user.email, created.user.id);
+            if let Some(org) = created.org {
+                out["org_id"] = json!(org.id);
+                text.push_str(&format!(
+                    "\norganization {:?} created ({}), owned by the user",
+                    org.name, org.id
+                ));
+            }
+            Output::new(out, text)
+        }
+        Command::Org(OrgCommand::Create { name, owner, plan }) => {
+            let org = accounts::create_org(db, clock, &name, &owner, plan).await?;
+            Output::new(
+                json!({ "id": org.id, "name": org.name, "plan": org.plan }),
+                format!(
+                    "organization {:?} created ({}) on plan {}",
+                    org.name, org.id, org.plan
+                ),
+            )
+        }
+        Command::Org(OrgCommand::SetPlan { org, plan }) => {
+            let org = accounts::set_org_plan(db, &org, plan).await?;
+            Output::new(
+                json!({ "id": org.id, "name": org.name, "plan": org.plan }),
+                format!("organization {:?} is now on plan {}", org.name, org.plan),
+            )
+        }
+        Command::Project(ProjectCommand::Create { org, name }) => {
+            let p = accounts::create_project(db, clock, &org, &name).await?;
+            Output::new(
+                json!({ "id": p.id, "slug": p.slug, "org_id": p.org_id }),
+                format!(
+                    "project {:?} created\n  id:   {}\n  slug: {}",
+                    p.name, p.id, p.slug
+                ),
+            )
+        }
+        Command::Apikey(ApiKeyCommand::Create {
+            project,
+            label,
+            app,
+            expires_in_days,
+        }) => {
+            let k = accounts::create_api_key(
+                db,
+                clock,
+                &project,
+                label.as_deref(),
+                app.as_deref(),
+                expires_in_days,
+            )
+            .await?;
+            Output::new(
+                json!({ "id": k.id, "key": k.key, "prefix": k.prefix }),
+                format!(
+                    "API key created ({}). It is shown only this once:\n\n  {}\n",
+                    k.id, k.key
+                ),
+            )
+        }
+        Command::Apikey(ApiKeyCommand::List { project }) => {
+            let keys = accounts::list_api_keys(db, &project).await?;
+            let items: Vec<Value> = keys
+                .iter()
+                .map(|k| {
+                    json!({
+                        "id": k.id,
+                        "prefix": format!("tt_live_{}", k.public_id),
+                        "label": k.label,
+                        "app": k.allowed_app,
+                        "created_at": format_rfc3339_ms(k.created_at),
+                        "last_used_at": k.last_used_at.map(format_rfc3339_ms),
+                        "expires_at": k.expires_at.map(format_rfc3339_ms),
+                        "revoked_at": k.revoked_at.map(format_rfc3339_ms),
+                    })
+                })
+                .collect();
+            let text = if keys.is_empty() {
+                "no API keys".to_string()
+            } else {
+                keys.iter()
+                    .map(|k| {
+                        let state = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        format!(
+                            "{}  tt_live_{}  {}  {}",
+                            k.id,
+                            k.public_id,
+                            state,
+                            k.label.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Output::new(json!({ "keys": items }), text)
+        }
+        Command::Apikey(ApiKeyCommand::Revoke { id }) => {
+            accounts::revoke_api_key(db, clock, &id).await?;
+            Output::new(
+                json!({ "id": id, "revoked": true }),
+                format!("API key {id} revoked"),
+            )
+        }
+        Command::Token(TokenCommand::Create { email, name }) => {
+            let t = accounts::create_token(db, clock, &email, name.as_deref()).await?;
+            Output::new(
+                json!({ "id": t.id, "token": t.token }),
+                format!(
+                    "personal access token created ({}). It is shown only this once:\n\n  {}\n",
+                    t.id, t.token
+                ),
+            )
+        }
+        Command::Retention(RetentionCommand::Run(args)) => {
+            let r = retention::run(
+                db,
+                clock,
+                args.retention_days,
+                args.session_idle_minutes,
+                args.dry_run,
+            )
+            .await?;
+            let verb = if r.dry_run { "would delete" } else { "deleted" };
+            Output::new(
+                serde_json::to_value(&r)?,
+                format!(
+                    "{verb} {} rows across {} projects; closed {} idle sessions ({} ms)",
+                    r.rows_deleted, r.projects, r.sessions_closed, r.duration_ms
+                ),
+            )
+        }
+        Command::Backup { out } => {
+            if out.exists() {
+                anyhow::bail!("{} already exists; choose a new file", out.display());
+            }
+            if !db.backup_sqlite(&out).await? {
+                anyhow::bail!("backup makes SQLite snapshots; for PostgreSQL use pg_dump (see docs/OPERATIONS.md)");
+            }
+            let _ = db_cfg;
+            Output::new(
+                json!({ "backup": out.display().to_string() }),
+                format!("snapshot written to {}", out.display()),
+            )
+        }
+        Command::Serve(_) | Command::Openapi | Command::Version | Command::Check(_) => {
+            unreachable!()
+        }
+    })
+}

@@ -1,0 +1,266 @@
+//! Every setting, declared once: flag, environment variable, default and the doc
+//! comment that `--help` prints. Read once at start-up and validated.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    /// Survives a crash of the process (WAL with synchronous=NORMAL).
+    Normal,
+    /// Also survives power loss: fsync on every group commit.
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the data lives; shared by every command that touches the database.
+#[derive(Args, Clone)]
+pub struct DbConfig {
+    /// Directory for the embedded SQLite database (telemetry.db).
+    #[arg(
+        long,
+        env = "TELEMETRY_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Database URL; `postgres://…` selects PostgreSQL. Default: SQLite file in --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// SQLite durability: `normal` survives a process crash, `full` also power loss.
+    #[arg(
+        long,
+        env = "TELEMETRY_SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "normal",
+        global = true
+    )]
+    pub sqlite_synchronous: SyncMode,
+}
+
+impl std::fmt::Debug for DbConfig {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .finish()
+    }
+}
+
+/// Settings of the `serve` command.
+#[derive(Args, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3001)]
+    pub port: u16,
+
+    /// Public base URL of this server, used in links and emails; https makes cookies Secure.
+    /// Default: http://HOST:PORT.
+    #[arg(long, env = "TELEMETRY_DASHBOARD_ORIGIN")]
+    pub public_url: Option<String>,
+
+    /// Origin of the dashboard when served from elsewhere (allowed for CORS with credentials).
+    #[arg(long, env = "DASHBOARD_ORIGIN")]
+    pub dashboard_origin: Option<String>,
+
+    /// Comma-separated origins allowed to call /api cross-origin with credentials.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// `production` refuses the development-only switches.
+    #[arg(
+        long = "env",
+        env = "TELEMETRY_ENV",
+        value_enum,
+        default_value = "development"
+    )]
+    pub run_env: RunEnv,
+
+    /// Allow sign-up after the first user exists (otherwise only by invite).
+    #[arg(long, env = "TELEMETRY_ALLOW_REGISTRATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_registration: bool,
+
+    /// Development only: accept ingest without an API key into TELEMETRY_PROJECT_ID.
+    #[arg(long, env = "INGEST_ALLOW_UNAUTHENTICATED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub ingest_allow_unauthenticated: bool,
+
+    /// Project that receives key-less ingest in development mode.
+    #[arg(long, env = "TELEMETRY_PROJECT_ID")]
+    pub default_project_id: Option<String>,
+
+    /// Development only: allow /api reads without authentication.
+    #[arg(long, env = "TELEMETRY_ALLOW_UNAUTHENTICATED_READS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_unauthenticated_reads: bool,
+
+    /// Ping the database on every /health request and report its latency.
+    #[arg(long, env = "HEALTH_CHECK_DATABASE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub health_check_database: bool,
+
+    /// SMTP server for outgoing mail, e.g. smtps://user:pass@host:465. Unset: mail is logged.
+    #[arg(long, env = "SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// Sender address of outgoing mail.
+    #[arg(
+        long,
+        env = "TELEMETRY_EMAIL_FROM",
+        default_value = "Telemetry Tracker <telemetry@localhost>"
+    )]
+    pub email_from: String,
+
+    /// When retention runs: six-field cron (sec min hour day month weekday), UTC. Empty: never.
+    #[arg(long, env = "RETENTION_CRON", default_value = "0 0 3 * * *")]
+    pub retention_cron: String,
+
+    /// Days of telemetry kept on the SELF_HOSTED plan (paid plans keep their own).
+    #[arg(long, env = "TELEMETRY_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
+
+    /// Minutes without activity after which an open session is closed.
+    #[arg(long, env = "TELEMETRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u32,
+
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "TELEMETRY_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Ingest requests waiting to be written; beyond it ingest answers 503 with Retry-After.
+    #[arg(
+        long,
+        env = "TELEMETRY_INGEST_QUEUE_CAPACITY",
+        default_value_t = 20_000
+    )]
+    pub ingest_queue_capacity: usize,
+
+    /// Most items written by one group commit.
+    #[arg(long, env = "TELEMETRY_INGEST_GROUP_MAX", default_value_t = 2_000)]
+    pub ingest_group_max: usize,
+
+    /// Milliseconds a group waits to fill up before committing (0: commit what is queued).
+    #[arg(long, env = "TELEMETRY_INGEST_GROUP_WAIT_MS", default_value_t = 0)]
+    pub ingest_group_wait_ms: u64,
+
+    /// Take the client IP from X-Forwarded-For (only behind a trusted reverse proxy).
+    #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+
+    /// Requests per minute per IP to /api/auth (0: unlimited).
+    #[arg(long, env = "RATE_LIMIT_AUTH_MAX", default_value_t = 30)]
+    pub rate_limit_auth_max: u32,
+
+    /// Requests per minute per IP to /api (0: unlimited).
+    #[arg(long, env = "RATE_LIMIT_API_MAX", default_value_t = 300)]
+    pub rate_limit_api_max: u32,
+
+    /// Requests per minute per IP to /ingest (0: unlimited; plans bound ingest per project).
+    #[arg(long, env = "RATE_LIMIT_INGEST_MAX", default_value_t = 0)]
+    pub rate_limit_ingest_max: u32,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("public_url", &self.public_url)
+            .field("run_env", &self.run_env)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<redacted>"))
+            .field("retention_cron", &self.retention_cron)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeConfig {
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}", self.host, self.port))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Every problem with the settings, one line each; empty when they are usable.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let public = self.public_url();
+        if !(public.starts_with("http://") || public.starts_with("https://")) {
+            problems.push(format!(
+                "TELEMETRY_DASHBOARD_ORIGIN must start with http:// or https:// (got {public:?})"
+            ));
+        }
+        let hardened = public.starts_with("https://") || self.run_env == RunEnv::Production;
+        for (on, name) in [
+            (
+                self.ingest_allow_unauthenticated,
+                "INGEST_ALLOW_UNAUTHENTICATED",
+            ),
+            (
+                self.allow_unauthenticated_reads,
+                "TELEMETRY_ALLOW_UNAUTHENTICATED_READS",
+            ),
+        ] {
+            if on && hardened {
+                problems.push(format!(
+                    "{name}=true is for development only and is refused with an https public URL or TELEMETRY_ENV=production"
+                ));
+            }
+        }
+        if self.ingest_allow_unauthenticated && self.default_project_id.is_none() {
+            problems.push(
+                "INGEST_ALLOW_UNAUTHENTICATED=true needs TELEMETRY_PROJECT_ID (the project that receives key-less ingest)"
+                    .into(),
+            );
+        }
+        if !self.retention_cron.trim().is_empty()
+            && self.retention_cron.split_whitespace().count() != 6
+        {
+            problems.push(format!(
+                "RETENTION_CRON must have six fields (sec min hour day month weekday), got {:?}",
+                self.retention_cron
+            ));
+        }
+        if self.retention_days == 0 {
+            problems.push("TELEMETRY_RETENTION_DAYS must be at least 1".into());
+        }
+        if self.session_idle_minutes == 0 {
+            problems.push("TELEMETRY_SESSION_IDLE_MINUTES must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push("TELEMETRY_MAX_BODY_BYTES must be at least 1024".into());
+        }
+        if self.ingest_queue_capacity == 0 || self.ingest_group_max == 0 {
+            problems.push(
+                "TELEMETRY_INGEST_QUEUE_CAPACITY and TELEMETRY_INGEST_GROUP_MAX must be at least 1"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                problems.push("SMTP_URL must start with smtp:// or smtps://".into());
+            }
+        }
+        problems
+    }
+}

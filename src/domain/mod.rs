@@ -1,0 +1,6 @@
+//! Pure logic: no IO, no clock of its own.
+
+pub mod grouping;
+pub mod plans;
+pub mod slug;
+pub mod timeutil;

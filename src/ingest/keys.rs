@@ -1,0 +1,145 @@
+//! Project API keys: `tt_live_<publicId>_<secret>`. Only SHA-256 of
+//! `publicId:secret` is stored; verification is constant-time. Verified keys are
+//! cached briefly so the hot path does no database read per request.
+
+use crate::store::{ApiKeyAuthRow, Db, StoreResult};
+use dashmap::DashMap;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+const PREFIX: &str = "tt_live_";
+/// How long a key lookup (found or not) is reused; bounds how late a revocation made
+/// by another process takes effect.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedKey {
+    pub public_id: String,
+    pub secret: String,
+}
+
+/// Parses a key case-insensitively: 32 hex characters of public id, then a hex secret.
+pub fn parse_key(raw: &str) -> Option<ParsedKey> {
+    let raw = raw.trim();
+    if raw.len() < PREFIX.len() || !raw[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+        return None;
+    }
+    let (public_id, secret) = raw[PREFIX.len()..].split_once('_')?;
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if public_id.len() != 32 || !hex(public_id) || !hex(secret) || secret.len() > 256 {
+        return None;
+    }
+    Some(ParsedKey {
+        public_id: public_id.to_ascii_lowercase(),
+        secret: secret.to_ascii_lowercase(),
+    })
+}
+
+pub fn secret_hash(public_id: &str, secret: &str) -> String {
+    hex::encode(Sha256::digest(format!("{public_id}:{secret}").as_bytes()))
+}
+
+/// A fresh key: (full key shown once, public id, stored hash).
+pub fn generate_key() -> (String, String, String) {
+    let mut public = [0u8; 16];
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut public);
+    rand::thread_rng().fill_bytes(&mut secret);
+    let (public, secret) = (hex::encode(public), hex::encode(secret));
+    let hash = secret_hash(&public, &secret);
+    (format!("{PREFIX}{public}_{secret}"), public, hash)
+}
+
+/// A key that passed verification.
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    pub key_id: String,
+    pub project_id: String,
+    pub allowed_app: Option<String>,
+    pub plan: String,
+}
+
+#[derive(Default)]
+pub struct KeyCache {
+    entries: DashMap<String, (Instant, Option<ApiKeyAuthRow>)>,
+}
+
+impl KeyCache {
+    /// `Ok(None)` for any unusable key: malformed, unknown, wrong secret, revoked,
+    /// expired, or its project or organization deleted.
+    pub async fn verify(
+        &self,
+        db: &Db,
+        raw: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<VerifiedKey>> {
+        let Some(key) = parse_key(raw) else {
+            return Ok(None);
+        };
+        let cached = self
+            .entries
+            .get(&key.public_id)
+            .filter(|e| e.0.elapsed() < CACHE_TTL)
+            .map(|e| e.1.clone());
+        let row = match cached {
+            Some(row) => row,
+            None => {
+                let row = db.api_key_for_auth(&key.public_id).await?;
+                self.entries
+                    .insert(key.public_id.clone(), (Instant::now(), row.clone()));
+                row
+            }
+        };
+        let Some(row) = row else { return Ok(None) };
+        let presented = secret_hash(&key.public_id, &key.secret);
+        if !bool::from(presented.as_bytes().ct_eq(row.secret_hash.as_bytes())) {
+            return Ok(None);
+        }
+        if row.expires_at.is_some_and(|exp| exp <= now_ms) {
+            return Ok(None);
+        }
+        Ok(Some(VerifiedKey {
+            key_id: row.id,
+            project_id: row.project_id,
+            allowed_app: row.allowed_app,
+            plan: row.plan,
+        }))
+    }
+
+    /// Drops a cached key at once (after a revocation in this process).
+    pub fn forget(&self, public_id: &str) {
+        self.entries.remove(public_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_hash() {
+        let (full, public, hash) = generate_key();
+        assert_eq!(full.len(), 105);
+        let parsed = parse_key(&full.to_uppercase().replace("TT_LIVE_", "tt_live_")).unwrap();
+        assert_eq!(parsed.public_id, public);
+        assert_eq!(secret_hash(&parsed.public_id, &parsed.secret), hash);
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        for bad in [
+            "",
+            "tt_live_",
+            "tt_test_0123456789abcdef0123456789abcdef_00",
+            "tt_live_0123456789abcdef0123456789abcde_00",
+            "tt_live_0123456789abcdef0123456789abcdef_",
+            "tt_live_0123456789abcdef0123456789abcdef_zz",
+            "tt_live_0123456789abcdef0123456789abcdeg_00",
+            "tt_live_ü123456789abcdef0123456789abcde_00",
+        ] {
+            assert_eq!(parse_key(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The ingest hot path's second half: a bounded queue and one writer task that
+//! commits queued requests in groups. A request is answered only after the group
+//! holding it has committed, so every acknowledgement is durable.
+
+use crate::clock::Clock;
+use crate::domain::timeutil::month_key;
+use crate::store::{Db, IngestWrite, WriteItem, WriteSummary};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// What a queued request carries to the writer.
+pub struct Job {
+    pub project_id: String,
+    pub key_id: Option<String>,
+    pub write: IngestWrite,
+    pub reserved_units: i64,
+    pub new_apps: Vec<String>,
+    pub month: String,
+    pub done: oneshot::Sender<Result<(), String>>,
+}
+
+impl Job {
+    fn items(&self) -> usize {
+        match &self.write {
+            IngestWrite::Events(list) => list.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum SubmitError {
+    /// The queue is full: the server is overloaded.
+    Full,
+    /// The write failed (database fault); nothing was stored.
+    Failed(String),
+}
+
+/// Counters exported on /metrics.
+#[derive(Default)]
+pub struct PipelineStats {
+    pub depth: AtomicUsize,
+    pub committed_items: AtomicU64,
+    pub commits: AtomicU64,
+    pub commit_micros_total: AtomicU64,
+    pub failed_jobs: AtomicU64,
+    pub refused_full: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct IngestQueue {
+    tx: mpsc::Sender<Job>,
+    pub stats: Arc<PipelineStats>,
+}
+
+pub type Notifier = Arc<dyn Fn(WriteSummary) + Send + Sync>;
+
+pub struct WriterSettings {
+    pub capacity: usize,
+    pub group_max: usize,
+    pub group_wait: Duration,
+}
+
+impl IngestQueue {
+    /// Starts the writer task and returns the queue feeding it.
+    pub fn start(db: Db, clock: Clock, settings: WriterSettings, notify: Notifier) -> IngestQueue {
+        let (tx, rx) = mpsc::channel(settings.capacity);
+        let stats = Arc::new(PipelineStats::default());
+        tokio::spawn(writer(db, clock, rx, settings, stats.clone(), notify));
+        IngestQueue { tx, stats }
+    }
+
+    /// Queues a write and waits for its commit.
+    pub async fn submit(
+        &self,
+        project_id: String,
+        key_id: Option<String>,
+        write: IngestWrite,
+        reserved_units: i64,
+        new_apps: Vec<String>,
+        now_ms: i64,
+    ) -> Result<(), SubmitError> {
+        let (done, wait) = oneshot::channel();
+        let job = Job {
+            project_id,
+            key_id,
+            write,
+            reserved_units,
+            new_apps,
+            month: month_key(now_ms),
+            done,
+        };
+        if let Err(e) = self.tx.try_send(job) {
+            if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
+            }
+            return Err(SubmitError::Full);
+        }
+        self.stats.depth.fetch_add(1, Ordering::Relaxed);
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(SubmitError::Failed(msg)),
+            Err(_) => Err(SubmitError::Failed("the writer stopped".into())),
+        }
+    }
+}
+
+async fn writer(
+    db: Db,
+    clock: Clock,
+    mut rx: mpsc::Receiver<Job>,
+    settings: WriterSettings,
+    stats: Arc<PipelineStats>,
+    notify: Notifier,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut items = first.items();
+        let mut group = vec![first];
+        let deadline = Instant::now() + settings.group_wait;
+        // Whatever queued up while the previous group was committing joins this one.
+        while items < settings.group_max {
+            let next = match rx.try_recv() {
+                Ok(job) => Some(job),
+                Err(_) if settings.group_wait.is_zero() => None,
+                Err(_) => tokio::time::timeout_at(deadline.into(), rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            let Some(job) = next else { break };
+            items += job.items();
+            group.push(job);
+        }
+        stats.depth.fetch_sub(group.len(), Ordering::Relaxed);
+
+        let started = Instant::now();
+        match commit(&db, &clock, &group).await {
+            Ok(summary) => {
+                record(&stats, items, started);
+                for job in group {
+                    let _ = job.done.send(Ok(()));
+                }
+                notify(summary);
+            }
+            Err(group_err) => {
+                // One bad request must not sink the others: retry each on its own.
+                tracing::warn!(error = %group_err, jobs = group.len(), "group commit failed; retrying one by one");
+                for job in group {
+                    let n = job.items();
+                    let single = std::slice::from_ref(&job);
+                    let started = Instant::now();
+                    match commit(&db, &clock, single).await {
+                        Ok(summary) => {
+                            record(&stats, n, started);
+                            let _ = job.done.send(Ok(()));
+                            notify(summary);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, project = %job.project_id, "ingest write failed");
+                            stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
+                            let _ = job.done.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn record(stats: &PipelineStats, items: usize, started: Instant) {
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats
+        .committed_items
+        .fetch_add(items as u64, Ordering::Relaxed);
+    stats
+        .commit_micros_total
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+}
+
+async fn commit(
+    db: &Db,
+    clock: &Clock,
+    group: &[Job],
+) -> Result<WriteSummary, crate::store::StoreError> {
+    let items: Vec<WriteItem<'_>> = group
+        .iter()
+        .map(|j| WriteItem {
+            project_id: &j.project_id,
+            key_id: j.key_id.as_deref(),
+            write: &j.write,
+            reserved_units: j.reserved_units,
+            month: &j.month,
+        })
+        .collect();
+    let new_apps: Vec<(String, String)> = group
+        .iter()
+        .flat_map(|j| j.new_apps.iter().map(|a| (j.project_id.clone(), a.clone())))
+        .collect();
+    db.write_ingest_group(&items, &new_apps, clock.now_ms())
+        .await
+}

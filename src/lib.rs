@@ -1,0 +1,85 @@
+#![forbid(unsafe_code)]
+//! Telemetry Tracker: error tracking, product-analytics events and session telemetry
+//! in one binary.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod ingest;
+pub mod jobs;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod store;
+
+use crate::clock::Clock;
+use crate::config::{DbConfig, LogFormat, ServeConfig};
+use crate::ingest::pipeline::{IngestQueue, WriterSettings};
+use crate::state::{AppState, SharedState};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn init_tracing(json: bool, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Builds the shared state on an open, migrated database and starts the writer.
+pub fn build_state(db: store::Db, config: ServeConfig, clock: Clock) -> SharedState {
+    let queue = IngestQueue::start(
+        db.clone(),
+        clock.clone(),
+        WriterSettings {
+            capacity: config.ingest_queue_capacity,
+            group_max: config.ingest_group_max,
+            group_wait: Duration::from_millis(config.ingest_group_wait_ms),
+        },
+        Arc::new(|summary: store::WriteSummary| {
+            for (project, group) in &summary.new_groups {
+                tracing::info!(%project, %group, "new error group");
+            }
+            for (project, group) in &summary.regressed_groups {
+                tracing::warn!(%project, %group, "resolved error group occurred again (regression)");
+            }
+        }),
+    );
+    Arc::new(AppState {
+        started_at_ms: clock.now_ms(),
+        db,
+        config,
+        clock,
+        keys: Default::default(),
+        rps: Default::default(),
+        apps: Default::default(),
+        queue,
+    })
+}
+
+/// `serve`: validate settings, open and migrate the database, start jobs, serve.
+pub async fn run_server(db_cfg: DbConfig, config: ServeConfig) -> anyhow::Result<()> {
+    let log_json =
+        std::env::var("TELEMETRY_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let _ = LogFormat::Text;
+    init_tracing(log_json, "info");
+    let problems = config.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("invalid settings:\n  {}", problems.join("\n  "));
+    }
+    let db = cli::open_db(&db_cfg).await?;
+    let state = build_state(db, config, Clock::default());
+    let _scheduler = jobs::start(state.clone()).await?;
+    server::serve(state.clone()).await?;
+    state.db.close().await;
+    Ok(())
+}

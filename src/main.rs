@@ -1,0 +1,54 @@
+use clap::Parser;
+use std::process::ExitCode;
+use telemetry_tracker::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    // No subcommand means `serve`, keeping any flags given.
+    let mut cli = Cli::parse();
+    if cli.command.is_none() {
+        let mut args: Vec<String> = std::env::args().collect();
+        args.push("serve".into());
+        cli = Cli::parse_from(args);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = cli.json;
+    let result = runtime.block_on(async move {
+        match cli.command.expect("defaulted to serve above") {
+            Command::Serve(cfg) => telemetry_tracker::run_server(cli.db, *cfg)
+                .await
+                .map(|()| None),
+            other => {
+                telemetry_tracker::init_tracing(false, "warn");
+                cli::run(&cli.db, other).await.map(Some)
+            }
+        }
+    });
+    match result {
+        Ok(Some(out)) => {
+            if json {
+                println!("{}", out.json);
+            } else {
+                println!("{}", out.text);
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                eprintln!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

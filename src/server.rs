@@ -1,0 +1,177 @@
+//! Route assembly, cross-cutting middleware and the server's lifetime.
+
+use crate::api;
+use crate::api::problem::ErrorBody;
+use crate::state::SharedState;
+use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::listener::TcpListener;
+use poem::web::Data;
+use poem::{handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use std::sync::atomic::Ordering;
+
+/// The whole HTTP application, used by `serve` and by the tests alike.
+pub fn app(state: SharedState) -> impl Endpoint {
+    let spec = api::service();
+    let ui = spec.swagger_ui();
+    let spec_json = spec.spec();
+    Route::new()
+        .at(
+            "/api/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec_json.clone())
+            }),
+        )
+        .nest("/api/docs", ui)
+        .at("/metrics", metrics)
+        .nest("/", spec)
+        .around(cors_and_json_errors)
+        .data(state)
+}
+
+fn is_machine_path(path: &str) -> bool {
+    path == "/health"
+        || path.starts_with("/ingest")
+        || path.starts_with("/api/")
+        || path == "/metrics"
+}
+
+/// CORS (any origin for `/ingest/*`, which browsers call from every app), and JSON
+/// bodies for every error on machine-facing paths, including routing errors.
+async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
+    let origin = req.header(header::ORIGIN).map(str::to_string);
+    let ingest = path == "/ingest" || path.starts_with("/ingest/");
+    if ingest && req.method() == Method::OPTIONS {
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            allow_origin(origin.as_deref()),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, X-API-Key, Content-Type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        return Ok(res);
+    }
+    let mut res = ep.get_response(req).await;
+    if ingest {
+        let h = res.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            allow_origin(origin.as_deref()),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_machine_path(&path)
+        && !res.status().is_success()
+        && !is_json
+        && res.status() != StatusCode::NOT_MODIFIED
+    {
+        let status = res.status();
+        let detail = res.take_body().into_string().await.unwrap_or_default();
+        let message = if detail.trim().is_empty() {
+            status.canonical_reason().unwrap_or("error").to_string()
+        } else {
+            detail
+        };
+        let mut json = Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .body(serde_json::to_string(&ErrorBody::new(message)).unwrap_or_default());
+        for (name, value) in res.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                json.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        return Ok(json);
+    }
+    Ok(res)
+}
+
+fn allow_origin(origin: Option<&str>) -> HeaderValue {
+    origin
+        .and_then(|o| HeaderValue::from_str(o).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("*"))
+}
+
+/// Prometheus text exposition of the ingest pipeline.
+#[handler]
+fn metrics(state: Data<&SharedState>) -> Response {
+    let s = &state.queue.stats;
+    let body = format!(
+        "# HELP telemetry_ingest_queue_depth Ingest requests waiting for the writer.\n\
+         # TYPE telemetry_ingest_queue_depth gauge\n\
+         telemetry_ingest_queue_depth {}\n\
+         # HELP telemetry_ingest_committed_items_total Items durably committed.\n\
+         # TYPE telemetry_ingest_committed_items_total counter\n\
+         telemetry_ingest_committed_items_total {}\n\
+         # HELP telemetry_ingest_commits_total Group commits.\n\
+         # TYPE telemetry_ingest_commits_total counter\n\
+         telemetry_ingest_commits_total {}\n\
+         # HELP telemetry_ingest_commit_seconds_total Time spent committing.\n\
+         # TYPE telemetry_ingest_commit_seconds_total counter\n\
+         telemetry_ingest_commit_seconds_total {:.6}\n\
+         # HELP telemetry_ingest_failed_total Requests whose write failed.\n\
+         # TYPE telemetry_ingest_failed_total counter\n\
+         telemetry_ingest_failed_total {}\n\
+         # HELP telemetry_ingest_refused_full_total Requests refused because the queue was full.\n\
+         # TYPE telemetry_ingest_refused_full_total counter\n\
+         telemetry_ingest_refused_full_total {}\n",
+        s.depth.load(Ordering::Relaxed),
+        s.committed_items.load(Ordering::Relaxed),
+        s.commits.load(Ordering::Relaxed),
+        s.commit_micros_total.load(Ordering::Relaxed) as f64 / 1e6,
+        s.failed_jobs.load(Ordering::Relaxed),
+        s.refused_full.load(Ordering::Relaxed),
+    );
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests (and their commits) finish.
+pub async fn serve(state: SharedState) -> std::io::Result<()> {
+    let addr = format!("{}:{}", state.config.host, state.config.port);
+    let app = app(state.clone());
+    tracing::info!(%addr, public_url = %state.config.public_url(), backend = state.db.backend(), "listening");
+    poem::Server::new(TcpListener::bind(addr))
+        .run_with_graceful_shutdown(
+            app,
+            shutdown_signal(),
+            Some(std::time::Duration::from_secs(25)),
+        )
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,331 @@
+//! Users, organizations, projects, API keys and personal access tokens.
+
+use crate::clock::Clock;
+use crate::domain::plans::Plan;
+use crate::domain::slug::slugify;
+use crate::error::{AppError, AppResult};
+use crate::ingest::keys::generate_key;
+use crate::ingest::normalize::new_id;
+use crate::store::{ApiKeyRow, Db, NewApiKey, OrgRow, ProjectRow, UserRow};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+const TOKEN_PREFIX: &str = "ttp_";
+
+pub fn hash_password(password: &str) -> AppResult<String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            "password",
+            format!("the password must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+fn normalize_email(email: &str) -> AppResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 320
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.contains(char::is_whitespace);
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid(
+            "email",
+            "a valid email address is required",
+        ))
+    }
+}
+
+fn display_name(field: &str, name: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 120 {
+        return Err(AppError::invalid(
+            field,
+            format!("`{field}` must be 1–120 characters"),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+pub struct CreatedUser {
+    pub user: UserRow,
+    pub org: Option<OrgRow>,
+}
+
+/// Creates a user; with `org_name`, also an organization the user owns. The first
+/// user of an instance is its administrator.
+pub async fn create_user(
+    db: &Db,
+    clock: &Clock,
+    email: &str,
+    password: &str,
+    org_name: Option<&str>,
+) -> AppResult<CreatedUser> {
+    let email = normalize_email(email)?;
+    let password_hash = hash_password(password)?;
+    let now = clock.now_ms();
+    let user = UserRow {
+        id: new_id(),
+        email,
+        name: None,
+        password_hash,
+        is_admin: i64::from(db.count_users().await? == 0),
+        created_at: now,
+    };
+    db.insert_user(&user)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict(_) => {
+                AppError::Conflict(format!("a user with email {} already exists", user.email))
+            }
+            other => other,
+        })?;
+    let org = match org_name {
+        Some(name) => Some(create_org(db, clock, name, &user.email, Plan::SelfHosted).await?),
+        None => None,
+    };
+    Ok(CreatedUser { user, org })
+}
+
+pub async fn create_org(
+    db: &Db,
+    clock: &Clock,
+    name: &str,
+    owner_email: &str,
+    plan: Plan,
+) -> AppResult<OrgRow> {
+    let name = display_name("name", name)?;
+    let owner = db
+        .user_by_email(&normalize_email(owner_email)?)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no user with email {owner_email}")))?;
+    let org = OrgRow {
+        id: new_id(),
+        name,
+        plan: plan.as_str().to_string(),
+        created_at: clock.now_ms(),
+    };
+    db.insert_org_with_owner(&org, &owner.id)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict(_) => AppError::Conflict(format!(
+                "an organization named {:?} already exists",
+                org.name
+            )),
+            other => other,
+        })?;
+    Ok(org)
+}
+
+pub async fn set_org_plan(db: &Db, org_ref: &str, plan: Plan) -> AppResult<OrgRow> {
+    let org = find_org(db, org_ref).await?;
+    db.set_org_plan(&org.id, plan.as_str()).await?;
+    Ok(OrgRow {
+        plan: plan.as_str().to_string(),
+        ..org
+    })
+}
+
+async fn find_org(db: &Db, org_ref: &str) -> AppResult<OrgRow> {
+    db.org_by_ref(org_ref.trim())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no organization {org_ref:?}")))
+}
+
+pub async fn create_project(
+    db: &Db,
+    clock: &Clock,
+    org_ref: &str,
+    name: &str,
+) -> AppResult<ProjectRow> {
+    let org = find_org(db, org_ref).await?;
+    let name = display_name("name", name)?;
+    if let Some(max) = Plan::from_stored(&org.plan).limits().projects_per_org {
+        if db.count_live_projects(&org.id).await? >= max {
+            return Err(AppError::Forbidden {
+                message: format!(
+                    "The {} plan allows {max} project(s) per organization.",
+                    org.plan
+                ),
+                code: Some("max_projects_per_org"),
+                limit: Some(max),
+            });
+        }
+    }
+    let base = slugify(&name);
+    let mut slug = base.clone();
+    let mut n = 2;
+    while db.project_slug_taken(&org.id, &slug).await? {
+        slug = format!("{base}-{n}");
+        n += 1;
+    }
+    let project = ProjectRow {
+        id: new_id(),
+        org_id: org.id,
+        name,
+        slug,
+        created_at: clock.now_ms(),
+    };
+    db.insert_project(&project).await?;
+    Ok(project)
+}
+
+pub struct CreatedKey {
+    pub id: String,
+    pub key: String,
+    pub prefix: String,
+}
+
+pub async fn create_api_key(
+    db: &Db,
+    clock: &Clock,
+    project_id: &str,
+    label: Option<&str>,
+    allowed_app: Option<&str>,
+    expires_in_days: Option<u32>,
+) -> AppResult<CreatedKey> {
+    let plan = db
+        .project_plan(project_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no project {project_id:?}")))?;
+    if let Some(max) = Plan::from_stored(&plan).limits().keys_per_project {
+        if db.count_active_api_keys(project_id).await? >= max {
+            return Err(AppError::Forbidden {
+                message: format!("The {plan} plan allows {max} active API key(s) per project."),
+                code: Some("max_api_keys_per_project"),
+                limit: Some(max),
+            });
+        }
+    }
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    if label.is_some_and(|l| l.chars().count() > 120) {
+        return Err(AppError::invalid(
+            "label",
+            "`label` must be at most 120 characters",
+        ));
+    }
+    let allowed_app = allowed_app.map(str::trim).filter(|a| !a.is_empty());
+    if allowed_app.is_some_and(|a| a.chars().count() > 128) {
+        return Err(AppError::invalid(
+            "app",
+            "`app` must be at most 128 characters",
+        ));
+    }
+    let now = clock.now_ms();
+    let (key, public_id, hash) = generate_key();
+    let id = new_id();
+    db.insert_api_key(&NewApiKey {
+        id: &id,
+        project_id,
+        public_id: &public_id,
+        secret_hash: &hash,
+        label,
+        allowed_app,
+        created_at: now,
+        expires_at: expires_in_days.map(|d| now + i64::from(d) * crate::domain::timeutil::DAY_MS),
+    })
+    .await?;
+    Ok(CreatedKey {
+        id,
+        prefix: format!("tt_live_{public_id}"),
+        key,
+    })
+}
+
+pub async fn list_api_keys(db: &Db, project_id: &str) -> AppResult<Vec<ApiKeyRow>> {
+    if db.project_plan(project_id).await?.is_none() {
+        return Err(AppError::NotFound(format!("no project {project_id:?}")));
+    }
+    Ok(db.list_api_keys(project_id).await?)
+}
+
+pub async fn revoke_api_key(db: &Db, clock: &Clock, id: &str) -> AppResult<()> {
+    if db.revoke_api_key(id, clock.now_ms()).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!("no active API key {id:?}")))
+    }
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+pub struct CreatedToken {
+    pub id: String,
+    pub token: String,
+}
+
+/// A personal access token for the read API, acting with the user's roles.
+pub async fn create_token(
+    db: &Db,
+    clock: &Clock,
+    email: &str,
+    name: Option<&str>,
+) -> AppResult<CreatedToken> {
+    let user = db
+        .user_by_email(&normalize_email(email)?)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no user with email {email}")))?;
+    let name = display_name("name", name.unwrap_or("cli"))?;
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+    let id = new_id();
+    db.insert_personal_token(
+        &id,
+        &user.id,
+        &name,
+        &token[..12],
+        &token_hash(&token),
+        clock.now_ms(),
+    )
+    .await?;
+    Ok(CreatedToken { id, token })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        assert!(hash_password("short").is_err());
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(normalize_email(" A@Example.COM ").unwrap(), "a@example.com");
+        assert!(normalize_email("nope").is_err());
+        assert!(normalize_email("a@b").is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! Accepting one ingest request: authenticate the key, validate, apply the plan's
+//! limits, then hand the write to the pipeline and wait for its commit.
+
+use crate::domain::plans::Plan;
+use crate::domain::timeutil::{format_rfc3339_ms, month_key, next_month_start_ms};
+use crate::error::{AppError, AppResult};
+use crate::ingest::limits::AppCheck;
+use crate::ingest::normalize;
+use crate::ingest::pipeline::SubmitError;
+use crate::ingest::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
+use crate::state::AppState;
+use crate::store::IngestWrite;
+
+pub const MISSING_KEY: &str = "Missing or invalid API key. Send Authorization: Bearer tt_live_<publicId>_<secret> or X-API-Key with the same value.";
+const APP_RESTRICTED: &str =
+    "This API key is restricted to a specific app label; send a matching `app` field.";
+
+pub enum Payload {
+    Event(EventIn),
+    Batch(BatchIn),
+    Error(ErrorIn),
+    Session(SessionIn),
+}
+
+/// The project an ingest request writes to, and under which key.
+pub struct Caller {
+    project_id: String,
+    key_id: Option<String>,
+    allowed_app: Option<String>,
+    plan: Plan,
+}
+
+/// Resolves the presented key (or development mode's default project). Runs before
+/// the body is parsed, so unauthenticated callers learn nothing about validation.
+pub async fn authenticate(state: &AppState, key: Option<&str>) -> AppResult<Caller> {
+    let now = state.clock.now_ms();
+    if let Some(raw) = key {
+        // A presented key must be good, even in development mode.
+        return match state.keys.verify(&state.db, raw, now).await? {
+            Some(k) => Ok(Caller {
+                project_id: k.project_id,
+                key_id: Some(k.key_id),
+                allowed_app: k.allowed_app.map(|a| a.trim().to_string()),
+                plan: Plan::from_stored(&k.plan),
+            }),
+            None => Err(AppError::Unauthorized(MISSING_KEY.into())),
+        };
+    }
+    match (
+        &state.config.default_project_id,
+        state.config.ingest_allow_unauthenticated,
+    ) {
+        (Some(project_id), true) => match state.db.project_plan(project_id).await? {
+            Some(plan) => Ok(Caller {
+                project_id: project_id.clone(),
+                key_id: None,
+                allowed_app: None,
+                plan: Plan::from_stored(&plan),
+            }),
+            None => Err(AppError::forbidden(
+                "Project not found or organization inactive.",
+            )),
+        },
+        _ => Err(AppError::Unauthorized(MISSING_KEY.into())),
+    }
+}
+
+/// Stores one ingest request durably, or refuses it having stored nothing.
+pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppResult<()> {
+    let now = state.clock.now_ms();
+
+    let (write, apps, units): (IngestWrite, Vec<String>, i64) = match &payload {
+        Payload::Event(e) => {
+            let w = normalize::event(e, "", now)?;
+            let apps = vec![w.app.clone()];
+            (IngestWrite::Events(vec![w]), apps, 1)
+        }
+        Payload::Batch(b) => {
+            let events = normalize::batch(b, now)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            let apps = events.iter().map(|e| e.app.clone()).collect();
+            let n = events.len() as i64;
+            (IngestWrite::Events(events), apps, n)
+        }
+        Payload::Error(e) => {
+            let w = normalize::error(e, now)?;
+            let apps = vec![w.app.clone()];
+            (IngestWrite::Error(Box::new(w)), apps, 1)
+        }
+        Payload::Session(s) => {
+            let w = normalize::session(s, now)?;
+            let apps = w.app.iter().cloned().collect();
+            // Only a new, open session costs a unit; updates and ends are free and
+            // never blocked, so a session can always be closed. (The writer meters
+            // what it actually created; this only decides whether limits apply.)
+            let units = if w.ended_at.is_none()
+                && caller.plan.limits().monthly_units.is_some()
+                && !state
+                    .db
+                    .session_exists(&caller.project_id, &w.session_id)
+                    .await?
+            {
+                1
+            } else {
+                0
+            };
+            (IngestWrite::Session(Box::new(w)), apps, units)
+        }
+    };
+
+    if let Some(allowed) = &caller.allowed_app {
+        if apps.iter().any(|a| a != allowed) {
+            return Err(AppError::Forbidden {
+                message: APP_RESTRICTED.into(),
+                code: Some("app_restricted"),
+                limit: None,
+            });
+        }
+    }
+
+    let limits = caller.plan.limits();
+    let metered = units > 0;
+    if metered {
+        if let Some(rps) = limits.rps {
+            state
+                .rps
+                .take(&caller.project_id, rps)
+                .map_err(|retry| AppError::RateLimited {
+                    message: "Ingest rate limit exceeded for this project (plan max RPS).".into(),
+                    code: "ingest_rps",
+                    limit: Some(i64::from(rps)),
+                    retry_after_secs: retry,
+                })?;
+        }
+    }
+    let app_refs: Vec<&str> = apps.iter().map(String::as_str).collect();
+    let cap = if metered {
+        limits.apps_per_project
+    } else {
+        None
+    };
+    let new_apps = match state
+        .apps
+        .admit(&state.db, &caller.project_id, &app_refs, cap)
+        .await?
+    {
+        AppCheck::Accepted(new) => new,
+        AppCheck::OverCap => {
+            return Err(AppError::Forbidden {
+                message: "Distinct app label limit reached for this project (plan limit).".into(),
+                code: Some("max_apps_per_project"),
+                limit: limits.apps_per_project.map(|c| c as i64),
+            })
+        }
+    };
+
+    let month = month_key(now);
+    let reserved = match limits.monthly_units {
+        Some(limit) if metered => {
+            if let Some(used) = state
+                .db
+                .reserve_usage(&caller.project_id, &month, units, limit)
+                .await?
+            {
+                let resets = next_month_start_ms(now);
+                return Err(AppError::QuotaExceeded {
+                    limit,
+                    used,
+                    resets_at: format_rfc3339_ms(resets),
+                    retry_after_secs: ((resets - now) / 1000).max(1) as u64,
+                });
+            }
+            units
+        }
+        _ => 0,
+    };
+
+    let outcome = state
+        .queue
+        .submit(
+            caller.project_id.clone(),
+            caller.key_id,
+            write,
+            reserved,
+            new_apps,
+            now,
+        )
+        .await;
+    if outcome.is_err() && reserved > 0 {
+        if let Err(e) = state
+            .db
+            .release_usage(&caller.project_id, &month, reserved)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release reserved usage");
+        }
+    }
+    outcome.map_err(|e| match e {
+        SubmitError::Full => AppError::Unavailable {
+            message: "The ingest queue is full; retry shortly.".into(),
+            retry_after_secs: 1,
+        },
+        SubmitError::Failed(msg) => {
+            tracing::error!(error = %msg, "ingest not stored");
+            AppError::Unavailable {
+                message: "The event could not be stored; nothing was kept. Retry shortly.".into(),
+                retry_after_secs: 2,
+            }
+        }
+    })
+}

@@ -1,0 +1,7 @@
+//! Orchestration: authorize → domain logic → store → side effects. Shared by the
+//! HTTP API, the CLI and the jobs.
+
+pub mod accounts;
+pub mod ingest;
+pub mod read;
+pub mod retention;

@@ -1,0 +1,265 @@
+//! The read API's logic: who may read which project, time ranges, pagination.
+
+use crate::domain::timeutil::{parse_rfc3339_ms, DAY_MS};
+use crate::error::{AppError, AppResult};
+use crate::service::accounts::token_hash;
+use crate::state::AppState;
+use crate::store::{Cursor, Scope};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+const NO_TOKEN: &str =
+    "Authentication required: send Authorization: Bearer <personal access token>.";
+
+/// A caller allowed to read one project.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub user_id: Option<String>,
+    pub project_id: String,
+    pub role: String,
+}
+
+impl Reader {
+    pub fn can_edit(&self) -> bool {
+        matches!(self.role.as_str(), "OWNER" | "EDITOR")
+    }
+}
+
+/// Resolves the bearer token and checks membership of the project's organization.
+/// A project the caller cannot see is reported as not found, never as forbidden.
+pub async fn authorize(
+    state: &AppState,
+    token: Option<&str>,
+    project_id: Option<&str>,
+) -> AppResult<Reader> {
+    let now = state.clock.now_ms();
+    let user_id = match token {
+        Some(token) => {
+            let row = state
+                .db
+                .personal_token_for_auth(&token_hash(token))
+                .await?
+                .filter(|t| t.expires_at.is_none_or(|exp| exp > now))
+                .ok_or_else(|| {
+                    AppError::Unauthorized("The token is invalid, expired or revoked.".into())
+                })?;
+            state.db.touch_personal_token(&row.id, now).await?;
+            Some(row.user_id)
+        }
+        None if state.config.allow_unauthenticated_reads => None,
+        None => return Err(AppError::Unauthorized(NO_TOKEN.into())),
+    };
+    let project_id = project_id
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            AppError::invalid(
+                "project_id",
+                "choose a project with the X-Project-Id header or the project_id query parameter",
+            )
+        })?;
+    let not_found = || AppError::NotFound(format!("no project {project_id:?}"));
+    match user_id {
+        Some(user_id) => {
+            let access = state
+                .db
+                .project_access(project_id, &user_id)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok(Reader {
+                user_id: Some(user_id),
+                project_id: access.id,
+                role: access.role,
+            })
+        }
+        None => {
+            state
+                .db
+                .project_plan(project_id)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok(Reader {
+                user_id: None,
+                project_id: project_id.to_string(),
+                role: "VIEWER".into(),
+            })
+        }
+    }
+}
+
+/// Query parameters every list accepts.
+#[derive(Debug, Clone, Default)]
+pub struct RangeParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub range: Option<String>,
+    pub app: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+}
+
+fn time_param(field: &str, value: &str) -> AppResult<i64> {
+    value
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .or_else(|| parse_rfc3339_ms(value))
+        .ok_or_else(|| {
+            AppError::invalid(
+                field,
+                format!("`{field}` must be RFC 3339 or Unix milliseconds"),
+            )
+        })
+}
+
+/// `[from, to)`: explicit bounds win; otherwise `range` (24h, 7d, 30d, 90d; default 30d) back from now.
+pub fn scope(project_id: &str, p: &RangeParams, now: i64) -> AppResult<Scope> {
+    let to = match &p.to {
+        Some(t) => time_param("to", t)?,
+        None => now + 1,
+    };
+    let from = match (&p.from, p.range.as_deref()) {
+        (Some(f), _) => time_param("from", f)?,
+        (None, range) => {
+            let span = match range.unwrap_or("30d") {
+                "24h" | "1d" => DAY_MS,
+                "7d" => 7 * DAY_MS,
+                "30d" => 30 * DAY_MS,
+                "90d" => 90 * DAY_MS,
+                "365d" | "1y" => 365 * DAY_MS,
+                other => {
+                    return Err(AppError::invalid(
+                        "range",
+                        format!("unknown range {other:?}; use 24h, 7d, 30d, 90d or 365d"),
+                    ))
+                }
+            };
+            to - span
+        }
+    };
+    if from >= to {
+        return Err(AppError::invalid("from", "`from` must be before `to`"));
+    }
+    let label = |v: &Option<String>| {
+        v.as_ref()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    Ok(Scope {
+        project_id: project_id.to_string(),
+        from,
+        to,
+        app: label(&p.app),
+        environment: label(&p.environment),
+        release: label(&p.release),
+    })
+}
+
+pub fn limit(requested: Option<i64>) -> AppResult<i64> {
+    match requested {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(AppError::invalid(
+            "limit",
+            format!("`limit` must be 1–{MAX_LIMIT}"),
+        )),
+    }
+}
+
+pub fn parse_cursor(cursor: Option<&str>) -> AppResult<Option<Cursor>> {
+    let Some(c) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || AppError::invalid("cursor", "`cursor` must be a value returned as next_cursor");
+    let (value, id) = c.split_once('.').ok_or_else(bad)?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(bad());
+    }
+    Ok(Some(Cursor {
+        value: value.parse().map_err(|_| bad())?,
+        id: id.to_string(),
+    }))
+}
+
+/// The cursor continuing after the last row of a full page.
+pub fn next_cursor(page_len: usize, limit: i64, last: Option<(i64, &str)>) -> Option<String> {
+    if (page_len as i64) < limit {
+        return None;
+    }
+    last.map(|(value, id)| format!("{value}.{id}"))
+}
+
+pub struct Overview {
+    pub from: i64,
+    pub to: i64,
+    pub events: i64,
+    pub errors: i64,
+    pub affected_users: i64,
+    pub sessions: i64,
+    pub crashed_sessions: i64,
+}
+
+impl Overview {
+    /// Share of sessions without an error; `None` when there were no sessions.
+    pub fn crash_free_rate(&self) -> Option<f64> {
+        (self.sessions > 0)
+            .then(|| (self.sessions - self.crashed_sessions) as f64 / self.sessions as f64)
+    }
+}
+
+pub async fn overview(state: &AppState, scope: &Scope) -> AppResult<Overview> {
+    let events = state.db.count_events(scope).await?;
+    let (errors, affected_users) = state.db.error_totals(scope).await?;
+    let (sessions, crashed_sessions) = state.db.session_totals(scope).await?;
+    Ok(Overview {
+        from: scope.from,
+        to: scope.to,
+        events,
+        errors,
+        affected_users,
+        sessions,
+        crashed_sessions,
+    })
+}
+
+pub fn parse_status(status: &str) -> AppResult<&'static str> {
+    match status.trim() {
+        "unresolved" => Ok("unresolved"),
+        "resolved" => Ok("resolved"),
+        "ignored" => Ok("ignored"),
+        _ => Err(AppError::invalid(
+            "status",
+            "`status` must be unresolved, resolved or ignored",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = parse_cursor(Some("123.abc")).unwrap().unwrap();
+        assert_eq!((c.value, c.id.as_str()), (123, "abc"));
+        assert!(parse_cursor(Some("garbage")).is_err());
+        assert!(parse_cursor(Some("x.abc")).is_err());
+        assert_eq!(next_cursor(2, 2, Some((5, "id"))), Some("5.id".into()));
+        assert_eq!(next_cursor(1, 2, Some((5, "id"))), None);
+    }
+
+    #[test]
+    fn ranges() {
+        let p = RangeParams {
+            range: Some("7d".into()),
+            ..Default::default()
+        };
+        let s = scope("p", &p, 10 * DAY_MS).unwrap();
+        assert_eq!(s.to - s.from, 7 * DAY_MS);
+        let bad = RangeParams {
+            range: Some("2w".into()),
+            ..Default::default()
+        };
+        assert!(scope("p", &bad, 10 * DAY_MS).is_err());
+    }
+}

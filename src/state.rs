@@ -1,0 +1,21 @@
+use crate::clock::Clock;
+use crate::config::ServeConfig;
+use crate::ingest::keys::KeyCache;
+use crate::ingest::limits::{AppLabels, RpsLimiter};
+use crate::ingest::pipeline::IngestQueue;
+use crate::store::Db;
+use std::sync::Arc;
+
+/// Everything a request handler or job needs, shared behind an `Arc`.
+pub struct AppState {
+    pub db: Db,
+    pub config: ServeConfig,
+    pub clock: Clock,
+    pub keys: KeyCache,
+    pub rps: RpsLimiter,
+    pub apps: AppLabels,
+    pub queue: IngestQueue,
+    pub started_at_ms: i64,
+}
+
+pub type SharedState = Arc<AppState>;

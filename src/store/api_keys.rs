@@ -1,0 +1,108 @@
+use super::{on_db, Db, StoreError, StoreResult};
+
+pub struct NewApiKey<'a> {
+    pub id: &'a str,
+    pub project_id: &'a str,
+    pub public_id: &'a str,
+    pub secret_hash: &'a str,
+    pub label: Option<&'a str>,
+    pub allowed_app: Option<&'a str>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub project_id: String,
+    pub public_id: String,
+    pub label: Option<String>,
+    pub allowed_app: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Everything ingest needs to accept or refuse a key, in one lookup.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyAuthRow {
+    pub id: String,
+    pub project_id: String,
+    pub secret_hash: String,
+    pub allowed_app: Option<String>,
+    pub expires_at: Option<i64>,
+    pub plan: String,
+}
+
+impl Db {
+    pub async fn insert_api_key(&self, k: &NewApiKey<'_>) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO api_keys (id, project_id, public_id, secret_hash, label, allowed_app, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(k.id)
+            .bind(k.project_id)
+            .bind(k.public_id)
+            .bind(k.secret_hash)
+            .bind(k.label)
+            .bind(k.allowed_app)
+            .bind(k.created_at)
+            .bind(k.expires_at)
+            .execute(pool)
+            .await
+            .map_err(StoreError::classify)?;
+        });
+        Ok(())
+    }
+
+    /// Keys that count against the plan's cap: neither revoked nor deleted.
+    pub async fn count_active_api_keys(&self, project_id: &str) -> StoreResult<i64> {
+        on_db!(self, pool => Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM api_keys WHERE project_id = $1 AND revoked_at IS NULL AND deleted_at IS NULL",
+        )
+        .bind(project_id)
+        .fetch_one(pool)
+        .await?))
+    }
+
+    pub async fn list_api_keys(&self, project_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, project_id, public_id, label, allowed_app, created_at, last_used_at, expires_at, revoked_at
+             FROM api_keys WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(project_id)
+        .fetch_all(pool)
+        .await?))
+    }
+
+    pub async fn revoke_api_key(&self, id: &str, now: i64) -> StoreResult<bool> {
+        on_db!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// A usable key: not revoked or deleted, its project and organization live.
+    /// Expiry is left to the caller, which compares against its own clock.
+    pub async fn api_key_for_auth(&self, public_id: &str) -> StoreResult<Option<ApiKeyAuthRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT k.id, k.project_id, k.secret_hash, k.allowed_app, k.expires_at, o.plan
+             FROM api_keys k
+             JOIN projects p ON p.id = k.project_id
+             JOIN organizations o ON o.id = p.org_id
+             WHERE k.public_id = $1 AND k.revoked_at IS NULL AND k.deleted_at IS NULL
+               AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
+        )
+        .bind(public_id)
+        .fetch_optional(pool)
+        .await?))
+    }
+}

@@ -1,0 +1,169 @@
+use super::filters::{push_cursor, push_scope, Cursor, Scope};
+use super::{on_db, Db, StoreResult};
+use sqlx::QueryBuilder;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ErrorGroupRow {
+    pub id: String,
+    pub project_id: String,
+    pub app: String,
+    pub error_type: Option<String>,
+    pub message: String,
+    pub top_frame: Option<String>,
+    pub status: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub occurrences: i64,
+    pub last_environment: Option<String>,
+    pub last_release: Option<String>,
+    pub last_platform: Option<String>,
+    pub resolved_at: Option<i64>,
+    pub regressed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ErrorOccurrenceRow {
+    pub id: String,
+    pub group_id: String,
+    pub app: String,
+    pub message: String,
+    pub stack: Option<String>,
+    pub context: Option<String>,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub sdk_version: Option<String>,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorSort {
+    #[default]
+    LastSeen,
+    Occurrences,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ErrorListFilter {
+    /// Groups seen (last) inside the range; app/environment/release match an occurrence in range.
+    pub scope: Scope,
+    pub status: Option<String>,
+    pub sort: ErrorSort,
+    pub cursor: Option<Cursor>,
+    pub limit: i64,
+}
+
+const GROUP_COLUMNS: &str = "g.id, g.project_id, g.app, g.error_type, g.message, g.top_frame, g.status, g.first_seen, \
+     g.last_seen, g.occurrences, g.last_environment, g.last_release, g.last_platform, g.resolved_at, g.regressed_at";
+const OCCURRENCE_COLUMNS: &str =
+    "o.id, o.group_id, o.app, o.message, o.stack, o.context, o.platform, o.environment, \
+     o.release, o.session_id, o.user_id, o.anonymous_id, o.sdk_version, o.timestamp";
+
+impl Db {
+    pub async fn list_error_groups(&self, f: &ErrorListFilter) -> StoreResult<Vec<ErrorGroupRow>> {
+        let sort_col = match f.sort {
+            ErrorSort::LastSeen => "last_seen",
+            ErrorSort::Occurrences => "occurrences",
+        };
+        on_db!(self, pool => {
+            let mut qb = QueryBuilder::new(format!("SELECT {GROUP_COLUMNS} FROM error_groups g WHERE g.project_id = "));
+            qb.push_bind(f.scope.project_id.clone());
+            if let Some(status) = &f.status {
+                qb.push(" AND g.status = ").push_bind(status.clone());
+            }
+            qb.push(" AND EXISTS (SELECT 1 FROM error_occurrences o WHERE o.group_id = g.id AND");
+            push_scope(&mut qb, &f.scope, "o", "timestamp");
+            qb.push(")");
+            push_cursor(&mut qb, f.cursor.as_ref(), "g", sort_col);
+            qb.push(format!(" ORDER BY g.{sort_col} DESC, g.id DESC LIMIT ")).push_bind(f.limit);
+            Ok(qb.build_query_as().fetch_all(pool).await?)
+        })
+    }
+
+    pub async fn error_group(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ErrorGroupRow>> {
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM error_groups g WHERE g.project_id = $1 AND g.id = $2"
+        );
+        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(pool).await?))
+    }
+
+    pub async fn recent_occurrences(
+        &self,
+        project_id: &str,
+        group_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<ErrorOccurrenceRow>> {
+        let sql = format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM error_occurrences o WHERE o.project_id = $1 AND o.group_id = $2
+             ORDER BY o.timestamp DESC, o.id DESC LIMIT $3"
+        );
+        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(group_id).bind(limit).fetch_all(pool).await?))
+    }
+
+    pub async fn occurrences_of_session(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<ErrorOccurrenceRow>> {
+        let sql = format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM error_occurrences o WHERE o.project_id = $1 AND o.session_id = $2
+             ORDER BY o.timestamp, o.id LIMIT $3"
+        );
+        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(session_id).bind(limit).fetch_all(pool).await?))
+    }
+
+    /// Distinct users (user id, else anonymous id) who hit the group.
+    pub async fn group_affected_users(&self, project_id: &str, group_id: &str) -> StoreResult<i64> {
+        on_db!(self, pool => Ok(sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT COALESCE(o.user_id, o.anonymous_id)) FROM error_occurrences o
+             WHERE o.project_id = $1 AND o.group_id = $2",
+        )
+        .bind(project_id)
+        .bind(group_id)
+        .fetch_one(pool)
+        .await?))
+    }
+
+    /// Sets a group's status; `resolved_at` follows it. False when no such group.
+    pub async fn set_error_status(
+        &self,
+        project_id: &str,
+        id: &str,
+        status: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_db!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE error_groups SET status = $3,
+                   resolved_at = CASE WHEN $3 = 'resolved' THEN $4 ELSE NULL END
+                 WHERE project_id = $1 AND id = $2",
+            )
+            .bind(project_id)
+            .bind(id)
+            .bind(status)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// (occurrences, affected users) in scope.
+    pub async fn error_totals(&self, scope: &Scope) -> StoreResult<(i64, i64)> {
+        on_db!(self, pool => {
+            let mut qb = QueryBuilder::new(
+                "SELECT COUNT(*), COUNT(DISTINCT COALESCE(o.user_id, o.anonymous_id)) FROM error_occurrences o WHERE",
+            );
+            push_scope(&mut qb, scope, "o", "timestamp");
+            Ok(qb.build_query_as().fetch_one(pool).await?)
+        })
+    }
+}

@@ -1,0 +1,74 @@
+use super::filters::{push_cursor, push_scope, Cursor, Scope};
+use super::{on_db, Db, StoreResult};
+use sqlx::QueryBuilder;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub project_id: String,
+    pub app: String,
+    pub name: String,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub sdk_version: Option<String>,
+    pub properties: Option<String>,
+    pub timestamp: i64,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub scope: Scope,
+    pub name: Option<String>,
+    pub cursor: Option<Cursor>,
+    pub limit: i64,
+}
+
+const COLUMNS: &str =
+    "e.id, e.project_id, e.app, e.name, e.platform, e.environment, e.release, e.user_id, \
+     e.session_id, e.anonymous_id, e.sdk_version, e.properties, e.timestamp, e.received_at";
+
+impl Db {
+    pub async fn list_events(&self, f: &EventFilter) -> StoreResult<Vec<EventRow>> {
+        on_db!(self, pool => {
+            let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events e WHERE"));
+            push_scope(&mut qb, &f.scope, "e", "timestamp");
+            if let Some(name) = &f.name {
+                qb.push(" AND e.name = ").push_bind(name.clone());
+            }
+            push_cursor(&mut qb, f.cursor.as_ref(), "e", "timestamp");
+            qb.push(" ORDER BY e.timestamp DESC, e.id DESC LIMIT ").push_bind(f.limit);
+            Ok(qb.build_query_as().fetch_all(pool).await?)
+        })
+    }
+
+    pub async fn event_by_id(&self, project_id: &str, id: &str) -> StoreResult<Option<EventRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM events e WHERE e.project_id = $1 AND e.id = $2");
+        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(pool).await?))
+    }
+
+    pub async fn events_of_session(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events e WHERE e.project_id = $1 AND e.session_id = $2
+             ORDER BY e.timestamp, e.id LIMIT $3"
+        );
+        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(session_id).bind(limit).fetch_all(pool).await?))
+    }
+
+    pub async fn count_events(&self, scope: &Scope) -> StoreResult<i64> {
+        on_db!(self, pool => {
+            let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM events e WHERE");
+            push_scope(&mut qb, scope, "e", "timestamp");
+            Ok(qb.build_query_scalar().fetch_one(pool).await?)
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! Filters shared by the telemetry list queries.
+
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+/// The common narrowing of every telemetry list: a project, a half-open time range
+/// `[from, to)` in Unix milliseconds and optional app/environment/release labels.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub project_id: String,
+    pub from: i64,
+    pub to: i64,
+    pub app: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+}
+
+/// A position in a list ordered by `(value DESC, id DESC)`.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    pub value: i64,
+    pub id: String,
+}
+
+/// Appends `AND`-joined conditions for `scope` on a table aliased `alias` whose time
+/// column is `time_col`.
+pub(crate) fn push_scope<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    scope: &Scope,
+    alias: &str,
+    time_col: &str,
+) where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    qb.push(format!(" {alias}.project_id = "))
+        .push_bind(scope.project_id.clone());
+    qb.push(format!(" AND {alias}.{time_col} >= "))
+        .push_bind(scope.from);
+    qb.push(format!(" AND {alias}.{time_col} < "))
+        .push_bind(scope.to);
+    for (col, value) in [
+        ("app", &scope.app),
+        ("environment", &scope.environment),
+        ("release", &scope.release),
+    ] {
+        if let Some(v) = value {
+            qb.push(format!(" AND {alias}.{col} = "))
+                .push_bind(v.clone());
+        }
+    }
+}
+
+/// Appends the keyset condition that continues a `(value DESC, id DESC)` listing.
+pub(crate) fn push_cursor<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    cursor: Option<&Cursor>,
+    alias: &str,
+    col: &str,
+) where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    if let Some(c) = cursor {
+        qb.push(format!(" AND ({alias}.{col} < "))
+            .push_bind(c.value)
+            .push(format!(" OR ({alias}.{col} = "))
+            .push_bind(c.value)
+            .push(format!(" AND {alias}.id < "))
+            .push_bind(c.id.clone())
+            .push("))");
+    }
+}

@@ -1,0 +1,342 @@
+//! The ingest writer's group commit: every item of a group in one transaction.
+
+use super::{on_db, Db, StoreResult};
+use sqlx::QueryBuilder;
+use std::collections::HashMap;
+
+/// Rows per multi-row `INSERT`; keeps the bound parameter count well under both
+/// backends' limits.
+const ROWS_PER_INSERT: usize = 400;
+
+#[derive(Debug, Clone)]
+pub struct EventWrite {
+    pub id: String,
+    pub app: String,
+    pub name: String,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub sdk_version: Option<String>,
+    pub properties: Option<String>,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ErrorOccurrenceWrite {
+    pub id: String,
+    /// Used when this occurrence opens a new group.
+    pub new_group_id: String,
+    pub fingerprint: String,
+    pub error_type: Option<String>,
+    pub top_frame: Option<String>,
+    pub app: String,
+    pub message: String,
+    pub stack: Option<String>,
+    pub context: Option<String>,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub sdk_version: Option<String>,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionWrite {
+    pub new_id: String,
+    pub session_id: String,
+    pub app: Option<String>,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub user_id: Option<String>,
+    pub user_email: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub country: Option<String>,
+    pub device_browser: Option<String>,
+    pub device_os: Option<String>,
+    pub sdk_version: Option<String>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum IngestWrite {
+    Events(Vec<EventWrite>),
+    Error(Box<ErrorOccurrenceWrite>),
+    Session(Box<SessionWrite>),
+}
+
+/// One request's worth of writes inside a group.
+#[derive(Debug)]
+pub struct WriteItem<'a> {
+    pub project_id: &'a str,
+    pub key_id: Option<&'a str>,
+    pub write: &'a IngestWrite,
+    /// Units already reserved against the quota for this request.
+    pub reserved_units: i64,
+    /// The UTC month (`YYYY-MM`) the request is metered in.
+    pub month: &'a str,
+}
+
+#[derive(Debug, Default)]
+pub struct WriteSummary {
+    /// (project id, group id) of groups this commit created.
+    pub new_groups: Vec<(String, String)>,
+    /// (project id, group id) of resolved groups that occurred again.
+    pub regressed_groups: Vec<(String, String)>,
+}
+
+pub type WriteOutcome = StoreResult<WriteSummary>;
+
+impl Db {
+    /// Writes a group of ingest requests in one transaction and meters their usage.
+    /// `new_apps` are app labels first seen by this group, recorded per project.
+    pub async fn write_ingest_group(
+        &self,
+        items: &[WriteItem<'_>],
+        new_apps: &[(String, String)],
+        now: i64,
+    ) -> WriteOutcome {
+        let mut summary = WriteSummary::default();
+        let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut keys: Vec<&str> = items.iter().filter_map(|i| i.key_id).collect();
+        keys.sort_unstable();
+        keys.dedup();
+
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+
+            // Events of every request, in a few multi-row inserts.
+            let events: Vec<(&str, &EventWrite)> = items
+                .iter()
+                .filter_map(|i| match i.write {
+                    IngestWrite::Events(list) => Some(list.iter().map(move |e| (i.project_id, e))),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            for chunk in events.chunks(ROWS_PER_INSERT) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
+                     session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
+                );
+                qb.push_values(chunk, |mut row, (project_id, e)| {
+                    row.push_bind(&e.id)
+                        .push_bind(*project_id)
+                        .push_bind(&e.app)
+                        .push_bind(&e.name)
+                        .push_bind(&e.platform)
+                        .push_bind(&e.environment)
+                        .push_bind(&e.release)
+                        .push_bind(&e.user_id)
+                        .push_bind(&e.session_id)
+                        .push_bind(&e.anonymous_id)
+                        .push_bind(&e.sdk_version)
+                        .push_bind(&e.properties)
+                        .push_bind(e.timestamp)
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+
+            // Errors: one upsert per distinct group, then the occurrences in bulk.
+            let mut group_ids: HashMap<(&str, &str), String> = HashMap::new();
+            let mut occurrences: Vec<(&str, &ErrorOccurrenceWrite)> = Vec::new();
+            for item in items {
+                let IngestWrite::Error(err) = item.write else { continue };
+                occurrences.push((item.project_id, err));
+            }
+            let mut per_group: HashMap<(&str, &str), (i64, &ErrorOccurrenceWrite, i64)> = HashMap::new();
+            for (project_id, err) in &occurrences {
+                per_group
+                    .entry((project_id, err.fingerprint.as_str()))
+                    .and_modify(|(n, last, first)| {
+                        *n += 1;
+                        *first = (*first).min(err.timestamp);
+                        if err.timestamp >= last.timestamp {
+                            *last = err;
+                        }
+                    })
+                    .or_insert((1, err, err.timestamp));
+            }
+            for ((project_id, fingerprint), (count, last, first_seen)) in &per_group {
+                let before: Option<(String, String)> = sqlx::query_as(
+                    "SELECT id, status FROM error_groups WHERE project_id = $1 AND fingerprint = $2",
+                )
+                .bind(*project_id)
+                .bind(*fingerprint)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let id: String = sqlx::query_scalar(
+                    "INSERT INTO error_groups (id, project_id, fingerprint, app, error_type, message, top_frame, \
+                       status, first_seen, last_seen, occurrences, last_environment, last_release, last_platform)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'unresolved', $8, $9, $10, $11, $12, $13)
+                     ON CONFLICT (project_id, fingerprint) DO UPDATE SET
+                       occurrences = error_groups.occurrences + excluded.occurrences,
+                       last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen
+                                        THEN excluded.last_seen ELSE error_groups.last_seen END,
+                       last_environment = COALESCE(excluded.last_environment, error_groups.last_environment),
+                       last_release = COALESCE(excluded.last_release, error_groups.last_release),
+                       last_platform = COALESCE(excluded.last_platform, error_groups.last_platform),
+                       regressed_at = CASE WHEN error_groups.status = 'resolved'
+                                           THEN excluded.last_seen ELSE error_groups.regressed_at END,
+                       resolved_at = CASE WHEN error_groups.status = 'resolved'
+                                          THEN NULL ELSE error_groups.resolved_at END,
+                       status = CASE WHEN error_groups.status = 'resolved'
+                                     THEN 'unresolved' ELSE error_groups.status END
+                     RETURNING id",
+                )
+                .bind(&last.new_group_id)
+                .bind(*project_id)
+                .bind(*fingerprint)
+                .bind(&last.app)
+                .bind(&last.error_type)
+                .bind(&last.message)
+                .bind(&last.top_frame)
+                .bind(*first_seen)
+                .bind(last.timestamp)
+                .bind(*count)
+                .bind(&last.environment)
+                .bind(&last.release)
+                .bind(&last.platform)
+                .fetch_one(&mut *tx)
+                .await?;
+                match before {
+                    None => summary.new_groups.push((project_id.to_string(), id.clone())),
+                    Some((_, status)) if status == "resolved" => {
+                        summary.regressed_groups.push((project_id.to_string(), id.clone()))
+                    }
+                    Some(_) => {}
+                }
+                group_ids.insert((project_id, fingerprint), id);
+            }
+            for chunk in occurrences.chunks(ROWS_PER_INSERT) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO error_occurrences (id, group_id, project_id, app, message, stack, context, platform, \
+                     environment, release, session_id, user_id, anonymous_id, sdk_version, timestamp, received_at) ",
+                );
+                qb.push_values(chunk, |mut row, (project_id, e)| {
+                    row.push_bind(&e.id)
+                        .push_bind(group_ids[&(*project_id, e.fingerprint.as_str())].clone())
+                        .push_bind(*project_id)
+                        .push_bind(&e.app)
+                        .push_bind(&e.message)
+                        .push_bind(&e.stack)
+                        .push_bind(&e.context)
+                        .push_bind(&e.platform)
+                        .push_bind(&e.environment)
+                        .push_bind(&e.release)
+                        .push_bind(&e.session_id)
+                        .push_bind(&e.user_id)
+                        .push_bind(&e.anonymous_id)
+                        .push_bind(&e.sdk_version)
+                        .push_bind(e.timestamp)
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+
+            // Sessions: create, patch the context fields present, or close.
+            for item in items {
+                let produced = match item.write {
+                    IngestWrite::Events(list) => list.len() as i64,
+                    IngestWrite::Error(_) => 1,
+                    IngestWrite::Session(s) => {
+                        let existed: Option<String> = sqlx::query_scalar(
+                            "SELECT id FROM sessions WHERE project_id = $1 AND session_id = $2",
+                        )
+                        .bind(item.project_id)
+                        .bind(&s.session_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let started = s.started_at.or(s.ended_at).unwrap_or(now);
+                        let activity = s.ended_at.unwrap_or(now).max(started);
+                        sqlx::query(
+                            "INSERT INTO sessions (id, project_id, session_id, app, platform, environment, release, \
+                               user_id, user_email, anonymous_id, country, device_browser, device_os, sdk_version, \
+                               started_at, ended_at, last_activity_at)
+                             VALUES ($1, $2, $3, COALESCE($4, ''), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                             ON CONFLICT (project_id, session_id) DO UPDATE SET
+                               app = CASE WHEN $4 IS NULL THEN sessions.app ELSE excluded.app END,
+                               platform = COALESCE(excluded.platform, sessions.platform),
+                               environment = COALESCE(excluded.environment, sessions.environment),
+                               release = COALESCE(excluded.release, sessions.release),
+                               user_id = COALESCE(excluded.user_id, sessions.user_id),
+                               user_email = COALESCE(excluded.user_email, sessions.user_email),
+                               anonymous_id = COALESCE(excluded.anonymous_id, sessions.anonymous_id),
+                               country = COALESCE(excluded.country, sessions.country),
+                               device_browser = COALESCE(excluded.device_browser, sessions.device_browser),
+                               device_os = COALESCE(excluded.device_os, sessions.device_os),
+                               sdk_version = COALESCE(excluded.sdk_version, sessions.sdk_version),
+                               started_at = CASE WHEN $18 AND excluded.started_at < sessions.started_at
+                                                 THEN excluded.started_at ELSE sessions.started_at END,
+                               ended_at = COALESCE(excluded.ended_at, sessions.ended_at),
+                               last_activity_at = CASE WHEN excluded.last_activity_at > sessions.last_activity_at
+                                                       THEN excluded.last_activity_at ELSE sessions.last_activity_at END",
+                        )
+                        .bind(&s.new_id)
+                        .bind(item.project_id)
+                        .bind(&s.session_id)
+                        .bind(&s.app)
+                        .bind(&s.platform)
+                        .bind(&s.environment)
+                        .bind(&s.release)
+                        .bind(&s.user_id)
+                        .bind(&s.user_email)
+                        .bind(&s.anonymous_id)
+                        .bind(&s.country)
+                        .bind(&s.device_browser)
+                        .bind(&s.device_os)
+                        .bind(&s.sdk_version)
+                        .bind(started)
+                        .bind(s.ended_at)
+                        .bind(activity)
+                        .bind(s.started_at.is_some())
+                        .execute(&mut *tx)
+                        .await?;
+                        i64::from(existed.is_none())
+                    }
+                };
+                *usage.entry((item.project_id, item.month)).or_default() += produced - item.reserved_units;
+            }
+
+            for (project_id, app) in new_apps {
+                sqlx::query(
+                    "INSERT INTO project_apps (project_id, app, first_seen) VALUES ($1, $2, $3)
+                     ON CONFLICT (project_id, app) DO NOTHING",
+                )
+                .bind(project_id)
+                .bind(app)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for ((project_id, month), delta) in usage.iter().filter(|(_, d)| **d != 0) {
+                sqlx::query(
+                    "INSERT INTO usage_monthly (project_id, month, units) VALUES ($1, $2, $3)
+                     ON CONFLICT (project_id, month) DO UPDATE SET units = usage_monthly.units + excluded.units",
+                )
+                .bind(*project_id)
+                .bind(*month)
+                .bind(*delta)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for key_id in &keys {
+                sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                    .bind(*key_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(summary)
+    }
+}

@@ -1,0 +1,98 @@
+use super::{on_db, Db, StoreResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRunRow {
+    pub id: String,
+    pub job: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub rows_deleted: i64,
+    pub dry_run: i64,
+    pub details: Option<String>,
+}
+
+/// Telemetry tables and the time column retention judges them by.
+const RETAINED: [(&str, &str); 3] = [
+    ("events", "timestamp"),
+    ("error_occurrences", "timestamp"),
+    ("sessions", "COALESCE(ended_at, last_activity_at)"),
+];
+
+impl Db {
+    /// (project id, plan) of every live project.
+    pub async fn project_plans(&self) -> StoreResult<Vec<(String, String)>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT p.id, o.plan FROM projects p JOIN organizations o ON o.id = p.org_id
+             WHERE p.deleted_at IS NULL AND o.deleted_at IS NULL ORDER BY p.id",
+        )
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// Rows older than `cutoff` for a project, per table (what a run would delete).
+    pub async fn count_expired(&self, project_id: &str, cutoff: i64) -> StoreResult<i64> {
+        let mut total = 0;
+        for (table, col) in RETAINED {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE project_id = $1 AND {col} < $2");
+            let n: i64 = on_db!(self, pool => sqlx::query_scalar(&sql).bind(project_id).bind(cutoff).fetch_one(pool).await?);
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// Deletes at most `batch` expired rows from one table of a project. Small batches
+    /// keep each transaction short so ingest commits never wait long behind it.
+    pub async fn delete_expired_batch(
+        &self,
+        table_index: usize,
+        project_id: &str,
+        cutoff: i64,
+        batch: i64,
+    ) -> StoreResult<u64> {
+        let (table, col) = RETAINED[table_index];
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE project_id = $1 AND {col} < $2 LIMIT $3)"
+        );
+        on_db!(self, pool => Ok(sqlx::query(&sql).bind(project_id).bind(cutoff).bind(batch).execute(pool).await?.rows_affected()))
+    }
+
+    pub fn retained_tables() -> usize {
+        RETAINED.len()
+    }
+
+    /// Groups with no occurrence left.
+    pub async fn delete_empty_error_groups(
+        &self,
+        project_id: &str,
+        cutoff: i64,
+    ) -> StoreResult<u64> {
+        on_db!(self, pool => Ok(sqlx::query(
+            "DELETE FROM error_groups WHERE project_id = $1 AND last_seen < $2
+             AND NOT EXISTS (SELECT 1 FROM error_occurrences o WHERE o.group_id = error_groups.id)",
+        )
+        .bind(project_id)
+        .bind(cutoff)
+        .execute(pool)
+        .await?
+        .rows_affected()))
+    }
+
+    pub async fn record_job_run(&self, run: &JobRunRow) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO job_runs (id, job, started_at, finished_at, rows_deleted, dry_run, details)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&run.id)
+            .bind(&run.job)
+            .bind(run.started_at)
+            .bind(run.finished_at)
+            .bind(run.rows_deleted)
+            .bind(run.dry_run)
+            .bind(&run.details)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}

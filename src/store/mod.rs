@@ -1,0 +1,185 @@
+//! All SQL lives in this module tree: one file per aggregate. Nothing outside `store`
+//! imports `sqlx`. The same SQL text serves both backends wherever the dialects agree;
+//! where they differ the two variants sit side by side in the same function.
+
+mod api_keys;
+mod errors;
+mod events;
+mod filters;
+mod ingest_write;
+mod job_runs;
+mod orgs;
+mod projects;
+mod sessions;
+mod tokens;
+mod usage;
+mod users;
+
+pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
+pub use errors::{ErrorGroupRow, ErrorListFilter, ErrorOccurrenceRow, ErrorSort};
+pub use events::{EventFilter, EventRow};
+pub use filters::{Cursor, Scope};
+pub use ingest_write::{
+    ErrorOccurrenceWrite, EventWrite, IngestWrite, SessionWrite, WriteItem, WriteOutcome,
+    WriteSummary,
+};
+pub use job_runs::JobRunRow;
+pub use orgs::OrgRow;
+pub use projects::{ProjectAccessRow, ProjectRow};
+pub use sessions::{SessionFilter, SessionRow};
+pub use tokens::TokenAuthRow;
+pub use users::UserRow;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a row with the same unique key already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Unique violations become `Conflict` so services can answer 409 instead of 500.
+    pub(crate) fn classify(err: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &err {
+            if db.is_unique_violation() {
+                return StoreError::Conflict;
+            }
+        }
+        StoreError::Database(err)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Durability of a SQLite commit: `Normal` survives a process crash (WAL), `Full`
+/// fsyncs every commit and survives power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSync {
+    Normal,
+    Full,
+}
+
+/// The database, SQLite or PostgreSQL, behind one handle. Each backend keeps its
+/// native pool so bulk paths (multi-row inserts) stay fast.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` once per backend with `$pool` bound to that backend's pool, so SQL is
+/// written once and type-checked against both drivers.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+impl Db {
+    /// Opens the database named by `url`, or the default SQLite file in `data_dir`.
+    pub async fn connect(url: Option<&str>, data_dir: &Path, sync: SqliteSync) -> StoreResult<Db> {
+        match url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let opts = PgConnectOptions::from_str(url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(opts)
+                    .await?;
+                Ok(Db::Postgres(pool))
+            }
+            Some(url) => {
+                let opts = SqliteConnectOptions::from_str(url)?;
+                Self::open_sqlite(opts, sync).await
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    sqlx::Error::Configuration(
+                        format!("cannot create data directory {}: {e}", data_dir.display()).into(),
+                    )
+                })?;
+                let opts = SqliteConnectOptions::new().filename(data_dir.join("telemetry.db"));
+                Self::open_sqlite(opts, sync).await
+            }
+        }
+    }
+
+    async fn open_sqlite(opts: SqliteConnectOptions, sync: SqliteSync) -> StoreResult<Db> {
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match sync {
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+                SqliteSync::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// A consistent snapshot of a SQLite database into `out` (`VACUUM INTO`).
+    pub async fn backup_sqlite(&self, out: &Path) -> StoreResult<bool> {
+        match self {
+            Db::Sqlite(pool) => {
+                sqlx::query("VACUUM INTO $1")
+                    .bind(out.to_string_lossy().to_string())
+                    .execute(pool)
+                    .await?;
+                Ok(true)
+            }
+            Db::Postgres(_) => Ok(false),
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}

@@ -1,0 +1,107 @@
+use super::{on_db, Db, StoreError, StoreResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectRow {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub slug: String,
+    pub created_at: i64,
+}
+
+/// A project as seen by one member, with that member's role and the org's plan.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectAccessRow {
+    pub id: String,
+    pub org_id: String,
+    pub role: String,
+    pub plan: String,
+}
+
+impl Db {
+    pub async fn count_live_projects(&self, org_id: &str) -> StoreResult<i64> {
+        on_db!(self, pool => Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM projects WHERE org_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(org_id)
+        .fetch_one(pool)
+        .await?))
+    }
+
+    pub async fn project_slug_taken(&self, org_id: &str, slug: &str) -> StoreResult<bool> {
+        on_db!(self, pool => {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE org_id = $1 AND slug = $2")
+                .bind(org_id)
+                .bind(slug)
+                .fetch_one(pool)
+                .await?;
+            Ok(n > 0)
+        })
+    }
+
+    pub async fn insert_project(&self, p: &ProjectRow) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("INSERT INTO projects (id, org_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&p.id)
+                .bind(&p.org_id)
+                .bind(&p.name)
+                .bind(&p.slug)
+                .bind(p.created_at)
+                .execute(pool)
+                .await
+                .map_err(StoreError::classify)?;
+        });
+        Ok(())
+    }
+
+    /// A live project of a live organization, by id.
+    pub async fn project_by_id(&self, id: &str) -> StoreResult<Option<ProjectRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT p.id, p.org_id, p.name, p.slug, p.created_at FROM projects p
+             JOIN organizations o ON o.id = p.org_id
+             WHERE p.id = $1 AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    /// The project when `user_id` is a member of its organization; `None` otherwise,
+    /// so foreign and missing projects look the same to the caller.
+    pub async fn project_access(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<ProjectAccessRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT p.id, p.org_id, m.role, o.plan FROM projects p
+             JOIN organizations o ON o.id = p.org_id
+             JOIN memberships m ON m.org_id = p.org_id AND m.user_id = $2
+             WHERE p.id = $1 AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    /// The plan of the organization owning a live project.
+    pub async fn project_plan(&self, project_id: &str) -> StoreResult<Option<String>> {
+        on_db!(self, pool => Ok(sqlx::query_scalar(
+            "SELECT o.plan FROM projects p JOIN organizations o ON o.id = p.org_id
+             WHERE p.id = $1 AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
+        )
+        .bind(project_id)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    pub async fn project_apps(&self, project_id: &str) -> StoreResult<Vec<String>> {
+        on_db!(self, pool => Ok(sqlx::query_scalar(
+            "SELECT app FROM project_apps WHERE project_id = $1 ORDER BY app",
+        )
+        .bind(project_id)
+        .fetch_all(pool)
+        .await?))
+    }
+}

@@ -1,0 +1,226 @@
+//! A real server per test: its own SQLite file or its own PostgreSQL database,
+//! listening on a free port, driven over HTTP.
+#![allow(dead_code)]
+
+use clap::Parser;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use serde_json::Value;
+use std::path::PathBuf;
+use telemetry_tracker::clock::Clock;
+use telemetry_tracker::config::ServeConfig;
+use telemetry_tracker::service::accounts;
+use telemetry_tracker::state::SharedState;
+use telemetry_tracker::store::{Db, SqliteSync};
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Parser)]
+struct Settings {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+/// Default settings as `serve` would read them with no flags (environment ignored
+/// where it matters for tests).
+pub fn default_config() -> ServeConfig {
+    let mut cfg = Settings::parse_from(["telemetry-tracker"]).serve;
+    cfg.host = "127.0.0.1".into();
+    cfg.port = 0;
+    cfg.public_url = None;
+    cfg.smtp_url = None;
+    cfg.retention_cron = String::new();
+    cfg.ingest_allow_unauthenticated = false;
+    cfg.allow_unauthenticated_reads = false;
+    cfg
+}
+
+/// A fresh, empty database for one test: a temp SQLite file or a new PostgreSQL database.
+pub struct TestDb {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    /// `DATABASE_URL` to hand a child process (None: the SQLite file in `dir`).
+    pub url: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let name = format!("tt_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(PG_ADMIN_URL)
+                    .await
+                    .expect("PostgreSQL on 127.0.0.1:5432");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await
+                    .expect("create database");
+                admin.close().await;
+                Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+            }
+        };
+        TestDb { backend, dir, url }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub async fn open(&self) -> Db {
+        let db = Db::connect(self.url.as_deref(), &self.data_dir(), SqliteSync::Normal)
+            .await
+            .expect("open db");
+        db.migrate().await.expect("migrate");
+        db
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: SharedState,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+}
+
+/// A user who owns an organization with one project, a key and a token.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub email: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub project_id: String,
+    pub key: String,
+    pub key_id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let mut cfg = default_config();
+        tweak(&mut cfg);
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let state = telemetry_tracker::build_state(store, cfg, Clock::default());
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind");
+        let addr = acceptor.local_addr()[0]
+            .as_socket_addr()
+            .cloned()
+            .expect("tcp address");
+        let app = telemetry_tracker::server::app(state.clone());
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        TestApp {
+            base: format!("http://{addr}"),
+            state,
+            http: reqwest::Client::new(),
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A user (owner of a new organization) with a project, an API key and a token.
+    pub async fn seed(&self, name: &str) -> Seed {
+        let db = &self.state.db;
+        let clock = &self.state.clock;
+        let email = format!("{name}@example.com");
+        let user = accounts::create_user(db, clock, &email, "correct horse battery", Some(name))
+            .await
+            .unwrap();
+        let org = user.org.unwrap();
+        let project = accounts::create_project(db, clock, &org.id, &format!("{name} web"))
+            .await
+            .unwrap();
+        let key = accounts::create_api_key(db, clock, &project.id, Some("test"), None, None)
+            .await
+            .unwrap();
+        let token = accounts::create_token(db, clock, &email, None)
+            .await
+            .unwrap();
+        Seed {
+            email,
+            user_id: user.user.id,
+            org_id: org.id,
+            project_id: project.id,
+            key: key.key,
+            key_id: key.id,
+            token: token.token,
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET on the read API as `seed`, returning status and JSON body.
+    pub async fn read(&self, seed: &Seed, path_and_query: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(self.url(path_and_query))
+            .bearer_auth(&seed.token)
+            .header("X-Project-Id", &seed.project_id)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests, one per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    // The product fixtures live beside the repository (shared/), in CI and locally.
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for candidate in [
+        here.join("../shared/fixtures/sdk-wire"),
+        here.join("tests/fixtures/sdk-wire"),
+    ] {
+        if candidate.is_dir() {
+            return candidate;
+        }
+    }
+    panic!("sdk-wire fixtures not found next to the repository");
+}
