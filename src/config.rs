@@ -130,7 +130,7 @@ pub struct ServeConfig {
     )]
     pub email_from: String,
 
-    /// When retention runs: six-field cron (sec min hour day month weekday), UTC. Empty: never.
+    /// When retention runs: six-field cron (sec min hour day month weekday), UTC. `off`: never.
     #[arg(long, env = "RETENTION_CRON", default_value = "0 0 3 * * *")]
     pub retention_cron: String,
 
@@ -177,6 +177,10 @@ pub struct ServeConfig {
     /// Requests per minute per IP to /ingest (0: unlimited; plans bound ingest per project).
     #[arg(long, env = "RATE_LIMIT_INGEST_MAX", default_value_t = 0)]
     pub rate_limit_ingest_max: u32,
+
+    /// Log lines for people (`text`) or log collectors (`json`). Levels: RUST_LOG.
+    #[arg(long, env = "TELEMETRY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -193,6 +197,12 @@ impl std::fmt::Debug for ServeConfig {
 }
 
 impl ServeConfig {
+    /// The retention schedule, `None` when switched off.
+    pub fn retention_schedule(&self) -> Option<&str> {
+        let cron = self.retention_cron.trim();
+        (!cron.is_empty() && !cron.eq_ignore_ascii_case("off")).then_some(cron)
+    }
+
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
@@ -233,8 +243,9 @@ impl ServeConfig {
                     .into(),
             );
         }
-        if !self.retention_cron.trim().is_empty()
-            && self.retention_cron.split_whitespace().count() != 6
+        if self
+            .retention_schedule()
+            .is_some_and(|cron| cron.split_whitespace().count() != 6)
         {
             problems.push(format!(
                 "RETENTION_CRON must have six fields (sec min hour day month weekday), got {:?}",

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod ratelimit;
 pub mod server;
 pub mod service;
 pub mod state;
@@ -62,6 +63,7 @@ pub fn build_state(db: store::Db, config: ServeConfig, clock: Clock) -> SharedSt
         keys: Default::default(),
         rps: Default::default(),
         apps: Default::default(),
+        ip_limits: Default::default(),
         queue,
     })
 }

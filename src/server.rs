@@ -2,6 +2,7 @@
 
 use crate::api;
 use crate::api::problem::ErrorBody;
+use crate::ratelimit::{client_ip, Family};
 use crate::state::SharedState;
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::listener::TcpListener;
@@ -27,7 +28,36 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .at("/metrics", metrics)
         .nest("/", spec)
         .around(cors_and_json_errors)
+        .around(limit_per_ip)
         .data(state)
+}
+
+/// Per-IP limits per route family (SPEC §1); plans bound ingest per project instead.
+async fn limit_per_ip<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    let state = req.data::<SharedState>().cloned();
+    if let (Some(state), Some(family)) = (state, Family::of_path(req.uri().path())) {
+        let c = &state.config;
+        let max = match family {
+            Family::Auth => c.rate_limit_auth_max,
+            Family::Api => c.rate_limit_api_max,
+            Family::Ingest => c.rate_limit_ingest_max,
+        };
+        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        let ip = client_ip(peer, req.header("x-forwarded-for"), c.trust_proxy);
+        if let Some(ip) = ip {
+            if let Err(retry) = state.ip_limits.check(family, ip, max) {
+                let body = ErrorBody::new(format!(
+                    "Too many requests from this address; retry in {retry} s."
+                ));
+                return Ok(Response::builder()
+                    .status(StatusCode::TOO_MANY_REQUESTS)
+                    .content_type("application/json")
+                    .header(header::RETRY_AFTER, retry.to_string())
+                    .body(serde_json::to_string(&body).unwrap_or_default()));
+            }
+        }
+    }
+    Ok(ep.get_response(req).await)
 }
 
 fn is_machine_path(path: &str) -> bool {

@@ -3,6 +3,7 @@ use crate::config::ServeConfig;
 use crate::ingest::keys::KeyCache;
 use crate::ingest::limits::{AppLabels, RpsLimiter};
 use crate::ingest::pipeline::IngestQueue;
+use crate::ratelimit::IpLimiter;
 use crate::store::Db;
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ pub struct AppState {
     pub keys: KeyCache,
     pub rps: RpsLimiter,
     pub apps: AppLabels,
+    pub ip_limits: IpLimiter,
     pub queue: IngestQueue,
     pub started_at_ms: i64,
 }

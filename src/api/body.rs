@@ -85,51 +85,67 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + Send);
 
 impl<T: DeserializeOwned> JsonBody<T> {
-    /// Parses the body, naming the path of the first problem (e.g. `events[2].app`).
     pub fn parse(&self) -> Result<T, AppError> {
-        if self.bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(AppError::Invalid {
-                message: "the request body is empty; send a JSON object".into(),
-                field: None,
-            });
-        }
-        let de = &mut serde_json::Deserializer::from_slice(&self.bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return AppError::Invalid {
-                    message: format!("the body is not valid JSON: {inner}"),
-                    field: None,
-                };
-            }
-            let text = inner.to_string();
-            // serde reports a missing field at its parent's path; name the field itself.
-            if let Some(name) = text
-                .strip_prefix("missing field `")
-                .and_then(|r| r.split('`').next())
-            {
-                let field = if path == "." {
-                    name.to_string()
-                } else {
-                    format!("{path}.{name}")
-                };
-                return AppError::Invalid {
-                    message: format!("`{field}` is required"),
-                    field: Some(field),
-                };
-            }
-            if path == "." || path == "?" {
-                AppError::Invalid {
-                    message: format!("invalid body: {text}"),
-                    field: None,
-                }
-            } else {
-                AppError::Invalid {
-                    message: format!("invalid `{path}`: {text}"),
-                    field: Some(path),
-                }
-            }
-        })
+        parse_json(&self.bytes)
     }
+}
+
+/// Parses a JSON body, naming the path of the first problem (e.g. `events[2].app`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::Invalid {
+            message: "the request body is empty; send a JSON object".into(),
+            field: None,
+        });
+    }
+    // Checked whole, so that invalid text in fields the parser skips is refused too.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(AppError::Invalid {
+            message: format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
+            field: None,
+        });
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return AppError::Invalid {
+                message: format!("the body is not valid JSON: {inner}"),
+                field: None,
+            };
+        }
+        let text = inner.to_string();
+        // serde reports a missing field at its parent's path; name the field itself.
+        if let Some(name) = text
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            let field = if path == "." {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+            return AppError::Invalid {
+                message: format!("`{field}` is required"),
+                field: Some(field),
+            };
+        }
+        if path == "." || path == "?" {
+            AppError::Invalid {
+                message: format!("invalid body: {text}"),
+                field: None,
+            }
+        } else {
+            AppError::Invalid {
+                message: format!("invalid `{path}`: {text}"),
+                field: Some(path),
+            }
+        }
+    })?;
+    de.end().map_err(|e| AppError::Invalid {
+        message: format!("the body is not valid JSON: {e}"),
+        field: None,
+    })?;
+    Ok(value)
 }

@@ -398,7 +398,7 @@ impl ReadApi {
         .params();
         let filter = EventFilter {
             scope: read::scope(&who.project_id, &range, state.clock.now_ms())?,
-            name: name.0.filter(|n| !n.is_empty()),
+            name: read::label("name", name.0.as_deref())?,
             cursor: read::parse_cursor(cursor.0.as_deref())?,
             limit: read::limit(limit.0)?,
         };
@@ -425,7 +425,10 @@ impl ReadApi {
         id: Path<String>,
     ) -> ApiResult<Json<Event>> {
         let who = reader(&state, &token, &project_header, &project_id).await?;
-        let row = state.db.event_by_id(&who.project_id, &id.0).await?;
+        let row = state
+            .db
+            .event_by_id(&who.project_id, read::path_id("event", &id.0)?)
+            .await?;
         row.map(|r| Json(r.into()))
             .ok_or_else(|| AppError::NotFound(format!("no event {:?}", id.0)).into())
     }
@@ -504,7 +507,7 @@ impl ReadApi {
         let who = reader(&state, &token, &project_header, &project_id).await?;
         let group = state
             .db
-            .error_group(&who.project_id, &id.0)
+            .error_group(&who.project_id, read::path_id("error group", &id.0)?)
             .await?
             .ok_or_else(|| {
                 ApiError::from(AppError::NotFound(format!("no error group {:?}", id.0)))
@@ -542,12 +545,13 @@ impl ReadApi {
             )
             .into());
         }
-        let not_found = || ApiError::from(AppError::NotFound(format!("no error group {:?}", id.0)));
+        let id = read::path_id("error group", &id.0)?;
+        let not_found = || ApiError::from(AppError::NotFound(format!("no error group {id:?}")));
         if !state
             .db
             .set_error_status(
                 &who.project_id,
-                &id.0,
+                id,
                 body.0.status.as_str(),
                 state.clock.now_ms(),
             )
@@ -557,7 +561,7 @@ impl ReadApi {
         }
         let group = state
             .db
-            .error_group(&who.project_id, &id.0)
+            .error_group(&who.project_id, id)
             .await?
             .ok_or_else(not_found)?;
         Ok(Json(group.into()))
@@ -620,7 +624,7 @@ impl ReadApi {
         let who = reader(&state, &token, &project_header, &project_id).await?;
         let session = state
             .db
-            .session_by_ref(&who.project_id, &id.0)
+            .session_by_ref(&who.project_id, read::path_id("session", &id.0)?)
             .await?
             .ok_or_else(|| ApiError::from(AppError::NotFound(format!("no session {:?}", id.0))))?;
         let events = state

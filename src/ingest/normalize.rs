@@ -20,9 +20,20 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Text as stored: NUL characters, which PostgreSQL text cannot hold, are dropped
+/// so that both backends store the same thing.
+fn clean(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text.to_string()
+    }
+}
+
 /// A required label: trimmed, non-empty, at most `max` characters.
 fn required(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
+    let cleaned = clean(value);
+    let v = cleaned.trim();
     if v.is_empty() {
         return Err(AppError::invalid(
             field,
@@ -40,7 +51,8 @@ fn required(field: &str, value: &str, max: usize) -> AppResult<String> {
 
 /// An optional label: trimmed; blank means absent.
 fn optional(field: &str, value: Option<&String>, max: usize) -> AppResult<Option<String>> {
-    let Some(v) = value.map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+    let cleaned = value.map(|v| clean(v));
+    let Some(v) = cleaned.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if v.chars().count() > max {
@@ -111,7 +123,8 @@ fn prefixed(prefix: &str, field: &str) -> String {
 
 pub fn event(e: &EventIn, at: &str, now: i64) -> AppResult<EventWrite> {
     let f = |name: &str| prefixed(at, name);
-    let name = e.name.trim();
+    let name = clean(&e.name);
+    let name = name.trim();
     if name.is_empty() {
         return Err(AppError::invalid(
             f("name"),
@@ -165,12 +178,12 @@ pub fn error(e: &ErrorIn, now: i64) -> AppResult<ErrorOccurrenceWrite> {
     if e.message.trim().is_empty() {
         return Err(AppError::invalid("message", "`message` must not be empty"));
     }
-    let message = truncate(&e.message, MAX_MESSAGE_BYTES);
+    let message = truncate(&clean(&e.message), MAX_MESSAGE_BYTES);
     let stack = e
         .stack
         .as_deref()
         .filter(|s| !s.trim().is_empty())
-        .map(|s| truncate(s, MAX_STACK_BYTES));
+        .map(|s| truncate(&clean(s), MAX_STACK_BYTES));
     let g = grouping::group(&app, &message, stack.as_deref());
     Ok(ErrorOccurrenceWrite {
         id: new_id(),

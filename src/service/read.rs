@@ -51,7 +51,7 @@ pub async fn authorize(
     };
     let project_id = project_id
         .map(str::trim)
-        .filter(|p| !p.is_empty())
+        .filter(|p| !p.is_empty() && !p.contains('\0'))
         .ok_or_else(|| {
             AppError::invalid(
                 "project_id",
@@ -140,19 +140,35 @@ pub fn scope(project_id: &str, p: &RangeParams, now: i64) -> AppResult<Scope> {
     if from >= to {
         return Err(AppError::invalid("from", "`from` must be before `to`"));
     }
-    let label = |v: &Option<String>| {
-        v.as_ref()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
     Ok(Scope {
         project_id: project_id.to_string(),
         from,
         to,
-        app: label(&p.app),
-        environment: label(&p.environment),
-        release: label(&p.release),
+        app: label("app", p.app.as_deref())?,
+        environment: label("environment", p.environment.as_deref())?,
+        release: label("release", p.release.as_deref())?,
     })
+}
+
+/// A label filter: trimmed, blank means none. Stored labels never hold NUL, so a
+/// filter with one is refused rather than sent to the database.
+pub fn label(field: &str, value: Option<&str>) -> AppResult<Option<String>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if v.contains('\0') || v.len() > 1024 => Err(AppError::invalid(
+            field,
+            format!("`{field}` is not a valid label"),
+        )),
+        Some(v) => Ok(Some(v.to_string())),
+    }
+}
+
+/// An id from a path: anything that cannot be stored is simply not found.
+pub fn path_id<'a>(what: &str, id: &'a str) -> AppResult<&'a str> {
+    if id.is_empty() || id.len() > 512 || id.contains('\0') {
+        return Err(AppError::NotFound(format!("no {what} with that id")));
+    }
+    Ok(id)
 }
 
 pub fn limit(requested: Option<i64>) -> AppResult<i64> {
@@ -172,7 +188,7 @@ pub fn parse_cursor(cursor: Option<&str>) -> AppResult<Option<Cursor>> {
     };
     let bad = || AppError::invalid("cursor", "`cursor` must be a value returned as next_cursor");
     let (value, id) = c.split_once('.').ok_or_else(bad)?;
-    if id.is_empty() || id.len() > 64 {
+    if id.is_empty() || id.len() > 64 || id.contains('\0') {
         return Err(bad());
     }
     Ok(Some(Cursor {

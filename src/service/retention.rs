@@ -59,14 +59,7 @@ pub async fn run(
         report.rows_deleted += db.delete_empty_error_groups(project_id, cutoff).await? as i64;
     }
     if !dry_run {
-        let idle_cutoff = started - i64::from(idle_minutes) * MINUTE_MS;
-        loop {
-            let n = db.close_idle_sessions(idle_cutoff, BATCH).await?;
-            report.sessions_closed += n;
-            if (n as i64) < BATCH {
-                break;
-            }
-        }
+        report.sessions_closed = close_idle_sessions(db, clock, idle_minutes).await?;
     }
     let finished = clock.now_ms();
     report.duration_ms = finished - started;
@@ -81,4 +74,17 @@ pub async fn run(
     })
     .await?;
     Ok(report)
+}
+
+/// Closes sessions without activity for `idle_minutes` at their last activity.
+pub async fn close_idle_sessions(db: &Db, clock: &Clock, idle_minutes: u32) -> AppResult<u64> {
+    let cutoff = clock.now_ms() - i64::from(idle_minutes) * MINUTE_MS;
+    let mut closed = 0;
+    loop {
+        let n = db.close_idle_sessions(cutoff, BATCH).await?;
+        closed += n;
+        if (n as i64) < BATCH {
+            return Ok(closed);
+        }
+    }
 }

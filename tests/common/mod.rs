@@ -2,6 +2,8 @@
 //! listening on a free port, driven over HTTP.
 #![allow(dead_code)]
 
+pub mod process;
+
 use clap::Parser;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::Value;
@@ -34,9 +36,13 @@ pub fn default_config() -> ServeConfig {
     cfg.port = 0;
     cfg.public_url = None;
     cfg.smtp_url = None;
-    cfg.retention_cron = String::new();
+    cfg.retention_cron = "off".into();
     cfg.ingest_allow_unauthenticated = false;
     cfg.allow_unauthenticated_reads = false;
+    // Suites make hundreds of requests a minute from one address; the limits
+    // themselves are tested on their own.
+    cfg.rate_limit_api_max = 0;
+    cfg.rate_limit_auth_max = 0;
     cfg
 }
 
@@ -79,6 +85,38 @@ impl TestDb {
             .expect("open db");
         db.migrate().await.expect("migrate");
         db
+    }
+}
+
+impl Drop for TestDb {
+    // Each PostgreSQL test database is dropped when its test ends, open connections
+    // and all, so repeated runs leave nothing behind.
+    fn drop(&mut self) {
+        let Some(name) = self
+            .url
+            .as_deref()
+            .and_then(|u| u.rsplit('/').next())
+            .map(str::to_string)
+        else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN_URL).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 

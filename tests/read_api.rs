@@ -1,0 +1,314 @@
+//! The read API over HTTP: filters, cursor pagination, overview KPIs and tenant
+//! isolation.
+
+mod common;
+
+use common::{Backend, Seed, TestApp};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+async fn all_pages(app: &TestApp, seed: &Seed, path: &str, limit: usize) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    let sep = if path.contains('?') { '&' } else { '?' };
+    for _ in 0..100 {
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+            None => format!("{path}{sep}limit={limit}"),
+        };
+        let (status, body) = app.read(seed, &url).await;
+        assert_eq!(status, 200, "{url}: {body}");
+        let page = body["items"].as_array().unwrap();
+        assert!(page.len() <= limit);
+        items.extend(page.iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return items,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+async fn lists_filter_and_paginate(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("reads").await;
+    let mut events = Vec::new();
+    for i in 0..23 {
+        events.push(json!({
+            "app": if i % 2 == 0 { "web" } else { "ios" },
+            "name": if i % 3 == 0 { "signup" } else { "page_view" },
+            "environment": if i < 10 { "production" } else { "staging" },
+            "release": format!("1.{}", i % 4),
+            "session_id": format!("s{}", i % 5),
+            "properties": { "i": i },
+        }));
+    }
+    assert_eq!(
+        app.post_json("/ingest/batch", &seed.key, &json!({ "events": events }))
+            .await
+            .status(),
+        204
+    );
+
+    let all = all_pages(&app, &seed, "/api/events", 5).await;
+    assert_eq!(all.len(), 23);
+    let ids: BTreeSet<&str> = all.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 23, "no duplicates across pages");
+    let times: Vec<&str> = all
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let expect = |f: &dyn Fn(usize) -> bool| (0..23).filter(|i| f(*i)).count();
+    for (query, want) in [
+        ("/api/events?name=signup", expect(&|i| i % 3 == 0)),
+        ("/api/events?app=ios", expect(&|i| i % 2 == 1)),
+        (
+            "/api/events?environment=production&app=web",
+            expect(&|i| i < 10 && i % 2 == 0),
+        ),
+        ("/api/events?release=1.2", expect(&|i| i % 4 == 2)),
+        ("/api/events?range=24h", 23),
+        (
+            "/api/events?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z",
+            0,
+        ),
+    ] {
+        assert_eq!(
+            all_pages(&app, &seed, query, 4).await.len(),
+            want,
+            "{query}"
+        );
+    }
+    let one = &all[0];
+    let (status, detail) = app
+        .read(
+            &seed,
+            &format!("/api/events/{}", one["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(&detail, one);
+
+    // Errors by occurrences, paginated.
+    for (msg, times) in [("alpha failed", 3), ("beta failed", 1), ("gamma failed", 2)] {
+        for _ in 0..times {
+            let err = json!({ "app": "web", "message": msg, "session_id": "s1", "user_id": "u1" });
+            assert_eq!(
+                app.post_json("/ingest/error", &seed.key, &err)
+                    .await
+                    .status(),
+                204
+            );
+        }
+    }
+    let groups = all_pages(&app, &seed, "/api/errors?sort=occurrences", 2).await;
+    let counts: Vec<i64> = groups
+        .iter()
+        .map(|g| g["occurrences"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![3, 2, 1]);
+    assert_eq!(
+        all_pages(&app, &seed, "/api/errors?status=resolved", 2)
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(
+        all_pages(&app, &seed, "/api/errors?environment=production", 2)
+            .await
+            .len(),
+        0
+    );
+
+    // Sessions and the overview's crash-free rate: 3 sessions, one with errors.
+    for s in ["s1", "s2", "s3"] {
+        let body = json!({ "session_id": s, "app": "web" });
+        assert_eq!(
+            app.post_json("/ingest/session", &seed.key, &body)
+                .await
+                .status(),
+            204
+        );
+    }
+    assert_eq!(all_pages(&app, &seed, "/api/sessions", 2).await.len(), 3);
+    let (status, o) = app.read(&seed, "/api/overview?range=7d").await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(
+        (
+            o["events"].as_i64(),
+            o["errors"].as_i64(),
+            o["sessions"].as_i64()
+        ),
+        (Some(23), Some(6), Some(3))
+    );
+    assert_eq!(
+        (o["affected_users"].as_i64(), o["crashed_sessions"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert!((o["crash_free_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    let (_, s1) = app.read(&seed, "/api/sessions/s1").await;
+    assert_eq!(s1["events"].as_array().unwrap().len(), 5);
+    assert_eq!(s1["errors"].as_array().unwrap().len(), 6);
+    // The project can also be chosen with the query parameter.
+    let res = app
+        .http
+        .get(app.url(&format!("/api/overview?project_id={}", seed.project_id)))
+        .bearer_auth(&seed.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn tenants_never_see_each_other(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let a = app.seed("tenant-a").await;
+    let b = app.seed("tenant-b").await;
+    for seed in [&a, &b] {
+        let name = format!("only-{}", seed.org_id);
+        assert_eq!(
+            app.post_json(
+                "/ingest/event",
+                &seed.key,
+                &json!({ "app": "web", "name": name, "session_id": "shared" })
+            )
+            .await
+            .status(),
+            204
+        );
+        assert_eq!(
+            app.post_json(
+                "/ingest/error",
+                &seed.key,
+                &json!({ "app": "web", "message": "same message", "session_id": "shared" })
+            )
+            .await
+            .status(),
+            204
+        );
+        assert_eq!(
+            app.post_json(
+                "/ingest/session",
+                &seed.key,
+                &json!({ "session_id": "shared", "app": "web" })
+            )
+            .await
+            .status(),
+            204
+        );
+    }
+    let (_, a_events) = app.read(&a, "/api/events").await;
+    let (_, a_errors) = app.read(&a, "/api/errors").await;
+    let (_, b_events) = app.read(&b, "/api/events").await;
+    assert_eq!(a_events["items"].as_array().unwrap().len(), 1);
+    assert_eq!(a_events["items"][0]["name"], format!("only-{}", a.org_id));
+    assert_eq!(b_events["items"][0]["name"], format!("only-{}", b.org_id));
+    let (_, a_session) = app.read(&a, "/api/sessions/shared").await;
+    assert_eq!(
+        a_session["events"].as_array().unwrap().len(),
+        1,
+        "same session id, other tenant's events excluded"
+    );
+
+    // B's credentials on A's project, and A's ids through B's project: not found.
+    let a_as_b = Seed {
+        token: b.token.clone(),
+        ..a.clone()
+    };
+    let a_event = a_events["items"][0]["id"].as_str().unwrap();
+    let a_group = a_errors["items"][0]["id"].as_str().unwrap();
+    for path in [
+        "/api/overview".to_string(),
+        "/api/events".into(),
+        format!("/api/events/{a_event}"),
+        format!("/api/errors/{a_group}"),
+    ] {
+        assert_eq!(app.read(&a_as_b, &path).await.0, 404, "{path}");
+    }
+    for path in [
+        format!("/api/events/{a_event}"),
+        format!("/api/errors/{a_group}"),
+    ] {
+        assert_eq!(app.read(&b, &path).await.0, 404, "{path}");
+    }
+    let res = app
+        .http
+        .patch(app.url(&format!("/api/errors/{a_group}")))
+        .bearer_auth(&b.token)
+        .header("X-Project-Id", &b.project_id)
+        .json(&json!({ "status": "resolved" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let (_, group) = app.read(&a, &format!("/api/errors/{a_group}")).await;
+    assert_eq!(group["group"]["status"], "unresolved");
+    // A's key cannot write into B's project: the key decides the project.
+    let (_, b_errors) = app.read(&b, "/api/errors").await;
+    assert_eq!(b_errors["items"][0]["occurrences"], 1);
+}
+
+async fn per_ip_limits_answer_429_with_retry_after(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.rate_limit_api_max = 5;
+        c.rate_limit_ingest_max = 3;
+    })
+    .await;
+    let seed = app.seed("limited").await;
+    for _ in 0..5 {
+        assert_eq!(app.read(&seed, "/api/events").await.0, 200);
+    }
+    let res = app
+        .http
+        .get(app.url("/api/events"))
+        .bearer_auth(&seed.token)
+        .header("X-Project-Id", &seed.project_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(
+        res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("Too many requests"));
+    for i in 0..4 {
+        let status = app
+            .post_json(
+                "/ingest/event",
+                &seed.key,
+                &json!({ "app": "web", "name": "x" }),
+            )
+            .await
+            .status();
+        assert_eq!(status, if i < 3 { 204 } else { 429 });
+    }
+    // /health is never limited.
+    for _ in 0..10 {
+        assert_eq!(
+            app.http
+                .get(app.url("/health"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}
+
+on_both_backends!(
+    lists_filter_and_paginate,
+    tenants_never_see_each_other,
+    per_ip_limits_answer_429_with_retry_after
+);
