@@ -205,7 +205,13 @@ pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
         SyncMode::Normal => SqliteSync::Normal,
         SyncMode::Full => SqliteSync::Full,
     };
-    let db = Db::connect(cfg.database_url.as_deref(), &cfg.data_dir, sync)
+    // An empty DATABASE_URL (as env files often leave it) means the default.
+    let url = cfg
+        .database_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let db = Db::connect(url, &cfg.data_dir, sync)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     db.migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;

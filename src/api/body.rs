@@ -12,6 +12,9 @@ use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use tokio::io::AsyncReadExt;
 
+/// Oversized bodies up to this size are read (and dropped) before the 413.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
 pub struct JsonBody<T> {
     bytes: Vec<u8>,
     _type: PhantomData<T>,
@@ -53,16 +56,22 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
                 poem::http::StatusCode::PAYLOAD_TOO_LARGE,
             )
         };
-        if request
+        let declared = request
             .header("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|n| n > limit)
-        {
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut reader = body.take()?.into_async_read();
+        if declared.is_some_and(|n| n > limit as u64) {
+            // Read and drop a moderately oversized body so the client gets the 413
+            // rather than a reset connection; a huge one is not worth reading.
+            if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+                let _ =
+                    tokio::io::copy(&mut (&mut reader).take(DRAIN_LIMIT), &mut tokio::io::sink())
+                        .await;
+            }
             return Err(too_large());
         }
         let mut bytes = Vec::new();
-        body.take()?
-            .into_async_read()
+        (&mut reader)
             .take(limit as u64 + 1)
             .read_to_end(&mut bytes)
             .await
@@ -73,6 +82,7 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
                 )
             })?;
         if bytes.len() > limit {
+            let _ = tokio::io::copy(&mut reader.take(DRAIN_LIMIT), &mut tokio::io::sink()).await;
             return Err(too_large());
         }
         Ok(JsonBody {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Ingest benchmark: /health as the ceiling, then single events, 100-event batches,
+# errors with 2–4 KB and 50 KB stacks over 100 groups, and latency at a fixed
+# 2 000 requests/s — on SQLite and PostgreSQL, in one run on this machine.
+#
+#   bench/run.sh [sqlite|postgres|both]      (default: both)
+#   DURATION=10 CONNECTIONS=64 bench/run.sh
+#
+# Only acknowledged (2xx) ingest requests are counted: the server answers 204 only
+# after the data is committed. The stored row counts are read back afterwards as a
+# cross-check. Results go to stdout and bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BACKENDS=${1:-both}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+need() {
+  command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+  command -v oha >/dev/null || cargo install oha --locked --quiet
+}
+
+json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(eval('d'+sys.argv[1]))" "$1"; }
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+peak_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+
+wrk_run() { # script, path
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "bench/lua/$1.lua" "$BASE$2" | tail -n1
+}
+
+run_backend() {
+  local backend=$1 dir url=""
+  dir=$(mktemp -d)
+  if [ "$backend" = postgres ]; then
+    local name="tt_bench_$$"
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" -qc "CREATE DATABASE $name"
+    url="postgres://postgres@127.0.0.1:5432/$name"
+  fi
+  tt() { DATABASE_URL="$url" ./target/release/telemetry-tracker --json --data-dir "$dir" "$@"; }
+
+  local org project key token port pid
+  org=$(tt user create --email bench@example.com --password 'benchmark password' --org Bench | json_get '["org_id"]')
+  project=$(tt project create --org "$org" --name bench | json_get '["id"]')
+  key=$(tt apikey create --project "$project" | json_get '["key"]')
+  token=$(tt token create --email bench@example.com | json_get '["token"]')
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  BASE="http://127.0.0.1:$port"
+  export TT_KEY=$key
+
+  if [ -n "$url" ]; then export DATABASE_URL=$url; else unset DATABASE_URL; fi
+  RUST_LOG=warn RATE_LIMIT_API_MAX=0 ./target/release/telemetry-tracker serve --data-dir "$dir" --port "$port" &
+  pid=$!
+  for _ in $(seq 1 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
+  sleep 2
+  local idle_rss; idle_rss=$(rss_kb "$pid")
+
+  local health event batch errors big latency
+  health=$(wrk_run health /health)
+  event=$(wrk_run event /ingest/event)
+  batch=$(wrk_run batch /ingest/batch)
+  errors=$(STACK_BYTES=3000 wrk_run errors /ingest/error)
+  big=$(STACK_BYTES=51200 wrk_run errors /ingest/error)
+  local body; body=$(python3 -c 'import json; print(json.dumps({"app":"web-shop","name":"page_view","properties":{"path":"/pricing"}}))')
+  latency=$(oha --no-tui --output-format json -z "${DURATION}s" -q 2000 -c 50 -m POST \
+    -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$body" "$BASE/ingest/event")
+  local peak_rss; peak_rss=$(peak_kb "$pid")
+
+  local stored
+  stored=$(curl -s "$BASE/api/overview?project_id=$project&from=0" -H "Authorization: Bearer $token")
+  kill -TERM "$pid"; wait "$pid" || true
+  [ -z "$url" ] || psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS tt_bench_$$ WITH (FORCE)"
+  rm -rf "$dir"
+
+  python3 - "$backend" "$idle_rss" "$peak_rss" "$health" "$event" "$batch" "$errors" "$big" "$latency" "$stored" <<'PY'
+import json, sys
+backend, idle, peak = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+health, event, batch, errors, big = (json.loads(a) for a in sys.argv[4:9])
+lat, stored = json.loads(sys.argv[9]), json.loads(sys.argv[10])
+codes = lat.get("statusCodeDistribution", {})
+ok = sum(v for k, v in codes.items() if k.startswith("2"))
+p99 = lat["latencyPercentiles"]["p99"] * 1000
+rps = lat["summary"]["requestsPerSec"]
+rows = [
+    ("/health requests/s (ceiling)", f'{health["ok_per_s"]:.0f}', ""),
+    ("single events/s (durable)", f'{event["ok_per_s"]:.0f}', f'{100*event["ok_per_s"]/health["ok_per_s"]:.0f} % of /health (target ≥ 50 %)'),
+    ("batched events/s (100 per request, durable)", f'{batch["items_per_s"]:.0f}', "target ≥ 100 000"),
+    ("errors/s, 3 KB stacks, 100 groups (durable)", f'{errors["ok_per_s"]:.0f}', "target ≥ 5 000"),
+    ("errors/s, 50 KB stacks, 100 groups (durable)", f'{big["ok_per_s"]:.0f}', "target ≥ 1 000"),
+    ("p99 latency at 2 000 events/s", f'{p99:.1f} ms', f'{rps:.0f} req/s sent, {ok} × 2xx (target < 25 ms)'),
+    ("resident memory idle / peak", f'{idle/1024:.1f} MB / {peak/1024:.1f} MB', "targets < 30 MB / < 150 MB"),
+    ("non-2xx answers (event, batch, errors, 50 KB)", f'{event["non_2xx"]}, {batch["non_2xx"]}, {errors["non_2xx"]}, {big["non_2xx"]}', "503 = queue full (back-pressure)"),
+    ("stored afterwards: events / error occurrences", f'{stored.get("events")} / {stored.get("errors")}', "cross-check of the durable counts"),
+]
+print(f"\n### {backend}\n\n| measure | value | note |\n|---|---|---|")
+for r in rows:
+    print(f"| {r[0]} | {r[1]} | {r[2]} |")
+PY
+}
+
+need
+cargo build --release --quiet
+size=$(stat -c %s target/release/telemetry-tracker)
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).md"
+{
+  echo "## Ingest benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, ${DURATION}s per measure, $CONNECTIONS connections"
+  echo
+  echo "Release binary: $((size / 1024 / 1024)) MB ($size bytes; target < 40 MB)."
+  case $BACKENDS in
+    sqlite|postgres) run_backend "$BACKENDS" ;;
+    both) run_backend sqlite; run_backend postgres ;;
+    *) echo "usage: bench/run.sh [sqlite|postgres|both]" >&2; exit 2 ;;
+  esac
+} | tee "$out"
