@@ -267,7 +267,7 @@ impl ServeConfig {
                     .into(),
             );
         }
-        if let Some(url) = &self.smtp_url {
+        if let Some(url) = self.smtp_url.as_deref().filter(|u| !u.trim().is_empty()) {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
                 problems.push("SMTP_URL must start with smtp:// or smtps://".into());
             }

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod mail;
 pub mod ratelimit;
 pub mod server;
 pub mod service;
@@ -37,7 +38,12 @@ pub fn init_tracing(json: bool, default_level: &str) {
 }
 
 /// Builds the shared state on an open, migrated database and starts the writer.
-pub fn build_state(db: store::Db, config: ServeConfig, clock: Clock) -> SharedState {
+pub fn build_state(
+    db: store::Db,
+    config: ServeConfig,
+    clock: Clock,
+    mailer: mail::Mailer,
+) -> SharedState {
     let queue = IngestQueue::start(
         db.clone(),
         clock.clone(),
@@ -64,6 +70,8 @@ pub fn build_state(db: store::Db, config: ServeConfig, clock: Clock) -> SharedSt
         rps: Default::default(),
         apps: Default::default(),
         ip_limits: Default::default(),
+        login_failures: ratelimit::FailureThrottle::new(10, Duration::from_secs(15 * 60)),
+        mailer,
         queue,
     })
 }
@@ -78,8 +86,12 @@ pub async fn run_server(db_cfg: DbConfig, config: ServeConfig) -> anyhow::Result
     if !problems.is_empty() {
         anyhow::bail!("invalid settings:\n  {}", problems.join("\n  "));
     }
+    let mailer = mail::Mailer::from_config(
+        config.smtp_url.as_deref().filter(|u| !u.trim().is_empty()),
+        &config.email_from,
+    )?;
     let db = cli::open_db(&db_cfg).await?;
-    let state = build_state(db, config, Clock::default());
+    let state = build_state(db, config, Clock::default(), mailer);
     let _scheduler = jobs::start(state.clone()).await?;
     server::serve(state.clone()).await?;
     state.db.close().await;

@@ -107,3 +107,68 @@ mod tests {
         assert_eq!(client_ip(Some(peer), Some("garbage"), true), Some(peer));
     }
 }
+
+/// Failed attempts per key (an account or an address) within a window; used to slow
+/// password guessing.
+pub struct FailureThrottle {
+    max: u32,
+    window: Duration,
+    failures: DashMap<String, (Instant, u32)>,
+}
+
+impl FailureThrottle {
+    pub fn new(max: u32, window: Duration) -> Self {
+        FailureThrottle {
+            max,
+            window,
+            failures: DashMap::new(),
+        }
+    }
+
+    /// Refuses (with seconds to wait) once `max` failures happened in the window.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        match self.failures.get(key) {
+            Some(e) if now.duration_since(e.0) < self.window && e.1 >= self.max => Err(self
+                .window
+                .saturating_sub(now.duration_since(e.0))
+                .as_secs()
+                .max(1)),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, key: &str) {
+        let now = Instant::now();
+        if self.failures.len() > 100_000 {
+            self.failures
+                .retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let mut e = self.failures.entry(key.to_string()).or_insert((now, 0));
+        if now.duration_since(e.0) >= self.window {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+    }
+
+    pub fn clear(&self, key: &str) {
+        self.failures.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn failures_lock_out_until_the_window_passes() {
+        let t = FailureThrottle::new(2, Duration::from_secs(60));
+        assert!(t.check("a").is_ok());
+        t.record_failure("a");
+        t.record_failure("a");
+        assert!(t.check("a").unwrap_err() >= 1);
+        assert!(t.check("b").is_ok());
+        t.clear("a");
+        assert!(t.check("a").is_ok());
+    }
+}

@@ -3,7 +3,8 @@ use crate::config::ServeConfig;
 use crate::ingest::keys::KeyCache;
 use crate::ingest::limits::{AppLabels, RpsLimiter};
 use crate::ingest::pipeline::IngestQueue;
-use crate::ratelimit::IpLimiter;
+use crate::mail::Mailer;
+use crate::ratelimit::{FailureThrottle, IpLimiter};
 use crate::store::Db;
 use std::sync::Arc;
 
@@ -16,6 +17,9 @@ pub struct AppState {
     pub rps: RpsLimiter,
     pub apps: AppLabels,
     pub ip_limits: IpLimiter,
+    /// Failed logins per account and per address.
+    pub login_failures: FailureThrottle,
+    pub mailer: Mailer,
     pub queue: IngestQueue,
     pub started_at_ms: i64,
 }

@@ -141,8 +141,12 @@ async fn development_mode_accepts_keyless_ingest(backend: Backend) {
         let mut cfg = common::default_config();
         cfg.ingest_allow_unauthenticated = true;
         cfg.default_project_id = Some(project.to_string());
-        let state =
-            telemetry_tracker::build_state(app.state.db.clone(), cfg, app.state.clock.clone());
+        let state = telemetry_tracker::build_state(
+            app.state.db.clone(),
+            cfg,
+            app.state.clock.clone(),
+            telemetry_tracker::mail::Mailer::Log,
+        );
         TestClient::new(telemetry_tracker::server::app(state))
     };
     let res = dev(&seed.project_id)

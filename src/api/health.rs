@@ -38,7 +38,7 @@ impl HealthApi {
             version: env!("CARGO_PKG_VERSION").to_string(),
             database: "ok".into(),
             database_latency_ms: None,
-            email: if state.config.smtp_url.is_some() {
+            email: if state.mailer.is_configured() {
                 "configured"
             } else {
                 "not_configured"

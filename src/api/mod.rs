@@ -1,10 +1,14 @@
 //! Machine-facing HTTP: `/ingest`, `/api` and `/health`, as poem-openapi operations.
 
+pub mod auth;
 pub mod body;
+pub mod context;
 pub mod health;
 pub mod ingest;
+pub mod orgs;
 pub mod problem;
 pub mod read;
+pub mod responses;
 pub mod security;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -15,21 +19,31 @@ pub enum ApiTags {
     Ingest,
     /// Reading telemetry (personal access token).
     Telemetry,
+    /// Accounts, dashboard sessions and personal access tokens.
+    Accounts,
+    /// Organizations, members, invites, projects and API keys.
+    Organizations,
     /// Health of the server.
     Operations,
 }
 
-pub type Apis = (health::HealthApi, ingest::IngestApi, read::ReadApi);
+pub type Apis = (
+    health::HealthApi,
+    ingest::IngestApi,
+    read::ReadApi,
+    auth::AuthApi,
+    orgs::OrgsApi,
+);
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (health::HealthApi, ingest::IngestApi, read::ReadApi),
+        (health::HealthApi, ingest::IngestApi, read::ReadApi, auth::AuthApi, orgs::OrgsApi),
         "Telemetry Tracker",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Error tracking, product-analytics events and session telemetry. SDKs send to `/ingest/*` \
-         with a project API key; scripts read through `/api/*` with a personal access token.",
+         with a project API key; the dashboard and scripts use `/api/*` with a session cookie or a bearer token.",
     )
 }
 

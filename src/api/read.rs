@@ -1,7 +1,8 @@
 //! The read API: overview, events, errors and sessions of one project.
 
+use super::context::meta;
 use super::problem::{ApiError, ApiResult};
-use super::security::ReadAuth;
+use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::grouping::parse_stack;
 use crate::domain::timeutil::format_rfc3339_ms;
@@ -13,6 +14,7 @@ use crate::store::{
     SessionFilter, SessionRow,
 };
 use poem::web::Data;
+use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -314,12 +316,14 @@ impl Range {
 
 async fn reader(
     state: &SharedState,
-    token: &ReadAuth,
+    auth: &ApiAuth,
+    req: &Request,
     header: &Header<Option<String>>,
     query: &Query<Option<String>>,
 ) -> ApiResult<Reader> {
     let project = header.0.as_deref().or(query.0.as_deref());
-    Ok(read::authorize(state, token.token(), project).await?)
+    let meta = meta(state, req);
+    Ok(read::authorize(state, auth.credential(), &meta, project).await?)
 }
 
 /// Read telemetry of a project. Authenticate with a personal access token; choose the
@@ -334,7 +338,8 @@ impl ReadApi {
     async fn overview(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         from: Query<Option<String>>,
@@ -344,7 +349,7 @@ impl ReadApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
     ) -> ApiResult<Json<Overview>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let range = Range {
             from,
             to,
@@ -373,7 +378,8 @@ impl ReadApi {
     async fn events(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         name: Query<Option<String>>,
@@ -386,7 +392,7 @@ impl ReadApi {
         cursor: Query<Option<String>>,
         limit: Query<Option<i64>>,
     ) -> ApiResult<Json<EventPage>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let range = Range {
             from,
             to,
@@ -419,12 +425,13 @@ impl ReadApi {
     async fn event(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         id: Path<String>,
     ) -> ApiResult<Json<Event>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let row = state
             .db
             .event_by_id(&who.project_id, read::path_id("event", &id.0)?)
@@ -438,7 +445,8 @@ impl ReadApi {
     async fn errors(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         status: Query<Option<ErrorStatus>>,
@@ -452,7 +460,7 @@ impl ReadApi {
         cursor: Query<Option<String>>,
         limit: Query<Option<i64>>,
     ) -> ApiResult<Json<ErrorGroupPage>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let range = Range {
             from,
             to,
@@ -499,12 +507,13 @@ impl ReadApi {
     async fn error(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         id: Path<String>,
     ) -> ApiResult<Json<ErrorGroupDetail>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let group = state
             .db
             .error_group(&who.project_id, read::path_id("error group", &id.0)?)
@@ -532,13 +541,14 @@ impl ReadApi {
     async fn set_error_status(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         id: Path<String>,
         body: Json<ErrorStatusChange>,
     ) -> ApiResult<Json<ErrorGroup>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         if !who.can_edit() {
             return Err(AppError::forbidden(
                 "Changing an error's status needs the OWNER or EDITOR role.",
@@ -572,7 +582,8 @@ impl ReadApi {
     async fn sessions(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         from: Query<Option<String>>,
@@ -584,7 +595,7 @@ impl ReadApi {
         cursor: Query<Option<String>>,
         limit: Query<Option<i64>>,
     ) -> ApiResult<Json<SessionPage>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let range = Range {
             from,
             to,
@@ -616,12 +627,13 @@ impl ReadApi {
     async fn session(
         &self,
         state: Data<&SharedState>,
-        token: ReadAuth,
+        auth: ApiAuth,
+        req: &Request,
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         id: Path<String>,
     ) -> ApiResult<Json<SessionDetail>> {
-        let who = reader(&state, &token, &project_header, &project_id).await?;
+        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let session = state
             .db
             .session_by_ref(&who.project_id, read::path_id("session", &id.0)?)

@@ -1,5 +1,6 @@
 //! Security schemes as the OpenAPI spec shows them.
 
+use crate::service::auth::Credential;
 use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::SecurityScheme;
 
@@ -42,29 +43,41 @@ impl IngestKey {
     }
 }
 
-/// Personal access token: `Authorization: Bearer ttp_…`.
+/// A personal access token (`ttp_…`), or the session token returned by login (`tts_…`).
 #[derive(SecurityScheme)]
 #[oai(
-    rename = "PersonalToken",
+    rename = "BearerToken",
     ty = "bearer",
-    bearer_format = "ttp_<secret>"
+    bearer_format = "ttp_<secret> | tts_<secret>"
 )]
-pub struct PersonalTokenBearer(pub Bearer);
+pub struct BearerToken(pub Bearer);
 
-/// The read API's credentials; `Missing` is answered 401 by the service (unless
-/// development reads are allowed).
+/// The dashboard's session cookie. Unsafe methods also need a same-origin `Origin`
+/// (or `Referer`) or the session's `X-CSRF-Token`.
 #[derive(SecurityScheme)]
-pub enum ReadAuth {
-    Token(PersonalTokenBearer),
+#[oai(
+    rename = "SessionCookie",
+    ty = "api_key",
+    key_name = "telemetry_session",
+    key_in = "cookie"
+)]
+pub struct SessionCookie(pub ApiKey);
+
+/// Credentials of every `/api` route; `Missing` is answered 401 by the service.
+#[derive(SecurityScheme)]
+pub enum ApiAuth {
+    Bearer(BearerToken),
+    Cookie(SessionCookie),
     #[oai(fallback)]
     Missing,
 }
 
-impl ReadAuth {
-    pub fn token(&self) -> Option<&str> {
+impl ApiAuth {
+    pub fn credential(&self) -> Credential<'_> {
         match self {
-            ReadAuth::Token(t) => Some(&t.0.token),
-            ReadAuth::Missing => None,
+            ApiAuth::Bearer(b) => Credential::Bearer(b.0.token.trim()),
+            ApiAuth::Cookie(c) => Credential::Cookie(c.0.key.trim()),
+            ApiAuth::Missing => Credential::None,
         }
     }
 }

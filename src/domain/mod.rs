@@ -2,5 +2,6 @@
 
 pub mod grouping;
 pub mod plans;
+pub mod rbac;
 pub mod slug;
 pub mod timeutil;

@@ -2,6 +2,8 @@
 //! HTTP API, the CLI and the jobs.
 
 pub mod accounts;
+pub mod auth;
 pub mod ingest;
+pub mod orgs;
 pub mod read;
 pub mod retention;

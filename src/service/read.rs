@@ -2,14 +2,12 @@
 
 use crate::domain::timeutil::{parse_rfc3339_ms, DAY_MS};
 use crate::error::{AppError, AppResult};
-use crate::service::accounts::token_hash;
+use crate::service::auth::{self, Credential, RequestMeta};
 use crate::state::AppState;
 use crate::store::{Cursor, Scope};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
-const NO_TOKEN: &str =
-    "Authentication required: send Authorization: Bearer <personal access token>.";
 
 /// A caller allowed to read one project.
 #[derive(Debug, Clone)]
@@ -25,29 +23,20 @@ impl Reader {
     }
 }
 
-/// Resolves the bearer token and checks membership of the project's organization.
+/// Resolves the caller and checks membership of the project's organization.
 /// A project the caller cannot see is reported as not found, never as forbidden.
 pub async fn authorize(
     state: &AppState,
-    token: Option<&str>,
+    credential: Credential<'_>,
+    meta: &RequestMeta,
     project_id: Option<&str>,
 ) -> AppResult<Reader> {
-    let now = state.clock.now_ms();
-    let user_id = match token {
-        Some(token) => {
-            let row = state
-                .db
-                .personal_token_for_auth(&token_hash(token))
-                .await?
-                .filter(|t| t.expires_at.is_none_or(|exp| exp > now))
-                .ok_or_else(|| {
-                    AppError::Unauthorized("The token is invalid, expired or revoked.".into())
-                })?;
-            state.db.touch_personal_token(&row.id, now).await?;
-            Some(row.user_id)
-        }
-        None if state.config.allow_unauthenticated_reads => None,
-        None => return Err(AppError::Unauthorized(NO_TOKEN.into())),
+    let anonymous =
+        matches!(credential, Credential::None) && state.config.allow_unauthenticated_reads;
+    let user_id = if anonymous {
+        None
+    } else {
+        Some(auth::authenticate(state, credential, meta).await?.user_id)
     };
     let project_id = project_id
         .map(str::trim)

@@ -3,11 +3,15 @@
 //! where they differ the two variants sit side by side in the same function.
 
 mod api_keys;
+mod audit;
+mod auth;
 mod errors;
 mod events;
 mod filters;
 mod ingest_write;
+mod invites;
 mod job_runs;
+mod members;
 mod orgs;
 mod projects;
 mod sessions;
@@ -16,6 +20,8 @@ mod usage;
 mod users;
 
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
+pub use audit::AuditRow;
+pub use auth::{NewUserSession, UserSessionRow};
 pub use errors::{ErrorGroupRow, ErrorListFilter, ErrorOccurrenceRow, ErrorSort};
 pub use events::{EventFilter, EventRow};
 pub use filters::{Cursor, Scope};
@@ -23,11 +29,13 @@ pub use ingest_write::{
     ErrorOccurrenceWrite, EventWrite, IngestWrite, SessionWrite, WriteItem, WriteOutcome,
     WriteSummary,
 };
+pub use invites::InviteRow;
 pub use job_runs::JobRunRow;
+pub use members::{MemberRow, MyOrgRow};
 pub use orgs::OrgRow;
 pub use projects::{ProjectAccessRow, ProjectRow};
 pub use sessions::{SessionFilter, SessionRow};
-pub use tokens::TokenAuthRow;
+pub use tokens::{TokenAuthRow, TokenRow};
 pub use users::UserRow;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

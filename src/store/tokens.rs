@@ -58,3 +58,57 @@ impl Db {
         Ok(())
     }
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+impl Db {
+    pub async fn set_personal_token_expiry(
+        &self,
+        id: &str,
+        expires_at: Option<i64>,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE personal_tokens SET expires_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn list_personal_tokens(&self, user_id: &str) -> StoreResult<Vec<TokenRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, name, prefix, created_at, last_used_at, expires_at FROM personal_tokens
+             WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?))
+    }
+
+    pub async fn revoke_personal_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_db!(self, pool => Ok(sqlx::query(
+            "UPDATE personal_tokens SET revoked_at = $3 WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected() == 1))
+    }
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod smtp;
 
 use clap::Parser;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -10,6 +11,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use telemetry_tracker::clock::Clock;
 use telemetry_tracker::config::ServeConfig;
+use telemetry_tracker::mail::Mailer;
 use telemetry_tracker::service::accounts;
 use telemetry_tracker::state::SharedState;
 use telemetry_tracker::store::{Db, SqliteSync};
@@ -145,11 +147,6 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        let mut cfg = default_config();
-        tweak(&mut cfg);
-        let db = TestDb::new(backend).await;
-        let store = db.open().await;
-        let state = telemetry_tracker::build_state(store, cfg, Clock::default());
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await
@@ -158,6 +155,13 @@ impl TestApp {
             .as_socket_addr()
             .cloned()
             .expect("tcp address");
+        let mut cfg = default_config();
+        cfg.port = addr.port();
+        tweak(&mut cfg);
+        let mailer = Mailer::from_config(cfg.smtp_url.as_deref(), &cfg.email_from).expect("mailer");
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let state = telemetry_tracker::build_state(store, cfg, Clock::default(), mailer);
         let app = telemetry_tracker::server::app(state.clone());
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
         TestApp {

@@ -1,0 +1,16 @@
+-- Password reset links (single use, one hour) and instance-wide settings.
+
+CREATE TABLE password_resets (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT
+);
+CREATE INDEX password_resets_user ON password_resets (user_id);
+
+CREATE TABLE instance_settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,458 @@
+//! `/api/auth/*` and `/api/tokens`: accounts, dashboard sessions, personal tokens.
+
+use super::context::{caller, meta};
+use super::problem::ApiResult;
+use super::responses::{Created, NoContent};
+use super::security::ApiAuth;
+use super::ApiTags;
+use crate::domain::timeutil::format_rfc3339_ms;
+use crate::service::auth::{self, csrf_token, Registration, SESSION_COOKIE};
+use crate::service::orgs;
+use crate::state::SharedState;
+use crate::store::{MyOrgRow, UserRow};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+#[derive(Debug, Object)]
+pub struct RegisterBody {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub name: Option<String>,
+    /// Name of the organization created for you (not with an invite).
+    pub org_name: Option<String>,
+    /// Sign up through an invite (joins its organization with its role).
+    pub invite_token: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Object)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// The instance administrator (the first user).
+    pub is_admin: bool,
+    pub created_at: String,
+}
+
+impl From<UserRow> for User {
+    fn from(u: UserRow) -> Self {
+        User {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            is_admin: u.is_admin != 0,
+            created_at: format_rfc3339_ms(u.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct Membership {
+    pub org_id: String,
+    pub org_name: String,
+    pub role: String,
+    pub plan: String,
+}
+
+impl From<MyOrgRow> for Membership {
+    fn from(o: MyOrgRow) -> Self {
+        Membership {
+            org_id: o.id,
+            org_name: o.name,
+            role: o.role,
+            plan: o.plan,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SignedIn {
+    pub user: User,
+    /// The session token: also set as the `telemetry_session` cookie; scripts may send
+    /// it as `Authorization: Bearer`.
+    pub token: String,
+    /// Send as `X-CSRF-Token` on cookie-authenticated changes from other origins.
+    pub csrf_token: String,
+}
+
+#[derive(ApiResponse)]
+pub enum SignInResponse {
+    #[oai(status = 200)]
+    Ok(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+    #[oai(status = 201)]
+    Created(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    #[oai(status = 204)]
+    NoContent(#[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(Debug, Object)]
+pub struct Me {
+    pub user: User,
+    pub orgs: Vec<Membership>,
+}
+
+#[derive(Debug, Object)]
+pub struct UpdateMe {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct DashboardSession {
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct Revoked {
+    pub revoked: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ForgotPassword {
+    pub email: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ResetPassword {
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Message {
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+pub enum AcceptedMessage {
+    #[oai(status = 202)]
+    Accepted(Json<Message>),
+}
+
+#[derive(Debug, Object)]
+pub struct RegistrationPolicy {
+    /// Whether anyone may sign up now (always before the first user exists).
+    pub open: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct NewToken {
+    pub name: String,
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Object)]
+pub struct CreatedTokenBody {
+    pub id: String,
+    /// Shown only this once.
+    pub token: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+fn session_cookie(state: &SharedState, token: &str, max_age_secs: i64) -> String {
+    let secure = if state.config.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    )
+}
+
+fn signed_in(state: &SharedState, s: auth::SignedIn) -> (Json<SignedIn>, String) {
+    let cookie = session_cookie(state, &s.token, 30 * 86_400);
+    let csrf = csrf_token(&s.token);
+    (
+        Json(SignedIn {
+            user: s.user.into(),
+            token: s.token,
+            csrf_token: csrf,
+        }),
+        cookie,
+    )
+}
+
+pub struct AuthApi;
+
+#[OpenApi(tag = "ApiTags::Accounts")]
+impl AuthApi {
+    /// Whether sign-up is open.
+    #[oai(path = "/api/auth/registration", method = "get")]
+    async fn registration(&self, state: Data<&SharedState>) -> ApiResult<Json<RegistrationPolicy>> {
+        Ok(Json(RegistrationPolicy {
+            open: auth::registration_open(&state).await?,
+        }))
+    }
+
+    /// Create an account: always for the first user (who gets an organization and
+    /// administers the instance), afterwards only when registration is open or with an invite.
+    #[oai(path = "/api/auth/register", method = "post")]
+    async fn register(
+        &self,
+        state: Data<&SharedState>,
+        req: &Request,
+        body: Json<RegisterBody>,
+    ) -> ApiResult<SignInResponse> {
+        let meta = meta(&state, req);
+        let b = &body.0;
+        let reg = Registration {
+            email: &b.email,
+            password: &b.password,
+            name: b.name.as_deref(),
+            org_name: b.org_name.as_deref(),
+            invite_token: b.invite_token.as_deref(),
+        };
+        let (json, cookie) = signed_in(&state, auth::register(&state, reg, &meta).await?);
+        Ok(SignInResponse::Created(json, cookie))
+    }
+
+    /// Log in with email and password. Sets the session cookie and returns the token.
+    #[oai(path = "/api/auth/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&SharedState>,
+        req: &Request,
+        body: Json<LoginBody>,
+    ) -> ApiResult<SignInResponse> {
+        let meta = meta(&state, req);
+        let (json, cookie) = signed_in(
+            &state,
+            auth::login(&state, &body.email, &body.password, &meta).await?,
+        );
+        Ok(SignInResponse::Ok(json, cookie))
+    }
+
+    /// End this session.
+    #[oai(path = "/api/auth/logout", method = "post")]
+    async fn logout(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+    ) -> ApiResult<LogoutResponse> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        auth::logout(&state, &who).await?;
+        Ok(LogoutResponse::NoContent(session_cookie(&state, "", 0)))
+    }
+
+    /// The caller and their organizations.
+    #[oai(path = "/api/auth/me", method = "get")]
+    async fn me(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+    ) -> ApiResult<Json<Me>> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        let user = state
+            .db
+            .user_by_id(&who.user_id)
+            .await?
+            .ok_or_else(|| crate::error::AppError::NotFound("no such user".into()))?;
+        let orgs = orgs::my_orgs(&state, &who).await?;
+        Ok(Json(Me {
+            user: user.into(),
+            orgs: orgs.into_iter().map(Membership::from).collect(),
+        }))
+    }
+
+    /// Change the caller's display name.
+    #[oai(path = "/api/auth/me", method = "patch")]
+    async fn update_me(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+        body: Json<UpdateMe>,
+    ) -> ApiResult<Json<User>> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        Ok(Json(
+            auth::update_name(&state, &who, body.name.as_deref())
+                .await?
+                .into(),
+        ))
+    }
+
+    /// The caller's dashboard sessions (never their tokens).
+    #[oai(path = "/api/auth/sessions", method = "get")]
+    async fn sessions(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+    ) -> ApiResult<Json<Vec<DashboardSession>>> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        let rows = auth::sessions(&state, &who).await?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|s| DashboardSession {
+                    current: who.session_id.as_deref() == Some(s.id.as_str()),
+                    id: s.id,
+                    created_at: format_rfc3339_ms(s.created_at),
+                    last_seen_at: format_rfc3339_ms(s.last_seen_at),
+                    expires_at: format_rfc3339_ms(s.expires_at),
+                    ip: s.ip,
+                    user_agent: s.user_agent,
+                })
+                .collect(),
+        ))
+    }
+
+    /// End one of the caller's sessions.
+    #[oai(path = "/api/auth/sessions/:id", method = "delete")]
+    async fn revoke_session(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        auth::revoke_session(&state, &who, &id.0).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// End every session of the caller except this one.
+    #[oai(path = "/api/auth/sessions/revoke-others", method = "post")]
+    async fn revoke_others(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+    ) -> ApiResult<Json<Revoked>> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        Ok(Json(Revoked {
+            revoked: auth::revoke_other_sessions(&state, &who).await?,
+        }))
+    }
+
+    /// Change the password (needs the current one); other sessions end.
+    #[oai(path = "/api/auth/password", method = "post")]
+    async fn change_password(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+        body: Json<ChangePassword>,
+    ) -> ApiResult<NoContent> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        auth::change_password(&state, &who, &body.current_password, &body.new_password).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Email a password reset link (valid one hour, single use). The answer never
+    /// tells whether the address has an account.
+    #[oai(path = "/api/auth/forgot-password", method = "post")]
+    async fn forgot_password(
+        &self,
+        state: Data<&SharedState>,
+        body: Json<ForgotPassword>,
+    ) -> ApiResult<AcceptedMessage> {
+        auth::forgot_password(&state, &body.email).await?;
+        Ok(AcceptedMessage::Accepted(Json(Message {
+            message: "If an account uses this address, a reset link is on its way.".into(),
+        })))
+    }
+
+    /// Set a new password with a reset link's token; every session ends.
+    #[oai(path = "/api/auth/reset-password", method = "post")]
+    async fn reset_password(
+        &self,
+        state: Data<&SharedState>,
+        body: Json<ResetPassword>,
+    ) -> ApiResult<NoContent> {
+        auth::reset_password(&state, &body.token, &body.password).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// The caller's personal access tokens.
+    #[oai(path = "/api/tokens", method = "get")]
+    async fn tokens(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+    ) -> ApiResult<Json<Vec<Token>>> {
+        let (who, _) = caller(&state, &auth, req).await?;
+        let rows = orgs::tokens(&state, &who).await?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|t| Token {
+                    id: t.id,
+                    name: t.name,
+                    prefix: t.prefix,
+                    created_at: format_rfc3339_ms(t.created_at),
+                    last_used_at: t.last_used_at.map(format_rfc3339_ms),
+                    expires_at: t.expires_at.map(format_rfc3339_ms),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Create a personal access token; it acts with the caller's roles.
+    #[oai(path = "/api/tokens", method = "post")]
+    async fn create_token(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+        body: Json<NewToken>,
+    ) -> ApiResult<Created<CreatedTokenBody>> {
+        let (who, meta) = caller(&state, &auth, req).await?;
+        let t = orgs::create_token(&state, &who, &body.name, body.expires_in_days, &meta).await?;
+        Ok(Created::Created(Json(CreatedTokenBody {
+            id: t.id,
+            token: t.token,
+        })))
+    }
+
+    /// Revoke one of the caller's tokens.
+    #[oai(path = "/api/tokens/:id", method = "delete")]
+    async fn revoke_token(
+        &self,
+        state: Data<&SharedState>,
+        auth: ApiAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let (who, meta) = caller(&state, &auth, req).await?;
+        orgs::revoke_token(&state, &who, &id.0, &meta).await?;
+        Ok(NoContent::NoContent)
+    }
+}

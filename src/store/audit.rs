@@ -1,0 +1,55 @@
+use super::{on_db, Db, StoreResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: String,
+    pub org_id: String,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: i64,
+}
+
+impl Db {
+    pub async fn insert_audit(&self, row: &AuditRow) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO audit_log (id, org_id, actor_id, action, target, details, ip, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&row.id)
+            .bind(&row.org_id)
+            .bind(&row.actor_id)
+            .bind(&row.action)
+            .bind(&row.target)
+            .bind(&row.details)
+            .bind(&row.ip)
+            .bind(row.created_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Newest first; `before` continues from an earlier page's last `created_at`.
+    pub async fn audit_log(
+        &self,
+        org_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT a.id, a.org_id, a.actor_id, u.email AS actor_email, a.action, a.target, a.details, a.ip, a.created_at
+             FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
+             WHERE a.org_id = $1 AND a.created_at < $2 ORDER BY a.created_at DESC, a.id DESC LIMIT $3",
+        )
+        .bind(org_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
+    }
+}

@@ -1,0 +1,210 @@
+//! Dashboard sessions, password resets and account updates.
+
+use super::{on_db, Db, StoreError, StoreResult, UserRow};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserSessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub struct NewUserSession<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub token_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+const SESSION_COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, ip, user_agent";
+
+impl Db {
+    pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    pub async fn set_user_name(&self, id: &str, name: Option<&str>, now: i64) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE users SET name = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn set_user_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(password_hash)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn insert_user_session(&self, s: &NewUserSession<'_>) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO user_sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+            )
+            .bind(s.id)
+            .bind(s.user_id)
+            .bind(s.token_hash)
+            .bind(s.now)
+            .bind(s.expires_at)
+            .bind(s.ip)
+            .bind(s.user_agent)
+            .execute(pool)
+            .await
+            .map_err(StoreError::classify)?;
+        });
+        Ok(())
+    }
+
+    /// A live session by its token hash.
+    pub async fn user_session_by_hash(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<UserSessionRow>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM user_sessions WHERE token_hash = $1 AND expires_at > $2"
+        );
+        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(token_hash).bind(now).fetch_optional(pool).await?))
+    }
+
+    /// Slides a session's expiry forward.
+    pub async fn touch_user_session(&self, id: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE user_sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn list_user_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<UserSessionRow>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM user_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC"
+        );
+        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(user_id).bind(now).fetch_all(pool).await?))
+    }
+
+    /// Ends one of a user's sessions; false when it is not theirs or already gone.
+    pub async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        on_db!(self, pool => {
+            let done = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1 AND id = $2")
+                .bind(user_id)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Ends every session of a user except `keep` (if any). Returns how many ended.
+    pub async fn delete_other_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<u64> {
+        on_db!(self, pool => Ok(sqlx::query("DELETE FROM user_sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
+    pub async fn insert_password_reset(
+        &self,
+        id: &str,
+        user_id: &str,
+        token_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(user_id)
+            .bind(token_hash)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks a live, unused reset link used and returns its user, atomically, so a
+    /// link works once even when clicked twice at the same time.
+    pub async fn use_password_reset(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<String>> {
+        on_db!(self, pool => Ok(sqlx::query_scalar(
+            "UPDATE password_resets SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING user_id",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    pub async fn instance_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        on_db!(self, pool => Ok(sqlx::query_scalar("SELECT value FROM instance_settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    pub async fn set_instance_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO instance_settings (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
