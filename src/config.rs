@@ -154,6 +154,11 @@ pub struct ServeConfig {
     )]
     pub ingest_queue_capacity: usize,
 
+    /// Megabytes of ingest payload that may wait for the writer; beyond it, 503 too.
+    /// Bounds memory under load whatever the size of the requests.
+    #[arg(long, env = "TELEMETRY_INGEST_QUEUE_MAX_MB", default_value_t = 32)]
+    pub ingest_queue_max_mb: u32,
+
     /// Most items written by one group commit.
     #[arg(long, env = "TELEMETRY_INGEST_GROUP_MAX", default_value_t = 2_000)]
     pub ingest_group_max: usize,
@@ -261,9 +266,9 @@ impl ServeConfig {
         if self.max_body_bytes < 1024 {
             problems.push("TELEMETRY_MAX_BODY_BYTES must be at least 1024".into());
         }
-        if self.ingest_queue_capacity == 0 || self.ingest_group_max == 0 {
+        if self.ingest_queue_capacity == 0 || self.ingest_group_max == 0 || self.ingest_queue_max_mb == 0 {
             problems.push(
-                "TELEMETRY_INGEST_QUEUE_CAPACITY and TELEMETRY_INGEST_GROUP_MAX must be at least 1"
+                "TELEMETRY_INGEST_QUEUE_CAPACITY, TELEMETRY_INGEST_QUEUE_MAX_MB and TELEMETRY_INGEST_GROUP_MAX must be at least 1"
                     .into(),
             );
         }

@@ -49,6 +49,7 @@ pub fn build_state(
         clock.clone(),
         WriterSettings {
             capacity: config.ingest_queue_capacity,
+            max_bytes: config.ingest_queue_max_mb as usize * 1024 * 1024,
             group_max: config.ingest_group_max,
             group_wait: Duration::from_millis(config.ingest_group_wait_ms),
         },

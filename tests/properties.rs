@@ -63,7 +63,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn check_all(bytes: &[u8]) {
     let now = 1_790_000_000_000;
     if let Ok(e) = parse_json::<EventIn>(bytes) {
-        if let Ok(w) = normalize::event(&e, "", now) {
+        if let Ok(w) = normalize::event(&e, now) {
             assert!(!w.app.is_empty() && w.app.chars().count() <= 128);
             assert!(!w.name.is_empty() && w.name.chars().count() <= 200);
             assert!(w
@@ -112,7 +112,7 @@ proptest! {
     fn valid_events_are_accepted(app in "[a-z][a-z0-9-]{0,40}", name in "[$a-z_][a-z_ ]{0,60}", n in 0i64..1000) {
         let body = serde_json::json!({ "app": app, "name": name, "properties": { "n": n } }).to_string();
         let e: EventIn = parse_json(body.as_bytes()).unwrap();
-        let w = normalize::event(&e, "", 1_790_000_000_000).unwrap();
+        let w = normalize::event(&e, 1_790_000_000_000).unwrap();
         prop_assert_eq!(w.app, app);
         prop_assert_eq!(w.properties.unwrap(), format!("{{\"n\":{n}}}"));
     }

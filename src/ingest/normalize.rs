@@ -113,46 +113,40 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}{TRUNCATION_MARKER}", &text[..end])
 }
 
-fn prefixed(prefix: &str, field: &str) -> String {
-    if prefix.is_empty() {
-        field.to_string()
-    } else {
-        format!("{prefix}.{field}")
+/// Places a field error inside its batch item: `name` becomes `events[3].name`.
+/// Done only on failure, so valid input pays nothing for it.
+fn within(err: AppError, at: &str) -> AppError {
+    match err {
+        AppError::Invalid { message, field: Some(field) } => {
+            let full = format!("{at}.{field}");
+            AppError::Invalid { message: message.replace(&format!("`{field}`"), &format!("`{full}`")), field: Some(full) }
+        }
+        other => other,
     }
 }
 
-pub fn event(e: &EventIn, at: &str, now: i64) -> AppResult<EventWrite> {
-    let f = |name: &str| prefixed(at, name);
+pub fn event(e: &EventIn, now: i64) -> AppResult<EventWrite> {
     let name = clean(&e.name);
     let name = name.trim();
     if name.is_empty() {
-        return Err(AppError::invalid(
-            f("name"),
-            format!("`{}` must not be empty", f("name")),
-        ));
+        return Err(AppError::invalid("name", "`name` must not be empty"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(AppError::invalid(
-            f("name"),
-            format!(
-                "`{}` must be at most {MAX_NAME_CHARS} characters",
-                f("name")
-            ),
-        ));
+        return Err(AppError::invalid("name", format!("`name` must be at most {MAX_NAME_CHARS} characters")));
     }
     Ok(EventWrite {
         id: new_id(),
-        app: required(&f("app"), &e.app, MAX_APP_CHARS)?,
+        app: required("app", &e.app, MAX_APP_CHARS)?,
         name: name.to_string(),
-        platform: optional(&f("platform"), e.platform.as_ref(), MAX_LABEL_CHARS)?,
-        environment: optional(&f("environment"), e.environment.as_ref(), MAX_LABEL_CHARS)?,
-        release: optional(&f("release"), e.release.as_ref(), MAX_LABEL_CHARS)?,
-        user_id: optional(&f("user_id"), e.user_id.as_ref(), MAX_LABEL_CHARS)?,
-        session_id: optional(&f("session_id"), e.session_id.as_ref(), MAX_LABEL_CHARS)?,
-        anonymous_id: optional(&f("anonymous_id"), e.anonymous_id.as_ref(), MAX_LABEL_CHARS)?,
-        sdk_version: optional(&f("sdk_version"), e.sdk_version.as_ref(), MAX_LABEL_CHARS)?,
-        properties: json_object(&f("properties"), e.properties.as_ref())?,
-        timestamp: accept_client_time(time_field(&f("timestamp"), e.timestamp.as_ref())?, now),
+        platform: optional("platform", e.platform.as_ref(), MAX_LABEL_CHARS)?,
+        environment: optional("environment", e.environment.as_ref(), MAX_LABEL_CHARS)?,
+        release: optional("release", e.release.as_ref(), MAX_LABEL_CHARS)?,
+        user_id: optional("user_id", e.user_id.as_ref(), MAX_LABEL_CHARS)?,
+        session_id: optional("session_id", e.session_id.as_ref(), MAX_LABEL_CHARS)?,
+        anonymous_id: optional("anonymous_id", e.anonymous_id.as_ref(), MAX_LABEL_CHARS)?,
+        sdk_version: optional("sdk_version", e.sdk_version.as_ref(), MAX_LABEL_CHARS)?,
+        properties: json_object("properties", e.properties.as_ref())?,
+        timestamp: accept_client_time(time_field("timestamp", e.timestamp.as_ref())?, now),
     })
 }
 
@@ -169,7 +163,7 @@ pub fn batch(b: &BatchIn, now: i64) -> AppResult<Vec<EventWrite>> {
     b.events
         .iter()
         .enumerate()
-        .map(|(i, e)| event(e, &format!("events[{i}]"), now))
+        .map(|(i, e)| event(e, now).map_err(|err| within(err, &format!("events[{i}]"))))
         .collect()
 }
 

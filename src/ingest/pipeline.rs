@@ -5,10 +5,11 @@
 use crate::clock::Clock;
 use crate::domain::timeutil::month_key;
 use crate::store::{Db, IngestWrite, WriteItem, WriteSummary};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// What a queued request carries to the writer.
 pub struct Job {
@@ -19,6 +20,8 @@ pub struct Job {
     pub new_apps: Vec<String>,
     pub month: String,
     pub done: oneshot::Sender<Result<(), String>>,
+    /// The job's share of the queue's byte budget, given back when it is dropped.
+    _budget: OwnedSemaphorePermit,
 }
 
 impl Job {
@@ -52,6 +55,8 @@ pub struct PipelineStats {
 #[derive(Clone)]
 pub struct IngestQueue {
     tx: mpsc::Sender<Job>,
+    /// Kilobytes of payload that may be queued.
+    budget: Arc<Semaphore>,
     pub stats: Arc<PipelineStats>,
 }
 
@@ -59,6 +64,7 @@ pub type Notifier = Arc<dyn Fn(WriteSummary) + Send + Sync>;
 
 pub struct WriterSettings {
     pub capacity: usize,
+    pub max_bytes: usize,
     pub group_max: usize,
     pub group_wait: Duration,
 }
@@ -68,8 +74,9 @@ impl IngestQueue {
     pub fn start(db: Db, clock: Clock, settings: WriterSettings, notify: Notifier) -> IngestQueue {
         let (tx, rx) = mpsc::channel(settings.capacity);
         let stats = Arc::new(PipelineStats::default());
+        let budget = Arc::new(Semaphore::new((settings.max_bytes / 1024).max(1)));
         tokio::spawn(writer(db, clock, rx, settings, stats.clone(), notify));
-        IngestQueue { tx, stats }
+        IngestQueue { tx, budget, stats }
     }
 
     /// Queues a write and waits for its commit.
@@ -82,6 +89,11 @@ impl IngestQueue {
         new_apps: Vec<String>,
         now_ms: i64,
     ) -> Result<(), SubmitError> {
+        let kib = (write.approx_bytes() / 1024 + 1).min(u32::MAX as usize) as u32;
+        let Ok(budget) = self.budget.clone().try_acquire_many_owned(kib) else {
+            self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
+            return Err(SubmitError::Full);
+        };
         let (done, wait) = oneshot::channel();
         let job = Job {
             project_id,
@@ -91,6 +103,7 @@ impl IngestQueue {
             new_apps,
             month: month_key(now_ms),
             done,
+            _budget: budget,
         };
         if let Err(e) = self.tx.try_send(job) {
             if matches!(e, mpsc::error::TrySendError::Full(_)) {
@@ -107,6 +120,9 @@ impl IngestQueue {
     }
 }
 
+/// `last_used_at` of a key is written at most this often, not on every commit.
+const KEY_TOUCH_INTERVAL_MS: i64 = 60_000;
+
 async fn writer(
     db: Db,
     clock: Clock,
@@ -115,6 +131,7 @@ async fn writer(
     stats: Arc<PipelineStats>,
     notify: Notifier,
 ) {
+    let mut touched: HashMap<String, i64> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut items = first.items();
         let mut group = vec![first];
@@ -136,7 +153,21 @@ async fn writer(
         stats.depth.fetch_sub(group.len(), Ordering::Relaxed);
 
         let started = Instant::now();
-        match commit(&db, &clock, &group).await {
+        let now = clock.now_ms();
+        let mut used_keys: Vec<&str> = group
+            .iter()
+            .filter_map(|j| j.key_id.as_deref())
+            .filter(|k| touched.get(*k).is_none_or(|t| now - t >= KEY_TOUCH_INTERVAL_MS))
+            .collect();
+        used_keys.sort_unstable();
+        used_keys.dedup();
+        let outcome = commit(&db, now, &group, &used_keys).await;
+        if outcome.is_ok() {
+            for k in used_keys {
+                touched.insert(k.to_string(), now);
+            }
+        }
+        match outcome {
             Ok(summary) => {
                 record(&stats, items, started);
                 for job in group {
@@ -151,7 +182,7 @@ async fn writer(
                     let n = job.items();
                     let single = std::slice::from_ref(&job);
                     let started = Instant::now();
-                    match commit(&db, &clock, single).await {
+                    match commit(&db, clock.now_ms(), single, &[]).await {
                         Ok(summary) => {
                             record(&stats, n, started);
                             let _ = job.done.send(Ok(()));
@@ -181,14 +212,14 @@ fn record(stats: &PipelineStats, items: usize, started: Instant) {
 
 async fn commit(
     db: &Db,
-    clock: &Clock,
+    now: i64,
     group: &[Job],
+    used_keys: &[&str],
 ) -> Result<WriteSummary, crate::store::StoreError> {
     let items: Vec<WriteItem<'_>> = group
         .iter()
         .map(|j| WriteItem {
             project_id: &j.project_id,
-            key_id: j.key_id.as_deref(),
             write: &j.write,
             reserved_units: j.reserved_units,
             month: &j.month,
@@ -198,6 +229,6 @@ async fn commit(
         .iter()
         .flat_map(|j| j.new_apps.iter().map(|a| (j.project_id.clone(), a.clone())))
         .collect();
-    db.write_ingest_group(&items, &new_apps, clock.now_ms())
+    db.write_ingest_group(&items, &new_apps, used_keys, now)
         .await
 }

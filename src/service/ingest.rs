@@ -71,7 +71,7 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
 
     let (write, apps, units): (IngestWrite, Vec<String>, i64) = match &payload {
         Payload::Event(e) => {
-            let w = normalize::event(e, "", now)?;
+            let w = normalize::event(e, now)?;
             let apps = vec![w.app.clone()];
             (IngestWrite::Events(vec![w]), apps, 1)
         }

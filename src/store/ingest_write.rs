@@ -4,9 +4,21 @@ use super::{on_db, Db, StoreResult};
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
 
-/// Rows per multi-row `INSERT`; keeps the bound parameter count well under both
-/// backends' limits.
-const ROWS_PER_INSERT: usize = 400;
+/// Rows per multi-row `INSERT`, largest first. A few fixed sizes keep the number of
+/// distinct statements small, so prepared statements are reused from the cache
+/// instead of being parsed again for every group size; 256 rows stay well under
+/// both backends' bound-parameter limits.
+const INSERT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Splits `rows` into chunks whose lengths are all in `INSERT_SIZES`.
+fn fixed_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = INSERT_SIZES.into_iter().find(|s| *s <= rows.len())?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct EventWrite {
@@ -72,11 +84,25 @@ pub enum IngestWrite {
     Session(Box<SessionWrite>),
 }
 
+impl IngestWrite {
+    /// Roughly the memory the write holds, for the queue's byte budget.
+    pub fn approx_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        match self {
+            IngestWrite::Events(list) => list
+                .iter()
+                .map(|e| 256 + e.name.len() + e.app.len() + opt(&e.properties))
+                .sum(),
+            IngestWrite::Error(e) => 512 + e.message.len() + opt(&e.stack) + opt(&e.context),
+            IngestWrite::Session(_) => 512,
+        }
+    }
+}
+
 /// One request's worth of writes inside a group.
 #[derive(Debug)]
 pub struct WriteItem<'a> {
     pub project_id: &'a str,
-    pub key_id: Option<&'a str>,
     pub write: &'a IngestWrite,
     /// Units already reserved against the quota for this request.
     pub reserved_units: i64,
@@ -96,18 +122,17 @@ pub type WriteOutcome = StoreResult<WriteSummary>;
 
 impl Db {
     /// Writes a group of ingest requests in one transaction and meters their usage.
-    /// `new_apps` are app labels first seen by this group, recorded per project.
+    /// `new_apps` are app labels first seen by this group, recorded per project;
+    /// `used_keys` get their `last_used_at` set.
     pub async fn write_ingest_group(
         &self,
         items: &[WriteItem<'_>],
         new_apps: &[(String, String)],
+        used_keys: &[&str],
         now: i64,
     ) -> WriteOutcome {
         let mut summary = WriteSummary::default();
         let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
-        let mut keys: Vec<&str> = items.iter().filter_map(|i| i.key_id).collect();
-        keys.sort_unstable();
-        keys.dedup();
 
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -121,7 +146,7 @@ impl Db {
                 })
                 .flatten()
                 .collect();
-            for chunk in events.chunks(ROWS_PER_INSERT) {
+            for chunk in fixed_chunks(&events) {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
                      session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
@@ -216,7 +241,7 @@ impl Db {
                 }
                 group_ids.insert((project_id, fingerprint), id);
             }
-            for chunk in occurrences.chunks(ROWS_PER_INSERT) {
+            for chunk in fixed_chunks(&occurrences) {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO error_occurrences (id, group_id, project_id, app, message, stack, context, platform, \
                      environment, release, session_id, user_id, anonymous_id, sdk_version, timestamp, received_at) ",
@@ -328,7 +353,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             }
-            for key_id in &keys {
+            for key_id in used_keys {
                 sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                     .bind(*key_id)
                     .bind(now)
@@ -338,5 +363,20 @@ impl Db {
             tx.commit().await?;
         });
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixed_chunks;
+
+    #[test]
+    fn chunks_use_fixed_sizes_and_cover_everything() {
+        for n in [0usize, 1, 3, 5, 17, 100, 256, 300, 1000] {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = fixed_chunks(&rows).collect();
+            assert_eq!(chunks.concat(), rows);
+            assert!(chunks.iter().all(|c| [256, 64, 16, 4, 1].contains(&c.len())));
+        }
     }
 }
