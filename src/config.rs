@@ -266,7 +266,10 @@ impl ServeConfig {
         if self.max_body_bytes < 1024 {
             problems.push("TELEMETRY_MAX_BODY_BYTES must be at least 1024".into());
         }
-        if self.ingest_queue_capacity == 0 || self.ingest_group_max == 0 || self.ingest_queue_max_mb == 0 {
+        if self.ingest_queue_capacity == 0
+            || self.ingest_group_max == 0
+            || self.ingest_queue_max_mb == 0
+        {
             problems.push(
                 "TELEMETRY_INGEST_QUEUE_CAPACITY, TELEMETRY_INGEST_QUEUE_MAX_MB and TELEMETRY_INGEST_GROUP_MAX must be at least 1"
                     .into(),

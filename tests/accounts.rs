@@ -929,7 +929,72 @@ async fn without_mail_the_owner_gets_the_invite_link(backend: Backend) {
     assert!(link.starts_with(&format!("{}/invite?token=tti_", app.base)));
 }
 
+async fn open_registration_confirms_by_mail_without_revealing_addresses(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = TestApp::start_with(backend, |c| {
+        c.smtp_url = Some(sink.url());
+        c.allow_registration = true;
+    })
+    .await;
+    let (status, _, _) = post(
+        &app,
+        "/api/auth/register",
+        json!({ "email": "first@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(status, 201, "the first user needs no confirmation");
+    sink.wait_for_to("first@example.com").await;
+    sink.clear();
+    let (s1, h1, b1) = post(
+        &app,
+        "/api/auth/register",
+        json!({ "email": "first@example.com", "password": PASSWORD }),
+    )
+    .await;
+    let (s2, h2, b2) = post(&app, "/api/auth/register", json!({ "email": "fresh@example.com", "password": PASSWORD, "name": "Fresh", "org_name": "Fresh Co" })).await;
+    assert_eq!(
+        (s1, &b1),
+        (s2, &b2),
+        "taken and free addresses get the same answer"
+    );
+    assert_eq!(s1, 202);
+    assert!(h1.get(SET_COOKIE).is_none() && h2.get(SET_COOKIE).is_none());
+    let existing = sink.wait_for_to("first@example.com").await;
+    assert!(existing
+        .text_part()
+        .unwrap()
+        .contains("already has an account"));
+    let confirm = sink.wait_for_to("fresh@example.com").await;
+    let link = confirm
+        .first_link(&format!("{}/signup/confirm?token=", app.base))
+        .unwrap();
+    let token = link.split("token=").nth(1).unwrap();
+    let (status, headers, body) = post(
+        &app,
+        "/api/auth/register/confirm",
+        json!({ "token": token }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["user"]["name"], "Fresh");
+    let fresh = Browser {
+        app: &app,
+        cookie: cookie_of(&headers),
+    };
+    let (_, me) = fresh.call("GET", "/api/auth/me", None, None).await;
+    assert_eq!(me["orgs"][0]["org_name"], "Fresh Co");
+    let (status, _, _) = post(
+        &app,
+        "/api/auth/register/confirm",
+        json!({ "token": token }),
+    )
+    .await;
+    assert_eq!(status, 404, "single use");
+    login(&app, "fresh@example.com", PASSWORD).await;
+}
+
 on_both_backends!(
+    open_registration_confirms_by_mail_without_revealing_addresses,
     registration_login_sessions_and_csrf,
     login_is_throttled_per_account_and_per_ip,
     password_reset_by_email,

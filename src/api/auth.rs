@@ -89,8 +89,18 @@ pub struct SignedIn {
 pub enum SignInResponse {
     #[oai(status = 200)]
     Ok(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+    /// The account was created and this is its first session.
     #[oai(status = 201)]
     Created(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+    /// A confirmation mail is on its way; the account is created from its link.
+    #[oai(status = 202)]
+    Pending(Json<Message>),
+}
+
+#[derive(Debug, Object)]
+pub struct ConfirmBody {
+    /// The token from the confirmation mail's link.
+    pub token: String,
 }
 
 #[derive(ApiResponse)]
@@ -221,7 +231,9 @@ impl AuthApi {
     }
 
     /// Create an account: always for the first user (who gets an organization and
-    /// administers the instance), afterwards only when registration is open or with an invite.
+    /// administers the instance), afterwards only when registration is open or with an
+    /// invite. With open registration and mail configured the answer is 202 and the
+    /// account is created from the mailed link, whether or not the address is taken.
     #[oai(path = "/api/auth/register", method = "post")]
     async fn register(
         &self,
@@ -238,7 +250,30 @@ impl AuthApi {
             org_name: b.org_name.as_deref(),
             invite_token: b.invite_token.as_deref(),
         };
-        let (json, cookie) = signed_in(&state, auth::register(&state, reg, &meta).await?);
+        match auth::register(&state, reg, &meta).await? {
+            auth::Registered::SignedIn(s) => {
+                let (json, cookie) = signed_in(&state, s);
+                Ok(SignInResponse::Created(json, cookie))
+            }
+            auth::Registered::Pending => Ok(SignInResponse::Pending(Json(Message {
+                message: "Check your inbox: the link in the mail finishes signing up.".into(),
+            }))),
+        }
+    }
+
+    /// Finish a sign-up from the confirmation mail's link: creates the account and logs in.
+    #[oai(path = "/api/auth/register/confirm", method = "post")]
+    async fn confirm(
+        &self,
+        state: Data<&SharedState>,
+        req: &Request,
+        body: Json<ConfirmBody>,
+    ) -> ApiResult<SignInResponse> {
+        let meta = meta(&state, req);
+        let (json, cookie) = signed_in(
+            &state,
+            auth::confirm_signup(&state, &body.token, &meta).await?,
+        );
         Ok(SignInResponse::Created(json, cookie))
     }
 

@@ -117,9 +117,15 @@ fn truncate(text: &str, max: usize) -> String {
 /// Done only on failure, so valid input pays nothing for it.
 fn within(err: AppError, at: &str) -> AppError {
     match err {
-        AppError::Invalid { message, field: Some(field) } => {
+        AppError::Invalid {
+            message,
+            field: Some(field),
+        } => {
             let full = format!("{at}.{field}");
-            AppError::Invalid { message: message.replace(&format!("`{field}`"), &format!("`{full}`")), field: Some(full) }
+            AppError::Invalid {
+                message: message.replace(&format!("`{field}`"), &format!("`{full}`")),
+                field: Some(full),
+            }
         }
         other => other,
     }
@@ -132,7 +138,10 @@ pub fn event(e: &EventIn, now: i64) -> AppResult<EventWrite> {
         return Err(AppError::invalid("name", "`name` must not be empty"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(AppError::invalid("name", format!("`name` must be at most {MAX_NAME_CHARS} characters")));
+        return Err(AppError::invalid(
+            "name",
+            format!("`name` must be at most {MAX_NAME_CHARS} characters"),
+        ));
     }
     Ok(EventWrite {
         id: new_id(),

@@ -157,7 +157,11 @@ async fn writer(
         let mut used_keys: Vec<&str> = group
             .iter()
             .filter_map(|j| j.key_id.as_deref())
-            .filter(|k| touched.get(*k).is_none_or(|t| now - t >= KEY_TOUCH_INTERVAL_MS))
+            .filter(|k| {
+                touched
+                    .get(*k)
+                    .is_none_or(|t| now - t >= KEY_TOUCH_INTERVAL_MS)
+            })
             .collect();
         used_keys.sort_unstable();
         used_keys.dedup();

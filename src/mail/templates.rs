@@ -180,3 +180,39 @@ pub fn welcome(to: &str, dashboard_url: &str) -> Email {
     };
     content.into_email(to, format!("Welcome to {PRODUCT}"))
 }
+
+/// Confirms a sign-up: the account is created when the link is followed (24 hours, once).
+pub fn signup_confirm(to: &str, link: &str) -> Email {
+    let content = Content {
+        heading: format!("Confirm your {PRODUCT} account"),
+        intro: vec![format!(
+            "Someone signed up for {PRODUCT} with the address {}. Follow the link to create the account.",
+            one_line(to)
+        )],
+        steps: vec![],
+        action_label: "Create my account",
+        link,
+        notes: vec![
+            "This link is valid for 24 hours and can be used only once.".to_string(),
+            "If you did not sign up, ignore this mail; no account is created.".to_string(),
+        ],
+    };
+    content.into_email(to, format!("Confirm your {PRODUCT} account"))
+}
+
+/// Sent instead of a confirmation when the address already has an account, so the
+/// sign-up answer never tells whether an address is registered.
+pub fn signup_existing(to: &str, reset_link: &str) -> Email {
+    let content = Content {
+        heading: format!("You already have a {PRODUCT} account"),
+        intro: vec![format!(
+            "Someone tried to sign up for {PRODUCT} with {}, which already has an account. Log in instead, or reset the password if you have lost it.",
+            one_line(to)
+        )],
+        steps: vec![],
+        action_label: "Reset my password",
+        link: reset_link,
+        notes: vec!["If this was not you, ignore this mail; nothing changed.".to_string()],
+    };
+    content.into_email(to, format!("Your {PRODUCT} account"))
+}

@@ -41,7 +41,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn normalize_email(email: &str) -> AppResult<String> {
+pub fn normalize_email(email: &str) -> AppResult<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 320
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -88,6 +88,18 @@ pub async fn create_user(
 ) -> AppResult<CreatedUser> {
     let email = normalize_email(email)?;
     let password_hash = hash_password(password)?;
+    create_user_with_hash(db, clock, &email, password_hash, org_name).await
+}
+
+/// As `create_user`, for a password hashed earlier (a confirmed sign-up).
+pub async fn create_user_with_hash(
+    db: &Db,
+    clock: &Clock,
+    email: &str,
+    password_hash: String,
+    org_name: Option<&str>,
+) -> AppResult<CreatedUser> {
+    let email = normalize_email(email)?;
     let now = clock.now_ms();
     let user = UserRow {
         id: new_id(),

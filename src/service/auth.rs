@@ -8,13 +8,14 @@ use crate::mail::templates;
 use crate::service::accounts::{self, hash_password, token_hash, verify_password};
 use crate::service::orgs;
 use crate::state::AppState;
-use crate::store::{NewUserSession, UserRow, UserSessionRow};
+use crate::store::{NewUserSession, SignupRow, UserRow, UserSessionRow};
 use rand::RngCore;
 
 pub const SESSION_COOKIE: &str = "telemetry_session";
 const SESSION_PREFIX: &str = "tts_";
 const SESSION_TTL_MS: i64 = 30 * DAY_MS;
 const RESET_TTL_MS: i64 = 60 * MINUTE_MS;
+const SIGNUP_TTL_MS: i64 = DAY_MS;
 const INVALID_LOGIN: &str = "Invalid email or password.";
 /// Argon2id hash of a random password: verified against when the email is unknown
 /// so that a login takes as long whether or not the account exists.
@@ -233,11 +234,22 @@ pub struct Registration<'a> {
     pub invite_token: Option<&'a str>,
 }
 
+/// The outcome of a sign-up.
+pub enum Registered {
+    /// The account exists and this is its first session.
+    SignedIn(SignedIn),
+    /// A confirmation mail is on its way (open registration with mail configured).
+    Pending,
+}
+
+/// Signs up. The first user, and anyone with an invite, gets an account at once.
+/// With registration open and mail configured, everyone else confirms by mail, and
+/// the answer is the same whether or not the address already has an account.
 pub async fn register(
     state: &AppState,
     r: Registration<'_>,
     meta: &RequestMeta,
-) -> AppResult<SignedIn> {
+) -> AppResult<Registered> {
     let now = state.clock.now_ms();
     let invite = match r.invite_token {
         Some(token) => Some(
@@ -251,6 +263,7 @@ pub async fn register(
         ),
         None => None,
     };
+    let first_user = state.db.count_users().await? == 0;
     if invite.is_none() && !registration_open(state).await? {
         return Err(AppError::forbidden(
             "Registration is closed on this server; ask an organization owner for an invite.",
@@ -272,6 +285,10 @@ pub async fn register(
             name.unwrap_or_else(|| r.email.split('@').next().unwrap_or("My"))
         )),
     };
+    if invite.is_none() && !first_user && state.mailer.is_configured() {
+        request_signup(state, r.email, r.password, name, org_name.as_deref()).await?;
+        return Ok(Registered::Pending);
+    }
     let created = accounts::create_user(
         &state.db,
         &state.clock,
@@ -280,24 +297,105 @@ pub async fn register(
         org_name.as_deref(),
     )
     .await?;
-    if let Some(name) = name {
-        state
-            .db
-            .set_user_name(&created.user.id, Some(name), now)
-            .await?;
-    }
     if let Some(invite) = invite {
         orgs::accept_invite_as(state, &invite, &created.user.id, &created.user.email, meta).await?;
     }
-    let dashboard = state.config.public_url();
-    orgs::send_mail(state, templates::welcome(&created.user.email, &dashboard)).await;
-    let token = start_session(state, &created.user.id, meta).await?;
+    Ok(Registered::SignedIn(
+        welcome(state, created.user.id, name, meta).await?,
+    ))
+}
+
+/// Names the account, sends the welcome mail and opens the first session.
+async fn welcome(
+    state: &AppState,
+    user_id: String,
+    name: Option<&str>,
+    meta: &RequestMeta,
+) -> AppResult<SignedIn> {
+    if let Some(name) = name {
+        state
+            .db
+            .set_user_name(&user_id, Some(name), state.clock.now_ms())
+            .await?;
+    }
     let user = state
         .db
-        .user_by_id(&created.user.id)
+        .user_by_id(&user_id)
         .await?
-        .unwrap_or(created.user);
+        .ok_or_else(|| AppError::NotFound("no such user".into()))?;
+    orgs::send_mail(
+        state,
+        templates::welcome(&user.email, &state.config.public_url()),
+    )
+    .await;
+    let token = start_session(state, &user.id, meta).await?;
     Ok(SignedIn { user, token })
+}
+
+async fn request_signup(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    name: Option<&str>,
+    org_name: Option<&str>,
+) -> AppResult<()> {
+    let email = accounts::normalize_email(email)?;
+    // Hashed either way, so both answers take as long.
+    let password_hash = hash_password(password)?;
+    let public = state.config.public_url();
+    if state.db.user_by_email(&email).await?.is_some() {
+        orgs::send_mail(
+            state,
+            templates::signup_existing(&email, &format!("{public}/forgot-password")),
+        )
+        .await;
+        return Ok(());
+    }
+    let token = random_token("ttc_");
+    let now = state.clock.now_ms();
+    let request = SignupRow {
+        email,
+        password_hash,
+        name: name.map(str::to_string),
+        org_name: org_name.map(str::to_string),
+    };
+    state
+        .db
+        .insert_signup_request(
+            &new_id(),
+            &request,
+            &token_hash(&token),
+            now,
+            now + SIGNUP_TTL_MS,
+        )
+        .await?;
+    let link = format!("{public}/signup/confirm?token={token}");
+    orgs::send_mail(state, templates::signup_confirm(&request.email, &link)).await;
+    Ok(())
+}
+
+/// Creates the account of a confirmed sign-up and opens its first session.
+pub async fn confirm_signup(
+    state: &AppState,
+    token: &str,
+    meta: &RequestMeta,
+) -> AppResult<SignedIn> {
+    let request = state
+        .db
+        .use_signup_request(&token_hash(token.trim()), state.clock.now_ms())
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound("This sign-up link is invalid, used or expired.".into())
+        })?;
+    let created = accounts::create_user_with_hash(
+        &state.db,
+        &state.clock,
+        &request.email,
+        request.password_hash,
+        request.org_name.as_deref(),
+    )
+    .await?;
+    welcome(state, created.user.id, request.name.as_deref(), meta).await
 }
 
 pub async fn login(

@@ -208,3 +208,58 @@ impl Db {
         Ok(())
     }
 }
+
+/// A sign-up waiting for its address to be confirmed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignupRow {
+    pub email: String,
+    pub password_hash: String,
+    pub name: Option<String>,
+    pub org_name: Option<String>,
+}
+
+impl Db {
+    pub async fn insert_signup_request(
+        &self,
+        id: &str,
+        s: &SignupRow,
+        token_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO signup_requests (id, email, password_hash, name, org_name, token_hash, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(&s.email)
+            .bind(&s.password_hash)
+            .bind(&s.name)
+            .bind(&s.org_name)
+            .bind(token_hash)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Uses up a live sign-up link, atomically, and returns what was asked for.
+    pub async fn use_signup_request(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<SignupRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "UPDATE signup_requests SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING email, password_hash, name, org_name",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?))
+    }
+}

@@ -376,7 +376,9 @@ mod tests {
             let rows: Vec<usize> = (0..n).collect();
             let chunks: Vec<&[usize]> = fixed_chunks(&rows).collect();
             assert_eq!(chunks.concat(), rows);
-            assert!(chunks.iter().all(|c| [256, 64, 16, 4, 1].contains(&c.len())));
+            assert!(chunks
+                .iter()
+                .all(|c| [256, 64, 16, 4, 1].contains(&c.len())));
         }
     }
 }

@@ -21,7 +21,7 @@ mod users;
 
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
-pub use auth::{NewUserSession, UserSessionRow};
+pub use auth::{NewUserSession, SignupRow, UserSessionRow};
 pub use errors::{ErrorGroupRow, ErrorListFilter, ErrorOccurrenceRow, ErrorSort};
 pub use events::{EventFilter, EventRow};
 pub use filters::{Cursor, Scope};
