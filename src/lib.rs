@@ -95,6 +95,6 @@ pub async fn run_server(db_cfg: DbConfig, config: ServeConfig) -> anyhow::Result
     let state = build_state(db, config, Clock::default(), mailer);
     let _scheduler = jobs::start(state.clone()).await?;
     server::serve(state.clone()).await?;
-    state.db.close().await;
+    state.close().await;
     Ok(())
 }

@@ -1,6 +1,12 @@
 use clap::Parser;
+use mimalloc::MiMalloc;
 use std::process::ExitCode;
 use telemetry_tracker::cli::{self, Cli, Command};
+
+// Many small, short-lived allocations per request on several threads: mimalloc
+// handles that pattern markedly faster than the system allocator.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() -> ExitCode {
     // No subcommand means `serve`, keeping any flags given.

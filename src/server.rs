@@ -27,37 +27,45 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .nest("/api/docs", ui)
         .at("/metrics", metrics)
         .nest("/", spec)
-        .around(cors_and_json_errors)
-        .around(limit_per_ip)
+        .around(edge)
         .data(state)
 }
 
-/// Per-IP limits per route family (SPEC §1); plans bound ingest per project instead.
-async fn limit_per_ip<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
-    let state = req.data::<SharedState>().cloned();
-    if let (Some(state), Some(family)) = (state, Family::of_path(req.uri().path())) {
-        let c = &state.config;
-        let max = match family {
-            Family::Auth => c.rate_limit_auth_max,
-            Family::Api => c.rate_limit_api_max,
-            Family::Ingest => c.rate_limit_ingest_max,
-        };
-        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let ip = client_ip(peer, req.header("x-forwarded-for"), c.trust_proxy);
-        if let Some(ip) = ip {
-            if let Err(retry) = state.ip_limits.check(family, ip, max) {
-                let body = ErrorBody::new(format!(
-                    "Too many requests from this address; retry in {retry} s."
-                ));
-                return Ok(Response::builder()
-                    .status(StatusCode::TOO_MANY_REQUESTS)
-                    .content_type("application/json")
-                    .header(header::RETRY_AFTER, retry.to_string())
-                    .body(serde_json::to_string(&body).unwrap_or_default()));
-            }
-        }
+/// Everything in front of the routes, as one layer: per-IP limits, CORS, and JSON
+/// bodies for every error.
+async fn edge<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    if let Some(refused) = limit_per_ip(&req) {
+        return Ok(refused);
     }
-    Ok(ep.get_response(req).await)
+    cors_and_json_errors(ep, req).await
+}
+
+/// Per-IP limits per route family (SPEC §1); plans bound ingest per project instead.
+fn limit_per_ip(req: &Request) -> Option<Response> {
+    let state = req.data::<SharedState>()?;
+    let family = Family::of_path(req.uri().path())?;
+    let c = &state.config;
+    let max = match family {
+        Family::Auth => c.rate_limit_auth_max,
+        Family::Api => c.rate_limit_api_max,
+        Family::Ingest => c.rate_limit_ingest_max,
+    };
+    if max == 0 {
+        return None;
+    }
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let ip = client_ip(peer, req.header("x-forwarded-for"), c.trust_proxy)?;
+    let retry = state.ip_limits.check(family, ip, max).err()?;
+    let body = ErrorBody::new(format!(
+        "Too many requests from this address; retry in {retry} s."
+    ));
+    Some(
+        Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .content_type("application/json")
+            .header(header::RETRY_AFTER, retry.to_string())
+            .body(serde_json::to_string(&body).unwrap_or_default()),
+    )
 }
 
 fn is_machine_path(path: &str) -> bool {
@@ -70,9 +78,14 @@ fn is_machine_path(path: &str) -> bool {
 /// CORS (any origin for `/ingest/*`, which browsers call from every app), and JSON
 /// bodies for every error on machine-facing paths, including routing errors.
 async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
-    let path = req.uri().path().to_string();
-    let origin = req.header(header::ORIGIN).map(str::to_string);
+    let path = req.uri().path();
     let ingest = path == "/ingest" || path.starts_with("/ingest/");
+    let machine = is_machine_path(path);
+    let origin = if ingest {
+        req.header(header::ORIGIN).map(str::to_string)
+    } else {
+        None
+    };
     if ingest && req.method() == Method::OPTIONS {
         let mut res = StatusCode::NO_CONTENT.into_response();
         let h = res.headers_mut();
@@ -109,10 +122,7 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if is_machine_path(&path)
-        && !res.status().is_success()
-        && !is_json
-        && res.status() != StatusCode::NOT_MODIFIED
+    if machine && !res.status().is_success() && !is_json && res.status() != StatusCode::NOT_MODIFIED
     {
         let status = res.status();
         let detail = res.take_body().into_string().await.unwrap_or_default();

@@ -25,3 +25,11 @@ pub struct AppState {
 }
 
 pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Closes every database connection, the ingest writer's included.
+    pub async fn close(&self) {
+        self.queue.close().await;
+        self.db.close().await;
+    }
+}

@@ -31,7 +31,7 @@ async fn health_turns_red_and_ingest_503_when_the_database_is_gone(backend: Back
         204
     );
 
-    app.state.db.close().await;
+    app.state.close().await;
     let res = app.http.get(app.url("/health")).send().await.unwrap();
     assert_eq!(res.status(), 503);
     let health: Value = res.json().await.unwrap();

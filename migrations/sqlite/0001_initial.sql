@@ -122,7 +122,6 @@ CREATE TABLE events (
     received_at  INTEGER NOT NULL
 );
 CREATE INDEX events_project_time ON events (project_id, timestamp);
-CREATE INDEX events_project_name_time ON events (project_id, name, timestamp);
 CREATE INDEX events_project_session ON events (project_id, session_id);
 
 CREATE TABLE error_groups (

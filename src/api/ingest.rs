@@ -25,10 +25,15 @@ async fn accept<T: DeserializeOwned>(
     body: JsonBody<T>,
     wrap: fn(T) -> Payload,
 ) -> ApiResult<Accepted> {
-    let caller = authenticate(state, key.value()).await?;
-    let payload = wrap(body.parse()?);
-    ingest(state, caller, payload).await?;
-    Ok(Accepted::NoContent)
+    // Boxed, so the (large) pipeline future is not copied through every layer of
+    // the HTTP stack on the hot path.
+    Box::pin(async move {
+        let caller = authenticate(state, key.value()).await?;
+        let payload = wrap(body.parse()?);
+        ingest(state, caller, payload).await?;
+        Ok(Accepted::NoContent)
+    })
+    .await
 }
 
 /// Ingest routes used by the SDKs. JSON is also accepted as `text/plain` for

@@ -6,6 +6,7 @@ use crate::domain::grouping;
 use crate::domain::timeutil::{accept_client_time, parse_rfc3339_ms};
 use crate::error::{AppError, AppResult};
 use crate::store::{ErrorOccurrenceWrite, EventWrite, SessionWrite};
+use std::borrow::Cow;
 
 pub const MAX_BATCH: usize = 100;
 pub const MAX_APP_CHARS: usize = 128;
@@ -22,11 +23,11 @@ pub fn new_id() -> String {
 
 /// Text as stored: NUL characters, which PostgreSQL text cannot hold, are dropped
 /// so that both backends store the same thing.
-fn clean(text: &str) -> String {
+fn clean(text: &str) -> Cow<'_, str> {
     if text.contains('\0') {
-        text.replace('\0', "")
+        Cow::Owned(text.replace('\0', ""))
     } else {
-        text.to_string()
+        Cow::Borrowed(text)
     }
 }
 

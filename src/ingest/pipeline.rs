@@ -55,6 +55,8 @@ pub struct PipelineStats {
 #[derive(Clone)]
 pub struct IngestQueue {
     tx: mpsc::Sender<Job>,
+    /// The writer's own database handle (see `Db::for_writer`).
+    writer_db: Db,
     /// Kilobytes of payload that may be queued.
     budget: Arc<Semaphore>,
     pub stats: Arc<PipelineStats>,
@@ -75,8 +77,36 @@ impl IngestQueue {
         let (tx, rx) = mpsc::channel(settings.capacity);
         let stats = Arc::new(PipelineStats::default());
         let budget = Arc::new(Semaphore::new((settings.max_bytes / 1024).max(1)));
-        tokio::spawn(writer(db, clock, rx, settings, stats.clone(), notify));
-        IngestQueue { tx, budget, stats }
+        tokio::spawn(checkpointer(db.clone()));
+        let db = db.for_writer();
+        let writer_db = db.clone();
+        let writer_stats = stats.clone();
+        // The writer gets a thread and a runtime of its own: under load the shared
+        // runtime's queues are full of request tasks, and every database round trip
+        // of a commit would wait behind them.
+        std::thread::Builder::new()
+            .name("ingest-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(writer(db, clock, rx, settings, writer_stats, notify)),
+                    Err(e) => tracing::error!(error = %e, "cannot start the ingest writer"),
+                }
+            })
+            .expect("spawning the ingest writer thread");
+        IngestQueue {
+            tx,
+            writer_db,
+            budget,
+            stats,
+        }
+    }
+
+    /// Closes the writer's database connections; later writes fail with 503.
+    pub async fn close(&self) {
+        self.writer_db.close().await;
     }
 
     /// Queues a write and waits for its commit.
@@ -116,6 +146,28 @@ impl IngestQueue {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(SubmitError::Failed(msg)),
             Err(_) => Err(SubmitError::Failed("the writer stopped".into())),
+        }
+    }
+}
+
+/// Checkpoints the SQLite WAL every second, beside the writer instead of inside its
+/// commits. Stops when the database is closed.
+async fn checkpointer(db: Db) {
+    if !matches!(db, Db::Sqlite(_)) {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db.checkpoint().await {
+            if matches!(
+                e,
+                crate::store::StoreError::Database(sqlx::Error::PoolClosed)
+            ) {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
 }

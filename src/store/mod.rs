@@ -141,6 +141,9 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("cache_size", "-8192")
+            // Checkpoints run from a background task (`checkpoint`), never inside an
+            // ingest commit, so the writer does not stall on them.
+            .pragma("wal_autocheckpoint", "0")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -185,6 +188,35 @@ impl Db {
             }
             Db::Postgres(_) => Ok(false),
         }
+    }
+
+    /// The handle the ingest writer commits through. On SQLite it is a pool of one
+    /// connection of its own: SQLite has one writer at a time anyway, and a single
+    /// connection keeps its worker thread and page cache warm between commits.
+    pub fn for_writer(&self) -> Db {
+        match self {
+            Db::Sqlite(pool) => {
+                let opts = (*pool.connect_options()).clone();
+                Db::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .connect_lazy_with(opts),
+                )
+            }
+            Db::Postgres(_) => self.clone(),
+        }
+    }
+
+    /// Moves committed WAL pages into the SQLite database file without blocking the
+    /// writer (PASSIVE), so the WAL stays small. A no-op on PostgreSQL.
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        if let Db::Sqlite(pool) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {
