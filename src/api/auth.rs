@@ -232,8 +232,8 @@ impl AuthApi {
 
     /// Create an account: always for the first user (who gets an organization and
     /// administers the instance), afterwards only when registration is open or with an
-    /// invite. With open registration and mail configured the answer is 202 and the
-    /// account is created from the mailed link, whether or not the address is taken.
+    /// invite. With open registration the answer is 202 and the account is created
+    /// from the mailed link, whether or not the address is taken.
     #[oai(path = "/api/auth/register", method = "post")]
     async fn register(
         &self,

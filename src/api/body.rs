@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
 pub struct JsonBody<T> {
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
     _type: PhantomData<T>,
 }
 
@@ -59,6 +59,25 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
         let declared = request
             .header("content-length")
             .and_then(|v| v.parse::<u64>().ok());
+        let read_error = |e: &dyn std::fmt::Display| {
+            poem::Error::from_string(
+                format!("could not read the body: {e}"),
+                poem::http::StatusCode::BAD_REQUEST,
+            )
+        };
+        // A declared length within the limit bounds the body (the HTTP layer enforces
+        // it), so it can be collected in one go, without copying through a reader.
+        if declared.is_some_and(|n| n <= limit as u64) {
+            let bytes = body
+                .take()?
+                .into_bytes()
+                .await
+                .map_err(|e| read_error(&e))?;
+            return Ok(JsonBody {
+                bytes,
+                _type: PhantomData,
+            });
+        }
         let mut reader = body.take()?.into_async_read();
         if declared.is_some_and(|n| n > limit as u64) {
             // Read and drop a moderately oversized body so the client gets the 413
@@ -75,18 +94,13 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
             .take(limit as u64 + 1)
             .read_to_end(&mut bytes)
             .await
-            .map_err(|e| {
-                poem::Error::from_string(
-                    format!("could not read the body: {e}"),
-                    poem::http::StatusCode::BAD_REQUEST,
-                )
-            })?;
+            .map_err(|e| read_error(&e))?;
         if bytes.len() > limit {
             let _ = tokio::io::copy(&mut reader.take(DRAIN_LIMIT), &mut tokio::io::sink()).await;
             return Err(too_large());
         }
         Ok(JsonBody {
-            bytes,
+            bytes: bytes.into(),
             _type: PhantomData,
         })
     }

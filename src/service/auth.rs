@@ -238,13 +238,13 @@ pub struct Registration<'a> {
 pub enum Registered {
     /// The account exists and this is its first session.
     SignedIn(SignedIn),
-    /// A confirmation mail is on its way (open registration with mail configured).
+    /// A confirmation mail is on its way (open registration).
     Pending,
 }
 
 /// Signs up. The first user, and anyone with an invite, gets an account at once.
-/// With registration open and mail configured, everyone else confirms by mail, and
-/// the answer is the same whether or not the address already has an account.
+/// With registration open, everyone else confirms by mail, and the answer is the
+/// same whether or not the address already has an account.
 pub async fn register(
     state: &AppState,
     r: Registration<'_>,
@@ -285,7 +285,9 @@ pub async fn register(
             name.unwrap_or_else(|| r.email.split('@').next().unwrap_or("My"))
         )),
     };
-    if invite.is_none() && !first_user && state.mailer.is_configured() {
+    // Without mail the confirmation link is logged for the operator: sign-up stays
+    // possible, and the answer still never tells whether the address is taken.
+    if invite.is_none() && !first_user {
         request_signup(state, r.email, r.password, name, org_name.as_deref()).await?;
         return Ok(Registered::Pending);
     }

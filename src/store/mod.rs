@@ -42,12 +42,17 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::ConnectOptions;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Statements slower than this are logged at info level (background WAL
+/// checkpoints under heavy ingest routinely are, harmlessly).
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,7 +111,8 @@ impl Db {
     pub async fn connect(url: Option<&str>, data_dir: &Path, sync: SqliteSync) -> StoreResult<Db> {
         match url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                let opts = PgConnectOptions::from_str(url)?;
+                let opts = PgConnectOptions::from_str(url)?
+                    .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT);
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
@@ -132,6 +138,7 @@ impl Db {
 
     async fn open_sqlite(opts: SqliteConnectOptions, sync: SqliteSync) -> StoreResult<Db> {
         let opts = opts
+            .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match sync {
