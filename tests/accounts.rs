@@ -330,6 +330,46 @@ async fn registration_login_sessions_and_csrf(backend: Backend) {
     assert_eq!(s1, 202);
 }
 
+async fn https_public_url_makes_cookies_secure_and_sets_the_trusted_origin(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.public_url = Some("https://telemetry.example.com".into())
+    })
+    .await;
+    let (status, headers, _) = post(
+        &app,
+        "/api/auth/register",
+        json!({ "email": "a@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(headers[SET_COOKIE].to_str().unwrap().contains("; Secure"));
+    let browser = Browser {
+        app: &app,
+        cookie: cookie_of(&headers),
+    };
+    let rename = json!({ "name": "A" });
+    assert_eq!(
+        browser
+            .call(
+                "PATCH",
+                "/api/auth/me",
+                Some(rename.clone()),
+                Some("https://telemetry.example.com")
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        browser
+            .call("PATCH", "/api/auth/me", Some(rename), Some(&app.base))
+            .await
+            .0,
+        403,
+        "only the public origin is trusted"
+    );
+}
+
 async fn login_is_throttled_per_account_and_per_ip(backend: Backend) {
     let app = TestApp::start(backend).await;
     accounts::create_user(
@@ -1007,6 +1047,7 @@ async fn open_registration_confirms_by_mail_without_revealing_addresses(backend:
 }
 
 on_both_backends!(
+    https_public_url_makes_cookies_secure_and_sets_the_trusted_origin,
     open_registration_confirms_by_mail_without_revealing_addresses,
     registration_login_sessions_and_csrf,
     login_is_throttled_per_account_and_per_ip,
