@@ -227,18 +227,6 @@ pub async fn overview(state: &AppState, scope: &Scope) -> AppResult<Overview> {
     })
 }
 
-pub fn parse_status(status: &str) -> AppResult<&'static str> {
-    match status.trim() {
-        "unresolved" => Ok("unresolved"),
-        "resolved" => Ok("resolved"),
-        "ignored" => Ok("ignored"),
-        _ => Err(AppError::invalid(
-            "status",
-            "`status` must be unresolved, resolved or ignored",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

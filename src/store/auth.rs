@@ -193,20 +193,6 @@ impl Db {
             .fetch_optional(pool)
             .await?))
     }
-
-    pub async fn set_instance_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        on_db!(self, pool => {
-            sqlx::query(
-                "INSERT INTO instance_settings (key, value) VALUES ($1, $2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(key)
-            .bind(value)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
 }
 
 /// A sign-up waiting for its address to be confirmed.

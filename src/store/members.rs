@@ -88,15 +88,6 @@ impl Db {
         .await?))
     }
 
-    pub async fn count_owners(&self, org_id: &str) -> StoreResult<i64> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'OWNER'",
-        )
-        .bind(org_id)
-        .fetch_one(pool)
-        .await?))
-    }
-
     /// Changes a role unless that would leave the organization without an owner.
     /// Returns false when the member does not exist; `Err(Conflict)` is not used:
     /// the last-owner rule is checked inside the statement so it holds under races.
