@@ -1,6 +1,7 @@
 //! The ingest writer's group commit: every item of a group in one transaction.
 
 use super::{on_db, Db, StoreResult};
+use sqlx::sqlite::SqlitePool;
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
 
@@ -131,6 +132,14 @@ impl Db {
         used_keys: &[&str],
         now: i64,
     ) -> WriteOutcome {
+        if let Db::Sqlite(pool) = self {
+            if items
+                .iter()
+                .all(|i| matches!(i.write, IngestWrite::Events(_)))
+            {
+                return write_events_script(pool, items, new_apps, used_keys, now).await;
+            }
+        }
         let mut summary = WriteSummary::default();
         let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
 
@@ -364,6 +373,87 @@ impl Db {
         });
         Ok(summary)
     }
+}
+
+/// A group of nothing but events, on SQLite, in a single round trip: the whole
+/// transaction goes to the connection as one script. Every statement of a group
+/// commit is otherwise a hop to the connection's worker thread, and for the most
+/// common group (single events from many clients) the hops cost more than the
+/// writing. Parameters are positional (`?`), numbered across the script.
+async fn write_events_script(
+    pool: &SqlitePool,
+    items: &[WriteItem<'_>],
+    new_apps: &[(String, String)],
+    used_keys: &[&str],
+    now: i64,
+) -> WriteOutcome {
+    let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut events: Vec<(&str, &EventWrite)> = Vec::new();
+    for item in items {
+        if let IngestWrite::Events(list) = item.write {
+            events.extend(list.iter().map(|e| (item.project_id, e)));
+            *usage.entry((item.project_id, item.month)).or_default() +=
+                list.len() as i64 - item.reserved_units;
+        }
+    }
+    let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE;\n");
+    for chunk in fixed_chunks(&events) {
+        qb.push(
+            "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
+             session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
+        );
+        qb.push_values(chunk, |mut row, (project_id, e)| {
+            row.push_bind(&e.id)
+                .push_bind(*project_id)
+                .push_bind(&e.app)
+                .push_bind(&e.name)
+                .push_bind(&e.platform)
+                .push_bind(&e.environment)
+                .push_bind(&e.release)
+                .push_bind(&e.user_id)
+                .push_bind(&e.session_id)
+                .push_bind(&e.anonymous_id)
+                .push_bind(&e.sdk_version)
+                .push_bind(&e.properties)
+                .push_bind(e.timestamp)
+                .push_bind(now);
+        });
+        qb.push(";\n");
+    }
+    for ((project_id, month), delta) in usage.iter().filter(|(_, d)| **d != 0) {
+        qb.push("INSERT INTO usage_monthly (project_id, month, units) VALUES (")
+            .push_bind(*project_id)
+            .push(", ")
+            .push_bind(*month)
+            .push(", ")
+            .push_bind(*delta)
+            .push(") ON CONFLICT (project_id, month) DO UPDATE SET units = usage_monthly.units + excluded.units;\n");
+    }
+    for (project_id, app) in new_apps {
+        qb.push("INSERT INTO project_apps (project_id, app, first_seen) VALUES (")
+            .push_bind(project_id)
+            .push(", ")
+            .push_bind(app)
+            .push(", ")
+            .push_bind(now)
+            .push(") ON CONFLICT (project_id, app) DO NOTHING;\n");
+    }
+    for key_id in used_keys {
+        qb.push("UPDATE api_keys SET last_used_at = ")
+            .push_bind(now)
+            .push(" WHERE id = ")
+            .push_bind(*key_id)
+            .push(";\n");
+    }
+    qb.push("COMMIT;");
+    let mut conn = pool.acquire().await?;
+    if let Err(e) = qb.build().execute(&mut *conn).await {
+        // The script stopped part-way with its transaction open: undo it before the
+        // connection goes back to the pool.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(e.into());
+    }
+    Ok(WriteSummary::default())
 }
 
 #[cfg(test)]
