@@ -2,7 +2,7 @@
 
 use super::{on_db, Db, StoreResult};
 use sqlx::sqlite::SqlitePool;
-use sqlx::QueryBuilder;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::collections::HashMap;
 
 /// Rows per multi-row `INSERT`: powers of two up to 256 (well under both backends'
@@ -156,26 +156,8 @@ impl Db {
                 .flatten()
                 .collect();
             for chunk in fixed_chunks(&events) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
-                     session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
-                );
-                qb.push_values(chunk, |mut row, (project_id, e)| {
-                    row.push_bind(&e.id)
-                        .push_bind(*project_id)
-                        .push_bind(&e.app)
-                        .push_bind(&e.name)
-                        .push_bind(&e.platform)
-                        .push_bind(&e.environment)
-                        .push_bind(&e.release)
-                        .push_bind(&e.user_id)
-                        .push_bind(&e.session_id)
-                        .push_bind(&e.anonymous_id)
-                        .push_bind(&e.sdk_version)
-                        .push_bind(&e.properties)
-                        .push_bind(e.timestamp)
-                        .push_bind(now);
-                });
+                let mut qb = QueryBuilder::new("");
+                push_event_insert(&mut qb, chunk, now);
                 qb.build().execute(&mut *tx).await?;
             }
 
@@ -375,6 +357,40 @@ impl Db {
     }
 }
 
+/// Appends one multi-row `INSERT` of `rows` (project id, event) to `qb`.
+fn push_event_insert<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    rows: &'a [(&'a str, &'a EventWrite)],
+    now: i64,
+) where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    &'a String: Encode<'a, DB> + Type<DB>,
+    &'a Option<String>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    qb.push(
+        "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
+         session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
+    );
+    qb.push_values(rows, |mut row, (project_id, e)| {
+        row.push_bind(&e.id)
+            .push_bind(*project_id)
+            .push_bind(&e.app)
+            .push_bind(&e.name)
+            .push_bind(&e.platform)
+            .push_bind(&e.environment)
+            .push_bind(&e.release)
+            .push_bind(&e.user_id)
+            .push_bind(&e.session_id)
+            .push_bind(&e.anonymous_id)
+            .push_bind(&e.sdk_version)
+            .push_bind(&e.properties)
+            .push_bind(e.timestamp)
+            .push_bind(now);
+    });
+}
+
 /// A group of nothing but events, on SQLite, in a single round trip: the whole
 /// transaction goes to the connection as one script. Every statement of a group
 /// commit is otherwise a hop to the connection's worker thread, and for the most
@@ -398,26 +414,7 @@ async fn write_events_script(
     }
     let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE;\n");
     for chunk in fixed_chunks(&events) {
-        qb.push(
-            "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
-             session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
-        );
-        qb.push_values(chunk, |mut row, (project_id, e)| {
-            row.push_bind(&e.id)
-                .push_bind(*project_id)
-                .push_bind(&e.app)
-                .push_bind(&e.name)
-                .push_bind(&e.platform)
-                .push_bind(&e.environment)
-                .push_bind(&e.release)
-                .push_bind(&e.user_id)
-                .push_bind(&e.session_id)
-                .push_bind(&e.anonymous_id)
-                .push_bind(&e.sdk_version)
-                .push_bind(&e.properties)
-                .push_bind(e.timestamp)
-                .push_bind(now);
-        });
+        push_event_insert(&mut qb, chunk, now);
         qb.push(";\n");
     }
     for ((project_id, month), delta) in usage.iter().filter(|(_, d)| **d != 0) {
