@@ -251,19 +251,14 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
         }
         command => {
             let db = open_db(db_cfg).await?;
-            let out = run_with_db(&db, &clock, db_cfg, command).await;
+            let out = run_with_db(&db, &clock, command).await;
             db.close().await;
             out
         }
     }
 }
 
-async fn run_with_db(
-    db: &Db,
-    clock: &Clock,
-    db_cfg: &DbConfig,
-    command: Command,
-) -> anyhow::Result<Output> {
+async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result<Output> {
     Ok(match command {
         Command::Migrate => Output::new(
             json!({ "migrated": true, "database": db.backend() }),
@@ -428,7 +423,6 @@ async fn run_with_db(
             if !db.backup_sqlite(&out).await? {
                 anyhow::bail!("backup makes SQLite snapshots; for PostgreSQL use pg_dump (see docs/OPERATIONS.md)");
             }
-            let _ = db_cfg;
             Output::new(
                 json!({ "backup": out.display().to_string() }),
                 format!("snapshot written to {}", out.display()),

@@ -63,7 +63,6 @@ pub fn build_state(
         }),
     );
     Arc::new(AppState {
-        started_at_ms: clock.now_ms(),
         db,
         config,
         clock,

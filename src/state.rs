@@ -21,7 +21,6 @@ pub struct AppState {
     pub login_failures: FailureThrottle,
     pub mailer: Mailer,
     pub queue: IngestQueue,
-    pub started_at_ms: i64,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -527,7 +527,7 @@ async fn password_reset_by_email(backend: Backend) {
 async fn invites_members_and_the_audit_log(backend: Backend) {
     let sink = SmtpSink::start();
     let app = TestApp::start_with(backend, |c| c.smtp_url = Some(sink.url())).await;
-    let (_, headers, body) = post(
+    let (_, headers, _) = post(
         &app,
         "/api/auth/register",
         json!({ "email": "owner@example.com", "password": PASSWORD, "org_name": "Acme" }),
@@ -539,7 +539,6 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
     };
     let (_, me) = owner.call("GET", "/api/auth/me", None, None).await;
     let org = me["orgs"][0]["org_id"].as_str().unwrap().to_string();
-    let _ = body;
     accounts::create_user(
         &app.state.db,
         &app.state.clock,
