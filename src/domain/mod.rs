@@ -4,4 +4,6 @@ pub mod grouping;
 pub mod plans;
 pub mod rbac;
 pub mod slug;
+pub mod timerange;
 pub mod timeutil;
+pub mod vitals;

@@ -4,4 +4,5 @@ pub mod keys;
 pub mod limits;
 pub mod normalize;
 pub mod pipeline;
+pub mod rollup;
 pub mod wire;

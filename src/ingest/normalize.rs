@@ -3,6 +3,7 @@
 
 use super::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
 use crate::domain::grouping;
+use crate::domain::vitals;
 use crate::domain::timeutil::{accept_client_time, parse_rfc3339_ms};
 use crate::error::{AppError, AppResult};
 use crate::store::{ErrorOccurrenceWrite, EventWrite, SessionWrite};
@@ -15,6 +16,12 @@ pub const MAX_LABEL_CHARS: usize = 200;
 pub const MAX_JSON_BYTES: usize = 32 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 pub const MAX_STACK_BYTES: usize = 64 * 1024;
+/// Properties of one event that the breakdown roll-up keeps, and their bounds.
+const MAX_PROPS: usize = 20;
+const MAX_PROP_KEY_CHARS: usize = 64;
+const MAX_PROP_VALUE_CHARS: usize = 100;
+/// The event name the SDKs report web vitals under.
+pub const WEB_VITAL: &str = "$web_vital";
 const TRUNCATION_MARKER: &str = "… [truncated]";
 
 pub fn new_id() -> String {
@@ -144,9 +151,14 @@ pub fn event(e: &EventIn, now: i64) -> AppResult<EventWrite> {
             format!("`name` must be at most {MAX_NAME_CHARS} characters"),
         ));
     }
+    let map = e.properties.as_ref().and_then(|v| v.as_object());
     Ok(EventWrite {
         id: new_id(),
         app: required("app", &e.app, MAX_APP_CHARS)?,
+        props: map.map(scalar_props).unwrap_or_default(),
+        vital: map
+            .filter(|_| name == WEB_VITAL)
+            .and_then(vitals::sample),
         name: name.to_string(),
         platform: optional("platform", e.platform.as_ref(), MAX_LABEL_CHARS)?,
         environment: optional("environment", e.environment.as_ref(), MAX_LABEL_CHARS)?,
@@ -158,6 +170,27 @@ pub fn event(e: &EventIn, now: i64) -> AppResult<EventWrite> {
         properties: json_object("properties", e.properties.as_ref())?,
         timestamp: accept_client_time(time_field("timestamp", e.timestamp.as_ref())?, now),
     })
+}
+
+/// The top-level properties holding a string, number or boolean, as text, for the
+/// breakdown roll-up: at most `MAX_PROPS`, values cut to `MAX_PROP_VALUE_CHARS`.
+fn scalar_props(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
+    use serde_json::Value;
+    map.iter()
+        .filter(|(k, _)| !k.trim().is_empty() && k.chars().count() <= MAX_PROP_KEY_CHARS)
+        .filter_map(|(k, v)| {
+            let text = match v {
+                Value::String(s) if !s.trim().is_empty() => {
+                    clean(s).chars().take(MAX_PROP_VALUE_CHARS).collect()
+                }
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((clean(k).into_owned(), text))
+        })
+        .take(MAX_PROPS)
+        .collect()
 }
 
 pub fn batch(b: &BatchIn, now: i64) -> AppResult<Vec<EventWrite>> {
@@ -266,6 +299,20 @@ mod tests {
         assert_eq!(optional("x", Some(&"   ".to_string()), 5).unwrap(), None);
         assert!(optional("x", Some(&"abcdef".to_string()), 5).is_err());
         assert!(required("app", " ", 5).is_err());
+    }
+
+    #[test]
+    fn scalar_properties_feed_the_breakdown() {
+        let p = serde_json::json!({
+            "plan": "pro", "n": 3, "ok": true, "nested": {"a": 1}, "none": null,
+            "list": [1], "blank": " ", "long": "x".repeat(300)
+        });
+        let mut props = scalar_props(p.as_object().unwrap());
+        props.sort();
+        let keys: Vec<&str> = props.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["long", "n", "ok", "plan"]);
+        assert_eq!(props[0].1.chars().count(), MAX_PROP_VALUE_CHARS);
+        assert_eq!(props[1].1, "3");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::clock::Clock;
 use crate::domain::timeutil::month_key;
+use crate::ingest::rollup::RollupState;
 use crate::store::{Db, IngestWrite, WriteItem, WriteSummary};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -184,6 +185,7 @@ async fn writer(
     notify: Notifier,
 ) {
     let mut touched: HashMap<String, i64> = HashMap::new();
+    let mut rollups = RollupState::default();
     while let Some(first) = rx.recv().await {
         let mut items = first.items();
         let mut group = vec![first];
@@ -217,7 +219,7 @@ async fn writer(
             .collect();
         used_keys.sort_unstable();
         used_keys.dedup();
-        let outcome = commit(&db, now, &group, &used_keys).await;
+        let outcome = commit(&db, &mut rollups, now, &group, &used_keys).await;
         if outcome.is_ok() {
             for k in used_keys {
                 touched.insert(k.to_string(), now);
@@ -238,7 +240,7 @@ async fn writer(
                     let n = job.items();
                     let single = std::slice::from_ref(&job);
                     let started = Instant::now();
-                    match commit(&db, clock.now_ms(), single, &[]).await {
+                    match commit(&db, &mut rollups, clock.now_ms(), single, &[]).await {
                         Ok(summary) => {
                             record(&stats, n, started);
                             let _ = job.done.send(Ok(()));
@@ -268,6 +270,7 @@ fn record(stats: &PipelineStats, items: usize, started: Instant) {
 
 async fn commit(
     db: &Db,
+    rollups: &mut RollupState,
     now: i64,
     group: &[Job],
     used_keys: &[&str],
@@ -285,6 +288,14 @@ async fn commit(
         .iter()
         .flat_map(|j| j.new_apps.iter().map(|a| (j.project_id.clone(), a.clone())))
         .collect();
-    db.write_ingest_group(&items, &new_apps, used_keys, now)
-        .await
+    let writes: Vec<(&str, &IngestWrite)> = group
+        .iter()
+        .map(|j| (j.project_id.as_str(), &j.write))
+        .collect();
+    let increments = rollups.build(&writes);
+    let summary = db
+        .write_ingest_group(&items, &new_apps, used_keys, &increments, now)
+        .await?;
+    rollups.committed(&increments);
+    Ok(summary)
 }

@@ -2,6 +2,7 @@
 //! HTTP API, the CLI and the jobs.
 
 pub mod accounts;
+pub mod analytics;
 pub mod auth;
 pub mod ingest;
 pub mod orgs;

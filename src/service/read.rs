@@ -1,13 +1,16 @@
 //! The read API's logic: who may read which project, time ranges, pagination.
 
-use crate::domain::timeutil::{parse_rfc3339_ms, DAY_MS};
+use crate::domain::timerange::Window;
 use crate::error::{AppError, AppResult};
+use crate::service::analytics;
 use crate::service::auth::{self, Credential, RequestMeta};
 use crate::state::AppState;
 use crate::store::{Cursor, Scope};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
+/// The range of the read API when none is given.
+pub const DEFAULT_RANGE: &str = "30d";
 
 /// A caller allowed to read one project.
 #[derive(Debug, Clone)]
@@ -87,56 +90,34 @@ pub struct RangeParams {
     pub release: Option<String>,
 }
 
-fn time_param(field: &str, value: &str) -> AppResult<i64> {
-    value
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .or_else(|| parse_rfc3339_ms(value))
-        .ok_or_else(|| {
-            AppError::invalid(
-                field,
-                format!("`{field}` must be RFC 3339 or Unix milliseconds"),
-            )
-        })
+/// The window of `p` (default: the last 30 days), aligned to the roll-ups.
+pub fn window(p: &RangeParams, now: i64) -> AppResult<Window> {
+    Window::parse(
+        p.range.as_deref(),
+        p.from.as_deref(),
+        p.to.as_deref(),
+        DEFAULT_RANGE,
+        now,
+    )
+    .map_err(|e| AppError::invalid(e.field, e.message))
 }
 
-/// `[from, to)`: explicit bounds win; otherwise `range` (24h, 7d, 30d, 90d; default 30d) back from now.
-pub fn scope(project_id: &str, p: &RangeParams, now: i64) -> AppResult<Scope> {
-    let to = match &p.to {
-        Some(t) => time_param("to", t)?,
-        None => now + 1,
-    };
-    let from = match (&p.from, p.range.as_deref()) {
-        (Some(f), _) => time_param("from", f)?,
-        (None, range) => {
-            let span = match range.unwrap_or("30d") {
-                "24h" | "1d" => DAY_MS,
-                "7d" => 7 * DAY_MS,
-                "30d" => 30 * DAY_MS,
-                "90d" => 90 * DAY_MS,
-                "365d" | "1y" => 365 * DAY_MS,
-                other => {
-                    return Err(AppError::invalid(
-                        "range",
-                        format!("unknown range {other:?}; use 24h, 7d, 30d, 90d or 365d"),
-                    ))
-                }
-            };
-            to - span
-        }
-    };
-    if from >= to {
-        return Err(AppError::invalid("from", "`from` must be before `to`"));
-    }
+/// The narrowing of one project's telemetry to `window` and the label filters of `p`.
+pub fn scope_in(project_id: &str, window: &Window, p: &RangeParams) -> AppResult<Scope> {
     Ok(Scope {
         project_id: project_id.to_string(),
-        from,
-        to,
+        from: window.from,
+        to: window.to,
         app: label("app", p.app.as_deref())?,
         environment: label("environment", p.environment.as_deref())?,
         release: label("release", p.release.as_deref())?,
+        granularity: window.granularity,
     })
+}
+
+/// `[from, to)`: explicit bounds win; otherwise `range` back from now.
+pub fn scope(project_id: &str, p: &RangeParams, now: i64) -> AppResult<Scope> {
+    scope_in(project_id, &window(p, now)?, p)
 }
 
 /// A label filter: trimmed, blank means none. Stored labels never hold NUL, so a
@@ -213,17 +194,15 @@ impl Overview {
 }
 
 pub async fn overview(state: &AppState, scope: &Scope) -> AppResult<Overview> {
-    let events = state.db.count_events(scope).await?;
-    let (errors, affected_users) = state.db.error_totals(scope).await?;
-    let (sessions, crashed_sessions) = state.db.session_totals(scope).await?;
+    let t = analytics::totals(state, scope).await?;
     Ok(Overview {
         from: scope.from,
         to: scope.to,
-        events,
-        errors,
-        affected_users,
-        sessions,
-        crashed_sessions,
+        events: t.events,
+        errors: t.errors,
+        affected_users: t.affected_users,
+        sessions: t.sessions,
+        crashed_sessions: t.crashed_sessions,
     })
 }
 
@@ -243,6 +222,7 @@ mod tests {
 
     #[test]
     fn ranges() {
+        use crate::domain::timeutil::DAY_MS;
         let p = RangeParams {
             range: Some("7d".into()),
             ..Default::default()
@@ -250,7 +230,7 @@ mod tests {
         let s = scope("p", &p, 10 * DAY_MS).unwrap();
         assert_eq!(s.to - s.from, 7 * DAY_MS);
         let bad = RangeParams {
-            range: Some("2w".into()),
+            range: Some("2 weeks".into()),
             ..Default::default()
         };
         assert!(scope("p", &bad, 10 * DAY_MS).is_err());

@@ -9,12 +9,17 @@ use crate::ingest::normalize::new_id;
 use crate::store::{Db, JobRunRow};
 
 const BATCH: i64 = 5_000;
+/// Bell notifications are kept this long, read or not.
+const NOTIFICATION_DAYS: i64 = 90;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RetentionReport {
     pub dry_run: bool,
     pub projects: usize,
     pub rows_deleted: i64,
+    /// Roll-up rows of expired buckets (not in `rows_deleted`).
+    pub rollup_rows_deleted: u64,
+    pub notifications_deleted: u64,
     pub sessions_closed: u64,
     pub duration_ms: i64,
 }
@@ -43,6 +48,7 @@ pub async fn run(
             report.rows_deleted += db.count_expired(project_id, cutoff).await?;
             continue;
         }
+        report.rollup_rows_deleted += db.delete_expired_rollups(project_id, cutoff).await?;
         for table in 0..Db::retained_tables() {
             loop {
                 let n = db
@@ -60,6 +66,9 @@ pub async fn run(
     }
     if !dry_run {
         report.sessions_closed = close_idle_sessions(db, clock, idle_minutes).await?;
+        report.notifications_deleted = db
+            .delete_old_notifications(started - NOTIFICATION_DAYS * DAY_MS)
+            .await?;
     }
     let finished = clock.now_ms();
     report.duration_ms = finished - started;

@@ -37,6 +37,8 @@ pub struct ErrorOccurrenceRow {
     pub anonymous_id: Option<String>,
     pub sdk_version: Option<String>,
     pub timestamp: i64,
+    pub device_browser: Option<String>,
+    pub device_os: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,11 +58,12 @@ pub struct ErrorListFilter {
     pub limit: i64,
 }
 
-const GROUP_COLUMNS: &str = "g.id, g.project_id, g.app, g.error_type, g.message, g.top_frame, g.status, g.first_seen, \
+pub(crate) const GROUP_COLUMNS: &str = "g.id, g.project_id, g.app, g.error_type, g.message, g.top_frame, g.status, g.first_seen, \
      g.last_seen, g.occurrences, g.last_environment, g.last_release, g.last_platform, g.resolved_at, g.regressed_at";
 const OCCURRENCE_COLUMNS: &str =
     "o.id, o.group_id, o.app, o.message, o.stack, o.context, o.platform, o.environment, \
-     o.release, o.session_id, o.user_id, o.anonymous_id, o.sdk_version, o.timestamp";
+     o.release, o.session_id, o.user_id, o.anonymous_id, o.sdk_version, o.timestamp, \
+     o.device_browser, o.device_os";
 
 impl Db {
     pub async fn list_error_groups(&self, f: &ErrorListFilter) -> StoreResult<Vec<ErrorGroupRow>> {
@@ -120,6 +123,26 @@ impl Db {
         on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(session_id).bind(limit).fetch_all(pool).await?))
     }
 
+    /// A group's newest occurrences in scope, continuing before `before`.
+    pub async fn occurrences_in_scope(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+        before: Option<&Cursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<ErrorOccurrenceRow>> {
+        on_db!(self, pool => {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {OCCURRENCE_COLUMNS} FROM error_occurrences o WHERE o.group_id = "
+            ));
+            qb.push_bind(group_id.to_string()).push(" AND");
+            push_scope(&mut qb, scope, "o", "timestamp");
+            push_cursor(&mut qb, before, "o", "timestamp");
+            qb.push(" ORDER BY o.timestamp DESC, o.id DESC LIMIT ").push_bind(limit);
+            Ok(qb.build_query_as().fetch_all(pool).await?)
+        })
+    }
+
     /// Distinct users (user id, else anonymous id) who hit the group.
     pub async fn group_affected_users(&self, project_id: &str, group_id: &str) -> StoreResult<i64> {
         on_db!(self, pool => Ok(sqlx::query_scalar(
@@ -153,17 +176,6 @@ impl Db {
             .execute(pool)
             .await?;
             Ok(done.rows_affected() == 1)
-        })
-    }
-
-    /// (occurrences, affected users) in scope.
-    pub async fn error_totals(&self, scope: &Scope) -> StoreResult<(i64, i64)> {
-        on_db!(self, pool => {
-            let mut qb = QueryBuilder::new(
-                "SELECT COUNT(*), COUNT(DISTINCT COALESCE(o.user_id, o.anonymous_id)) FROM error_occurrences o WHERE",
-            );
-            push_scope(&mut qb, scope, "o", "timestamp");
-            Ok(qb.build_query_as().fetch_one(pool).await?)
         })
     }
 }

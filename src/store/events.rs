@@ -63,12 +63,4 @@ impl Db {
         );
         on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(session_id).bind(limit).fetch_all(pool).await?))
     }
-
-    pub async fn count_events(&self, scope: &Scope) -> StoreResult<i64> {
-        on_db!(self, pool => {
-            let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM events e WHERE");
-            push_scope(&mut qb, scope, "e", "timestamp");
-            Ok(qb.build_query_scalar().fetch_one(pool).await?)
-        })
-    }
 }

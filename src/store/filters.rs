@@ -1,5 +1,6 @@
 //! Filters shared by the telemetry list queries.
 
+use crate::domain::timerange::Granularity;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 /// The common narrowing of every telemetry list: a project, a half-open time range
@@ -12,6 +13,40 @@ pub struct Scope {
     pub app: Option<String>,
     pub environment: Option<String>,
     pub release: Option<String>,
+    /// The roll-ups that answer counts for this range (its bounds are aligned to them).
+    pub granularity: Granularity,
+}
+
+/// Appends the bucket range and label conditions of `scope` on a roll-up aliased `alias`.
+pub(crate) fn push_rollup_scope<'a, DB>(qb: &mut QueryBuilder<'a, DB>, scope: &Scope, alias: &str)
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    qb.push(format!(" {alias}.bucket >= "))
+        .push_bind(scope.from);
+    qb.push(format!(" AND {alias}.bucket < "))
+        .push_bind(scope.to);
+    push_labels(qb, scope, alias);
+}
+
+/// `AND alias.app = …` for each label filter of `scope`.
+pub(crate) fn push_labels<'a, DB>(qb: &mut QueryBuilder<'a, DB>, scope: &Scope, alias: &str)
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    for (col, value) in [
+        ("app", &scope.app),
+        ("environment", &scope.environment),
+        ("release", &scope.release),
+    ] {
+        if let Some(v) = value {
+            qb.push(format!(" AND {alias}.{col} = "))
+                .push_bind(v.clone());
+        }
+    }
 }
 
 /// A position in a list ordered by `(value DESC, id DESC)`.
@@ -39,16 +74,7 @@ pub(crate) fn push_scope<'a, DB>(
         .push_bind(scope.from);
     qb.push(format!(" AND {alias}.{time_col} < "))
         .push_bind(scope.to);
-    for (col, value) in [
-        ("app", &scope.app),
-        ("environment", &scope.environment),
-        ("release", &scope.release),
-    ] {
-        if let Some(v) = value {
-            qb.push(format!(" AND {alias}.{col} = "))
-                .push_bind(v.clone());
-        }
-    }
+    push_labels(qb, scope, alias);
 }
 
 /// Appends the keyset condition that continues a `(value DESC, id DESC)` listing.

@@ -1,25 +1,16 @@
-//! The ingest writer's group commit: every item of a group in one transaction.
+//! The ingest writer's group commit: every item of a group in one transaction,
+//! together with the roll-ups the dashboard reads.
 
+use super::rollup_write::{
+    fixed_chunks, push_event_rollups, push_stored_rollups, push_upsert, ErrorCountKey,
+    ErrorDeviceKey, ErrorUserKey, EventRollups, Labels, Script, Sink, Statements, StoredRollups,
+};
 use super::{on_db, Db, StoreResult};
+use crate::domain::timerange::Granularity;
+use crate::domain::vitals::VitalSample;
 use sqlx::sqlite::SqlitePool;
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::{Database, Encode, Type};
 use std::collections::HashMap;
-
-/// Rows per multi-row `INSERT`: powers of two up to 256 (well under both backends'
-/// bound-parameter limits). A group's rows go out in few statements, and only nine
-/// distinct statements per table exist, so they stay in the prepared-statement cache
-/// instead of being parsed again for every group size.
-const INSERT_SIZES: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
-
-/// Splits `rows` into chunks whose lengths are all in `INSERT_SIZES`.
-fn fixed_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        let size = INSERT_SIZES.into_iter().find(|s| *s <= rows.len())?;
-        let (chunk, rest) = rows.split_at(size);
-        rows = rest;
-        Some(chunk)
-    })
-}
 
 #[derive(Debug, Clone)]
 pub struct EventWrite {
@@ -35,6 +26,10 @@ pub struct EventWrite {
     pub sdk_version: Option<String>,
     pub properties: Option<String>,
     pub timestamp: i64,
+    /// Top-level scalar properties (name, value as text) for the breakdown roll-up.
+    pub props: Vec<(String, String)>,
+    /// The sample of a `$web_vital` event.
+    pub vital: Option<VitalSample>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,14 +117,16 @@ pub struct WriteSummary {
 pub type WriteOutcome = StoreResult<WriteSummary>;
 
 impl Db {
-    /// Writes a group of ingest requests in one transaction and meters their usage.
-    /// `new_apps` are app labels first seen by this group, recorded per project;
-    /// `used_keys` get their `last_used_at` set.
+    /// Writes a group of ingest requests in one transaction, meters their usage and
+    /// adds them to the roll-ups. `new_apps` are app labels first seen by this group,
+    /// recorded per project; `used_keys` get their `last_used_at` set; `rollups` are
+    /// the increments that follow from the items alone (`ingest::rollup`).
     pub async fn write_ingest_group(
         &self,
         items: &[WriteItem<'_>],
         new_apps: &[(String, String)],
         used_keys: &[&str],
+        rollups: &EventRollups,
         now: i64,
     ) -> WriteOutcome {
         if let Db::Sqlite(pool) = self {
@@ -137,27 +134,21 @@ impl Db {
                 .iter()
                 .all(|i| matches!(i.write, IngestWrite::Events(_)))
             {
-                return write_events_script(pool, items, new_apps, used_keys, now).await;
+                return write_events_script(pool, items, new_apps, used_keys, rollups, now).await;
             }
         }
         let mut summary = WriteSummary::default();
         let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut stored = StoredRollups::default();
 
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
 
             // Events of every request, in a few multi-row inserts.
-            let events: Vec<(&str, &EventWrite)> = items
-                .iter()
-                .filter_map(|i| match i.write {
-                    IngestWrite::Events(list) => Some(list.iter().map(move |e| (i.project_id, e))),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
-            for chunk in fixed_chunks(&events) {
-                let mut qb = QueryBuilder::new("");
-                push_event_insert(&mut qb, chunk, now);
+            let events = events_of(items);
+            let mut statements = Statements(Vec::new());
+            push_event_inserts(&mut statements, &events, now);
+            for qb in &mut statements.0 {
                 qb.build().execute(&mut *tx).await?;
             }
 
@@ -232,15 +223,65 @@ impl Db {
                 }
                 group_ids.insert((project_id, fingerprint), id);
             }
-            for chunk in fixed_chunks(&occurrences) {
-                let mut qb = QueryBuilder::new(
+
+            // The sessions the errors belong to lend their device, and are marked as
+            // crashed the first time one of their errors arrives.
+            let mut devices: HashMap<(&str, &str), (Option<String>, Option<String>)> = HashMap::new();
+            for (project_id, err) in &occurrences {
+                let Some(session_id) = err.session_id.as_deref() else { continue };
+                if devices.contains_key(&(*project_id, session_id)) {
+                    continue;
+                }
+                let found: Option<SessionOfError> = sqlx::query_as(
+                    "SELECT started_at, app, environment, release, device_browser, device_os, has_error
+                     FROM sessions WHERE project_id = $1 AND session_id = $2",
+                )
+                .bind(*project_id)
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(s) = found else {
+                    devices.insert((project_id, session_id), (None, None));
+                    continue;
+                };
+                if s.has_error == 0 {
+                    sqlx::query("UPDATE sessions SET has_error = 1 WHERE project_id = $1 AND session_id = $2")
+                        .bind(*project_id)
+                        .bind(session_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let labels = Labels::new(&s.app, s.environment.as_deref(), s.release.as_deref());
+                    stored.add_session(project_id, s.started_at, &labels, (0, 1));
+                }
+                devices.insert((project_id, session_id), (s.device_browser, s.device_os));
+            }
+            let none = (None, None);
+            let rows: Vec<OccurrenceRow<'_>> = occurrences
+                .iter()
+                .map(|(project_id, e)| {
+                    let group_id = group_ids[&(*project_id, e.fingerprint.as_str())].clone();
+                    let (browser, os) = e
+                        .session_id
+                        .as_deref()
+                        .and_then(|s| devices.get(&(*project_id, s)))
+                        .unwrap_or(&none);
+                    OccurrenceRow { project_id, e, group_id, browser: browser.clone(), os: os.clone() }
+                })
+                .collect();
+            for row in &rows {
+                add_error_rollups(&mut stored, row);
+            }
+            for chunk in fixed_chunks(&rows) {
+                let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO error_occurrences (id, group_id, project_id, app, message, stack, context, platform, \
-                     environment, release, session_id, user_id, anonymous_id, sdk_version, timestamp, received_at) ",
+                     environment, release, session_id, user_id, anonymous_id, sdk_version, timestamp, received_at, \
+                     device_browser, device_os) ",
                 );
-                qb.push_values(chunk, |mut row, (project_id, e)| {
+                qb.push_values(chunk, |mut row, o| {
+                    let e = o.e;
                     row.push_bind(&e.id)
-                        .push_bind(group_ids[&(*project_id, e.fingerprint.as_str())].clone())
-                        .push_bind(*project_id)
+                        .push_bind(&o.group_id)
+                        .push_bind(o.project_id)
                         .push_bind(&e.app)
                         .push_bind(&e.message)
                         .push_bind(&e.stack)
@@ -253,7 +294,9 @@ impl Db {
                         .push_bind(&e.anonymous_id)
                         .push_bind(&e.sdk_version)
                         .push_bind(e.timestamp)
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(&o.browser)
+                        .push_bind(&o.os);
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -273,11 +316,13 @@ impl Db {
                         .await?;
                         let started = s.started_at.or(s.ended_at).unwrap_or(now);
                         let activity = s.ended_at.unwrap_or(now).max(started);
-                        sqlx::query(
+                        let has_error: i64 = sqlx::query_scalar(
                             "INSERT INTO sessions (id, project_id, session_id, app, platform, environment, release, \
                                user_id, user_email, anonymous_id, country, device_browser, device_os, sdk_version, \
-                               started_at, ended_at, last_activity_at)
-                             VALUES ($1, $2, $3, COALESCE($4, ''), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                               started_at, ended_at, last_activity_at, has_error)
+                             VALUES ($1, $2, $3, COALESCE($4, ''), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                               CASE WHEN EXISTS (SELECT 1 FROM error_occurrences o
+                                                 WHERE o.project_id = $2 AND o.session_id = $3) THEN 1 ELSE 0 END)
                              ON CONFLICT (project_id, session_id) DO UPDATE SET
                                app = CASE WHEN $4 IS NULL THEN sessions.app ELSE excluded.app END,
                                platform = COALESCE(excluded.platform, sessions.platform),
@@ -294,7 +339,8 @@ impl Db {
                                                  THEN excluded.started_at ELSE sessions.started_at END,
                                ended_at = COALESCE(excluded.ended_at, sessions.ended_at),
                                last_activity_at = CASE WHEN excluded.last_activity_at > sessions.last_activity_at
-                                                       THEN excluded.last_activity_at ELSE sessions.last_activity_at END",
+                                                       THEN excluded.last_activity_at ELSE sessions.last_activity_at END
+                             RETURNING has_error",
                         )
                         .bind(&s.new_id)
                         .bind(item.project_id)
@@ -314,42 +360,29 @@ impl Db {
                         .bind(s.ended_at)
                         .bind(activity)
                         .bind(s.started_at.is_some())
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                        if existed.is_none() {
+                            // Counted under the labels it started with.
+                            let labels = Labels::new(
+                                s.app.as_deref().unwrap_or_default(),
+                                s.environment.as_deref(),
+                                s.release.as_deref(),
+                            );
+                            stored.add_session(item.project_id, started, &labels, (1, has_error));
+                        }
                         i64::from(existed.is_none())
                     }
                 };
                 *usage.entry((item.project_id, item.month)).or_default() += produced - item.reserved_units;
             }
 
-            for (project_id, app) in new_apps {
-                sqlx::query(
-                    "INSERT INTO project_apps (project_id, app, first_seen) VALUES ($1, $2, $3)
-                     ON CONFLICT (project_id, app) DO NOTHING",
-                )
-                .bind(project_id)
-                .bind(app)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for ((project_id, month), delta) in usage.iter().filter(|(_, d)| **d != 0) {
-                sqlx::query(
-                    "INSERT INTO usage_monthly (project_id, month, units) VALUES ($1, $2, $3)
-                     ON CONFLICT (project_id, month) DO UPDATE SET units = usage_monthly.units + excluded.units",
-                )
-                .bind(*project_id)
-                .bind(*month)
-                .bind(*delta)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for key_id in used_keys {
-                sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
-                    .bind(*key_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+            let mut statements = Statements(Vec::new());
+            push_bookkeeping(&mut statements, &usage, new_apps, used_keys, now);
+            push_event_rollups(&mut statements, rollups, now);
+            push_stored_rollups(&mut statements, &stored);
+            for qb in &mut statements.0 {
+                qb.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -357,10 +390,79 @@ impl Db {
     }
 }
 
-/// Appends one multi-row `INSERT` of `rows` (project id, event) to `qb`.
-fn push_event_insert<'a, DB>(
-    qb: &mut QueryBuilder<'a, DB>,
-    rows: &'a [(&'a str, &'a EventWrite)],
+#[derive(sqlx::FromRow)]
+struct SessionOfError {
+    started_at: i64,
+    app: String,
+    environment: Option<String>,
+    release: Option<String>,
+    device_browser: Option<String>,
+    device_os: Option<String>,
+    has_error: i64,
+}
+
+/// An occurrence as it is inserted: its group and its session's device.
+struct OccurrenceRow<'a> {
+    project_id: &'a str,
+    e: &'a ErrorOccurrenceWrite,
+    group_id: String,
+    browser: Option<String>,
+    os: Option<String>,
+}
+
+fn add_error_rollups(stored: &mut StoredRollups, o: &OccurrenceRow<'_>) {
+    let e = o.e;
+    let labels = Labels::new(&e.app, e.environment.as_deref(), e.release.as_deref());
+    let identity = e.user_id.as_ref().or(e.anonymous_id.as_ref());
+    for g in [Granularity::Hour, Granularity::Day] {
+        let bucket = g.floor(e.timestamp);
+        *stored
+            .errors
+            .entry(ErrorCountKey {
+                granularity: g,
+                group_id: o.group_id.clone(),
+                bucket,
+                labels: labels.clone(),
+            })
+            .or_default() += 1;
+        if let Some(identity) = identity {
+            stored.users.insert(ErrorUserKey {
+                granularity: g,
+                group_id: o.group_id.clone(),
+                bucket,
+                identity: identity.clone(),
+                labels: labels.clone(),
+            });
+        }
+        *stored
+            .devices
+            .entry(ErrorDeviceKey {
+                granularity: g,
+                group_id: o.group_id.clone(),
+                bucket,
+                browser: o.browser.clone().unwrap_or_default(),
+                os: o.os.clone().unwrap_or_default(),
+            })
+            .or_default() += 1;
+    }
+}
+
+/// Every event of the group's requests, with its project.
+fn events_of<'a>(items: &'a [WriteItem<'a>]) -> Vec<(&'a str, &'a EventWrite)> {
+    items
+        .iter()
+        .filter_map(|i| match i.write {
+            IngestWrite::Events(list) => Some(list.iter().map(move |e| (i.project_id, e))),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Multi-row `INSERT`s of `rows` (project id, event).
+fn push_event_inserts<'a, DB>(
+    sink: &mut impl Sink<'a, DB>,
+    rows: &[(&'a str, &'a EventWrite)],
     now: i64,
 ) where
     DB: Database,
@@ -369,101 +471,113 @@ fn push_event_insert<'a, DB>(
     &'a Option<String>: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
 {
-    qb.push(
-        "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
-         session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
+    for chunk in fixed_chunks(rows) {
+        let qb = sink.statement(chunk.len() * 14);
+        qb.push(
+            "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
+             session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
+        );
+        qb.push_values(chunk, |mut row, (project_id, e)| {
+            row.push_bind(&e.id)
+                .push_bind(*project_id)
+                .push_bind(&e.app)
+                .push_bind(&e.name)
+                .push_bind(&e.platform)
+                .push_bind(&e.environment)
+                .push_bind(&e.release)
+                .push_bind(&e.user_id)
+                .push_bind(&e.session_id)
+                .push_bind(&e.anonymous_id)
+                .push_bind(&e.sdk_version)
+                .push_bind(&e.properties)
+                .push_bind(e.timestamp)
+                .push_bind(now);
+        });
+    }
+}
+
+/// Usage metering, newly seen app labels and key touches.
+fn push_bookkeeping<'a, DB>(
+    sink: &mut impl Sink<'a, DB>,
+    usage: &HashMap<(&str, &str), i64>,
+    new_apps: &[(String, String)],
+    used_keys: &[&str],
+    now: i64,
+) where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let usage: Vec<(&(&str, &str), &i64)> = usage.iter().filter(|(_, d)| **d != 0).collect();
+    push_upsert(
+        sink,
+        "usage_monthly",
+        &["project_id", "month", "units"],
+        &["project_id", "month"],
+        &["units"],
+        &usage,
+        |sep, ((project_id, month), delta)| {
+            sep.push_bind(project_id.to_string())
+                .push_bind(month.to_string())
+                .push_bind(**delta);
+        },
     );
-    qb.push_values(rows, |mut row, (project_id, e)| {
-        row.push_bind(&e.id)
-            .push_bind(*project_id)
-            .push_bind(&e.app)
-            .push_bind(&e.name)
-            .push_bind(&e.platform)
-            .push_bind(&e.environment)
-            .push_bind(&e.release)
-            .push_bind(&e.user_id)
-            .push_bind(&e.session_id)
-            .push_bind(&e.anonymous_id)
-            .push_bind(&e.sdk_version)
-            .push_bind(&e.properties)
-            .push_bind(e.timestamp)
-            .push_bind(now);
-    });
+    push_upsert(
+        sink,
+        "project_apps",
+        &["project_id", "app", "first_seen"],
+        &["project_id", "app"],
+        &[],
+        new_apps,
+        |sep, (project_id, app)| {
+            sep.push_bind(project_id.clone())
+                .push_bind(app.clone())
+                .push_bind(now);
+        },
+    );
+    for key_id in used_keys {
+        sink.statement(2)
+            .push("UPDATE api_keys SET last_used_at = ")
+            .push_bind(now)
+            .push(" WHERE id = ")
+            .push_bind(key_id.to_string());
+    }
 }
 
 /// A group of nothing but events, on SQLite, in a single round trip: the whole
-/// transaction goes to the connection as one script. Every statement of a group
-/// commit is otherwise a hop to the connection's worker thread, and for the most
-/// common group (single events from many clients) the hops cost more than the
-/// writing. Parameters are positional (`?`), numbered across the script.
+/// transaction goes to the connection as one script (split only to respect the
+/// bound-parameter limit). Every statement of a group commit is otherwise a hop to
+/// the connection's worker thread, and for the most common group (single events
+/// from many clients) the hops cost more than the writing.
 async fn write_events_script(
     pool: &SqlitePool,
     items: &[WriteItem<'_>],
     new_apps: &[(String, String)],
     used_keys: &[&str],
+    rollups: &EventRollups,
     now: i64,
 ) -> WriteOutcome {
     let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
-    let mut events: Vec<(&str, &EventWrite)> = Vec::new();
     for item in items {
         if let IngestWrite::Events(list) = item.write {
-            events.extend(list.iter().map(|e| (item.project_id, e)));
             *usage.entry((item.project_id, item.month)).or_default() +=
                 list.len() as i64 - item.reserved_units;
         }
     }
-    let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE;\n");
-    for chunk in fixed_chunks(&events) {
-        push_event_insert(&mut qb, chunk, now);
-        qb.push(";\n");
-    }
-    for ((project_id, month), delta) in usage.iter().filter(|(_, d)| **d != 0) {
-        qb.push("INSERT INTO usage_monthly (project_id, month, units) VALUES (")
-            .push_bind(*project_id)
-            .push(", ")
-            .push_bind(*month)
-            .push(", ")
-            .push_bind(*delta)
-            .push(") ON CONFLICT (project_id, month) DO UPDATE SET units = usage_monthly.units + excluded.units;\n");
-    }
-    for (project_id, app) in new_apps {
-        qb.push("INSERT INTO project_apps (project_id, app, first_seen) VALUES (")
-            .push_bind(project_id)
-            .push(", ")
-            .push_bind(app)
-            .push(", ")
-            .push_bind(now)
-            .push(") ON CONFLICT (project_id, app) DO NOTHING;\n");
-    }
-    for key_id in used_keys {
-        qb.push("UPDATE api_keys SET last_used_at = ")
-            .push_bind(now)
-            .push(" WHERE id = ")
-            .push_bind(*key_id)
-            .push(";\n");
-    }
-    qb.push("COMMIT;");
+    let events = events_of(items);
+    let mut script: Script<'_, sqlx::Sqlite> = Script::new("BEGIN IMMEDIATE");
+    push_event_inserts(&mut script, &events, now);
+    push_bookkeeping(&mut script, &usage, new_apps, used_keys, now);
+    push_event_rollups(&mut script, rollups, now);
+    script.push_raw("COMMIT");
     let mut conn = pool.acquire().await?;
-    if let Err(e) = qb.build().execute(&mut *conn).await {
-        // The script stopped part-way with its transaction open: undo it before the
-        // connection goes back to the pool.
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        return Err(e.into());
-    }
-    Ok(WriteSummary::default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fixed_chunks, INSERT_SIZES};
-
-    #[test]
-    fn chunks_use_fixed_sizes_and_cover_everything() {
-        for n in [0usize, 1, 3, 5, 17, 100, 256, 300, 1000] {
-            let rows: Vec<usize> = (0..n).collect();
-            let chunks: Vec<&[usize]> = fixed_chunks(&rows).collect();
-            assert_eq!(chunks.concat(), rows);
-            assert!(chunks.iter().all(|c| INSERT_SIZES.contains(&c.len())));
+    for part in &mut script.parts {
+        if let Err(e) = part.build().execute(&mut *conn).await {
+            // The script stopped part-way with its transaction open: undo it before
+            // the connection goes back to the pool.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e.into());
         }
     }
+    Ok(WriteSummary::default())
 }

@@ -1,4 +1,5 @@
 use super::{on_db, Db, StoreResult};
+use crate::domain::timerange::Granularity;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRunRow {
@@ -18,7 +19,64 @@ const RETAINED: [(&str, &str); 3] = [
     ("sessions", "COALESCE(ended_at, last_activity_at)"),
 ];
 
+/// Roll-ups keyed by project, and those keyed by error group.
+const PROJECT_ROLLUPS: [&str; 4] = ["rollup_events", "rollup_props", "rollup_vitals", "rollup_sessions"];
+const GROUP_ROLLUPS: [&str; 3] = ["rollup_errors", "rollup_error_users", "rollup_error_devices"];
+
 impl Db {
+    /// Deletes a project's roll-up rows of buckets that ended before `cutoff`, one
+    /// bucket per statement for project roll-ups and one group per statement for
+    /// group roll-ups, so each transaction stays short. Returns the rows deleted.
+    pub async fn delete_expired_rollups(&self, project_id: &str, cutoff: i64) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for g in [Granularity::Hour, Granularity::Day] {
+            // Buckets still holding data newer than the cutoff are kept whole.
+            let before = g.floor(cutoff);
+            for base in PROJECT_ROLLUPS {
+                let t = format!("{base}_{}", g.table_suffix());
+                loop {
+                    let oldest: Option<i64> = on_db!(self, pool => sqlx::query_scalar(&format!(
+                        "SELECT MIN(bucket) FROM {t} WHERE project_id = $1 AND bucket < $2"
+                    ))
+                    .bind(project_id)
+                    .bind(before)
+                    .fetch_one(pool)
+                    .await?);
+                    let Some(oldest) = oldest else { break };
+                    let sql = format!("DELETE FROM {t} WHERE project_id = $1 AND bucket = $2");
+                    deleted += on_db!(self, pool => sqlx::query(&sql).bind(project_id).bind(oldest).execute(pool).await?.rows_affected());
+                    tokio::task::yield_now().await;
+                }
+            }
+            let groups: Vec<String> = on_db!(self, pool => sqlx::query_scalar(
+                "SELECT id FROM error_groups WHERE project_id = $1 AND first_seen < $2",
+            )
+            .bind(project_id)
+            .bind(before)
+            .fetch_all(pool)
+            .await?);
+            for base in GROUP_ROLLUPS {
+                let sql = format!(
+                    "DELETE FROM {base}_{} WHERE group_id = $1 AND bucket < $2",
+                    g.table_suffix()
+                );
+                for group in &groups {
+                    deleted += on_db!(self, pool => sqlx::query(&sql).bind(group).bind(before).execute(pool).await?.rows_affected());
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Notifications older than `cutoff`, of every user.
+    pub async fn delete_old_notifications(&self, cutoff: i64) -> StoreResult<u64> {
+        on_db!(self, pool => Ok(sqlx::query("DELETE FROM notifications WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
     /// (project id, plan) of every live project.
     pub async fn project_plans(&self) -> StoreResult<Vec<(String, String)>> {
         on_db!(self, pool => Ok(sqlx::query_as(

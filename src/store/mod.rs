@@ -14,6 +14,8 @@ mod job_runs;
 mod members;
 mod orgs;
 mod projects;
+mod rollup_write;
+mod rollups;
 mod sessions;
 mod tokens;
 mod usage;
@@ -34,6 +36,10 @@ pub use job_runs::JobRunRow;
 pub use members::{MemberRow, MyOrgRow};
 pub use orgs::OrgRow;
 pub use projects::{ProjectAccessRow, ProjectRow};
+pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
+pub use rollup_write::{
+    EventCountKey, EventRollups, Labels, NewLabel, NewPropKey, PropCountKey, VitalCountKey,
+};
 pub use sessions::{SessionFilter, SessionRow};
 pub use tokens::{TokenAuthRow, TokenRow};
 pub use users::UserRow;

@@ -1,6 +1,7 @@
 use super::filters::{push_cursor, push_scope, Cursor, Scope};
 use super::{on_db, Db, StoreResult};
 use sqlx::QueryBuilder;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -20,6 +21,7 @@ pub struct SessionRow {
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub last_activity_at: i64,
+    pub has_error: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -30,7 +32,7 @@ pub struct SessionFilter {
 }
 
 const COLUMNS: &str = "s.id, s.session_id, s.app, s.platform, s.environment, s.release, s.user_id, s.user_email, \
-     s.anonymous_id, s.country, s.device_browser, s.device_os, s.sdk_version, s.started_at, s.ended_at, s.last_activity_at";
+     s.anonymous_id, s.country, s.device_browser, s.device_os, s.sdk_version, s.started_at, s.ended_at, s.last_activity_at, s.has_error";
 
 impl Db {
     pub async fn list_sessions(&self, f: &SessionFilter) -> StoreResult<Vec<SessionRow>> {
@@ -54,19 +56,6 @@ impl Db {
              ORDER BY CASE WHEN s.id = $2 THEN 0 ELSE 1 END LIMIT 1"
         );
         on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(reference).fetch_optional(pool).await?))
-    }
-
-    /// (sessions, sessions with at least one error occurrence) in scope.
-    pub async fn session_totals(&self, scope: &Scope) -> StoreResult<(i64, i64)> {
-        on_db!(self, pool => {
-            let mut qb = QueryBuilder::new(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM error_occurrences o \
-                 WHERE o.project_id = s.project_id AND o.session_id = s.session_id) THEN 1 ELSE 0 END), 0) \
-                 FROM sessions s WHERE",
-            );
-            push_scope(&mut qb, scope, "s", "started_at");
-            Ok(qb.build_query_as().fetch_one(pool).await?)
-        })
     }
 
     /// Closes sessions idle since before `cutoff` at their last activity (the latest of
@@ -94,6 +83,41 @@ impl Db {
 }
 
 impl Db {
+    /// (events, error occurrences) of each of the given sessions.
+    pub async fn session_activity(
+        &self,
+        project_id: &str,
+        session_ids: &[String],
+    ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        let mut out: HashMap<String, (i64, i64)> = HashMap::new();
+        if session_ids.is_empty() {
+            return Ok(out);
+        }
+        for (table, errors) in [("events", false), ("error_occurrences", true)] {
+            let rows: Vec<(String, i64)> = on_db!(self, pool => {
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT t.session_id, COUNT(*) FROM {table} t WHERE t.project_id = "
+                ));
+                qb.push_bind(project_id.to_string()).push(" AND t.session_id IN (");
+                let mut list = qb.separated(", ");
+                for id in session_ids {
+                    list.push_bind(id.clone());
+                }
+                qb.push(") GROUP BY t.session_id");
+                qb.build_query_as().fetch_all(pool).await?
+            });
+            for (id, n) in rows {
+                let entry = out.entry(id).or_default();
+                if errors {
+                    entry.1 = n;
+                } else {
+                    entry.0 = n;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn session_exists(&self, project_id: &str, session_id: &str) -> StoreResult<bool> {
         on_db!(self, pool => {
             let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE project_id = $1 AND session_id = $2")

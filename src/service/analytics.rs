@@ -1,0 +1,552 @@
+//! What the dashboard's pages (and the read API's summaries) show: KPIs against the
+//! previous period, chart series, top lists and breakdowns, all from the roll-ups,
+//! plus the raw rows a page lists.
+
+use crate::domain::timerange::Window;
+use crate::domain::vitals;
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::store::{
+    Counted, Cursor, ErrorGroupRow, ErrorOccurrenceRow, EventFilter, EventRow, GroupDimension,
+    GroupListFilter, Scope, SessionFilter, SessionRow,
+};
+use futures_util::TryFutureExt;
+use std::collections::HashMap;
+
+/// A value in the window and in the window before it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Change {
+    pub current: f64,
+    pub previous: f64,
+}
+
+impl Change {
+    pub fn counts(current: i64, previous: i64) -> Change {
+        Change {
+            current: current as f64,
+            previous: previous as f64,
+        }
+    }
+
+    /// Relative change in percent; `None` when there was nothing before.
+    pub fn percent(&self) -> Option<f64> {
+        (self.previous != 0.0).then(|| (self.current - self.previous) / self.previous * 100.0)
+    }
+}
+
+/// The same scope over the previous window.
+fn previous(scope: &Scope, window: &Window) -> Scope {
+    let p = window.previous();
+    Scope {
+        from: p.from,
+        to: p.to,
+        ..scope.clone()
+    }
+}
+
+/// Sums roll-up buckets into the window's chart buckets.
+pub fn chart_series(window: &Window, rows: &[Counted<i64>]) -> Vec<i64> {
+    let mut values = vec![0; window.chart_buckets().len()];
+    for (bucket, n) in rows {
+        if let Some(slot) = window.chart_index(*bucket).and_then(|i| values.get_mut(i)) {
+            *slot += n;
+        }
+    }
+    values
+}
+
+/// Share of sessions without an error, in percent; `None` without sessions.
+pub fn crash_free(sessions: i64, crashed: i64) -> Option<f64> {
+    (sessions > 0).then(|| (sessions - crashed) as f64 / sessions as f64 * 100.0)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub events: i64,
+    pub errors: i64,
+    pub affected_users: i64,
+    pub sessions: i64,
+    pub crashed_sessions: i64,
+}
+
+impl Totals {
+    pub fn crash_free(&self) -> Option<f64> {
+        crash_free(self.sessions, self.crashed_sessions)
+    }
+}
+
+/// Events, errors, affected users and sessions in scope.
+pub async fn totals(state: &AppState, scope: &Scope) -> AppResult<Totals> {
+    let db = &state.db;
+    let (events, errors, affected_users, (sessions, crashed_sessions)) = futures_util::try_join!(
+        db.rollup_event_total(scope, None),
+        db.rollup_error_total(scope, None),
+        db.rollup_affected_users(scope, None),
+        db.rollup_session_totals(scope),
+    )?;
+    Ok(Totals {
+        events,
+        errors,
+        affected_users,
+        sessions,
+        crashed_sessions,
+    })
+}
+
+/// An error group as lists show it.
+#[derive(Debug, Clone)]
+pub struct GroupItem {
+    pub group: ErrorGroupRow,
+    pub in_range: i64,
+    pub users: i64,
+    pub sparkline: Vec<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseItem {
+    pub release: String,
+    pub events: i64,
+    pub errors: i64,
+    pub sessions: i64,
+    pub crash_free: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VitalSummary {
+    pub metric: &'static str,
+    pub samples: i64,
+    pub p75: Option<f64>,
+    pub good: i64,
+    pub needs_improvement: i64,
+    pub poor: i64,
+    /// p75 per chart bucket (`None` where there were no samples).
+    pub series: Vec<Option<f64>>,
+}
+
+impl VitalSummary {
+    pub fn rating(&self) -> Option<&'static str> {
+        self.p75.map(|v| vitals::rate(self.metric, v))
+    }
+
+    pub fn share(&self, n: i64) -> f64 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            n as f64 / self.samples as f64 * 100.0
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub totals: Totals,
+    pub previous: Totals,
+    pub events_series: Vec<i64>,
+    pub errors_series: Vec<i64>,
+    pub top_errors: Vec<GroupItem>,
+    pub releases: Vec<ReleaseItem>,
+    pub vitals: Vec<VitalSummary>,
+}
+
+pub async fn overview(state: &AppState, scope: &Scope, window: &Window) -> AppResult<Overview> {
+    let db = &state.db;
+    let prev = previous(scope, window);
+    let top_filter = GroupListFilter {
+        limit: 5,
+        ..Default::default()
+    };
+    let (totals, previous_totals, events, errors, top, releases, vitals) = futures_util::try_join!(
+        totals(state, scope),
+        totals(state, &prev),
+        db.rollup_event_series(scope, None).err_into(),
+        db.rollup_error_series(scope).err_into(),
+        error_groups(state, scope, window, &top_filter),
+        releases(state, scope),
+        vitals(state, scope, window, false),
+    )?;
+    Ok(Overview {
+        totals,
+        previous: previous_totals,
+        events_series: chart_series(window, &events),
+        errors_series: chart_series(window, &errors),
+        top_errors: top.items,
+        releases,
+        vitals,
+    })
+}
+
+/// Releases seen in scope, newest activity first by event count, at most 10.
+pub async fn releases(state: &AppState, scope: &Scope) -> AppResult<Vec<ReleaseItem>> {
+    let db = &state.db;
+    let (events, errors, sessions) = futures_util::try_join!(
+        db.rollup_release_events(scope),
+        db.rollup_release_errors(scope),
+        db.rollup_release_sessions(scope),
+    )?;
+    let mut by_release: HashMap<String, ReleaseItem> = HashMap::new();
+    let mut entry = |release: &str| {
+        by_release
+            .entry(release.to_string())
+            .or_insert_with(|| ReleaseItem {
+                release: release.to_string(),
+                events: 0,
+                errors: 0,
+                sessions: 0,
+                crash_free: None,
+            })
+            .release
+            .clone()
+    };
+    for (r, _) in events.iter().chain(errors.iter()) {
+        entry(r);
+    }
+    for (r, _, _) in &sessions {
+        entry(r);
+    }
+    for (r, n) in events {
+        by_release.get_mut(&r).expect("added").events = n;
+    }
+    for (r, n) in errors {
+        by_release.get_mut(&r).expect("added").errors = n;
+    }
+    for (r, s, c) in sessions {
+        let item = by_release.get_mut(&r).expect("added");
+        item.sessions = s;
+        item.crash_free = crash_free(s, c);
+    }
+    let mut list: Vec<ReleaseItem> = by_release
+        .into_values()
+        .filter(|r| !r.release.is_empty())
+        .collect();
+    list.sort_by(|a, b| {
+        (b.events + b.errors + b.sessions)
+            .cmp(&(a.events + a.errors + a.sessions))
+            .then_with(|| b.release.cmp(&a.release))
+    });
+    list.truncate(10);
+    Ok(list)
+}
+
+pub struct GroupPage {
+    pub items: Vec<GroupItem>,
+    /// Groups matching in all (every page).
+    pub total: i64,
+}
+
+/// One page of error groups with occurrences in scope, with users and sparklines.
+pub async fn error_groups(
+    state: &AppState,
+    scope: &Scope,
+    window: &Window,
+    filter: &GroupListFilter,
+) -> AppResult<GroupPage> {
+    let db = &state.db;
+    let rows = db.rollup_error_groups(scope, filter).await?;
+    let total = rows.first().map_or(0, |r| r.total_groups);
+    let ids: Vec<String> = rows.iter().map(|r| r.group.id.clone()).collect();
+    let (users, series) = futures_util::try_join!(
+        db.rollup_group_users(scope, &ids),
+        db.rollup_group_series(scope, &ids),
+    )?;
+    let users: HashMap<String, i64> = users.into_iter().collect();
+    let mut per_group: HashMap<String, Vec<Counted<i64>>> = HashMap::new();
+    for (group, bucket, n) in series {
+        per_group.entry(group).or_default().push((bucket, n));
+    }
+    let items = rows
+        .into_iter()
+        .map(|r| GroupItem {
+            users: users.get(&r.group.id).copied().unwrap_or(0),
+            sparkline: chart_series(
+                window,
+                per_group.get(&r.group.id).map_or(&[][..], |v| v.as_slice()),
+            ),
+            in_range: r.in_range,
+            group: r.group,
+        })
+        .collect();
+    Ok(GroupPage { items, total })
+}
+
+pub struct ErrorDetail {
+    pub group: ErrorGroupRow,
+    pub in_range: i64,
+    pub users: i64,
+    pub series: Vec<i64>,
+    pub breakdowns: Vec<(&'static str, Vec<Counted<String>>)>,
+    pub occurrences: Vec<ErrorOccurrenceRow>,
+}
+
+/// One group in scope: its counts, trend, breakdowns and newest occurrences.
+pub async fn error_detail(
+    state: &AppState,
+    scope: &Scope,
+    window: &Window,
+    group: ErrorGroupRow,
+    occurrences_before: Option<&Cursor>,
+) -> AppResult<ErrorDetail> {
+    let db = &state.db;
+    let id = group.id.as_str();
+    let ids = [group.id.clone()];
+    let (in_range, users, series, release, environment, browser, os, occurrences) = futures_util::try_join!(
+        db.rollup_error_total(scope, Some(id)),
+        db.rollup_affected_users(scope, Some(id)),
+        db.rollup_group_series(scope, &ids),
+        db.rollup_group_breakdown(scope, id, GroupDimension::Release),
+        db.rollup_group_breakdown(scope, id, GroupDimension::Environment),
+        db.rollup_group_breakdown(scope, id, GroupDimension::Browser),
+        db.rollup_group_breakdown(scope, id, GroupDimension::Os),
+        db.occurrences_in_scope(scope, id, occurrences_before, OCCURRENCES_PER_PAGE),
+    )?;
+    let series: Vec<Counted<i64>> = series.into_iter().map(|(_, b, n)| (b, n)).collect();
+    Ok(ErrorDetail {
+        in_range,
+        users,
+        series: chart_series(window, &series),
+        breakdowns: vec![
+            ("Release", release),
+            ("Environment", environment),
+            ("Browser", browser),
+            ("OS", os),
+        ],
+        occurrences,
+        group,
+    })
+}
+
+pub const OCCURRENCES_PER_PAGE: i64 = 20;
+
+pub struct NameItem {
+    pub name: String,
+    pub count: i64,
+    pub previous: i64,
+    pub share: f64,
+}
+
+pub struct Breakdown {
+    pub props: Vec<String>,
+    pub prop: Option<String>,
+    pub values: Vec<Counted<String>>,
+}
+
+pub struct Events {
+    pub total: Change,
+    pub names: Vec<NameItem>,
+    /// The busiest names (at most five) and their chart series.
+    pub series: Vec<(String, Vec<i64>)>,
+    pub breakdown: Option<Breakdown>,
+    pub list: Vec<EventRow>,
+}
+
+/// Names shown as their own line on the events chart.
+const CHARTED_NAMES: usize = 5;
+
+/// Counts by name, the busiest names over time, a property breakdown of `name`
+/// (by `prop`, or its first property) and a page of raw events.
+pub async fn events(
+    state: &AppState,
+    scope: &Scope,
+    window: &Window,
+    name: Option<&str>,
+    prop: Option<&str>,
+    list: &EventFilter,
+) -> AppResult<Events> {
+    let db = &state.db;
+    let prev = previous(scope, window);
+    let (names, previous_names, rows) = futures_util::try_join!(
+        db.rollup_event_names(scope),
+        db.rollup_event_names(&prev),
+        db.list_events(list),
+    )?;
+    let all: i64 = names.iter().map(|(_, n)| n).sum();
+    let before: HashMap<&str, i64> = previous_names.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    let charted: Vec<String> = match name {
+        Some(n) => vec![n.to_string()],
+        None => names.iter().take(CHARTED_NAMES).map(|(n, _)| n.clone()).collect(),
+    };
+    let series_rows = db.rollup_event_name_series(scope, &charted).await?;
+    let series = charted
+        .iter()
+        .map(|n| {
+            let rows: Vec<Counted<i64>> = series_rows
+                .iter()
+                .filter(|(_, name, _)| name == n)
+                .map(|(b, _, c)| (*b, *c))
+                .collect();
+            (n.clone(), chart_series(window, &rows))
+        })
+        .collect();
+    let breakdown = match name {
+        None => None,
+        Some(n) => {
+            let props = db.event_property_keys(&scope.project_id, n).await?;
+            let chosen = prop
+                .filter(|p| props.iter().any(|k| k == p))
+                .or(props.first().map(String::as_str))
+                .map(str::to_string);
+            let values = match &chosen {
+                Some(p) => db.rollup_property_values(scope, n, p, 20).await?,
+                None => Vec::new(),
+            };
+            Some(Breakdown {
+                props,
+                prop: chosen,
+                values,
+            })
+        }
+    };
+    let total = match name {
+        Some(n) => Change::counts(
+            names.iter().find(|(k, _)| k == n).map_or(0, |(_, c)| *c),
+            before.get(n).copied().unwrap_or(0),
+        ),
+        None => Change::counts(all, previous_names.iter().map(|(_, n)| n).sum()),
+    };
+    Ok(Events {
+        total,
+        names: names
+            .iter()
+            .map(|(n, c)| NameItem {
+                name: n.clone(),
+                count: *c,
+                previous: before.get(n.as_str()).copied().unwrap_or(0),
+                share: if all > 0 {
+                    *c as f64 / all as f64 * 100.0
+                } else {
+                    0.0
+                },
+            })
+            .collect(),
+        series,
+        breakdown,
+        list: rows,
+    })
+}
+
+/// A session as the list shows it, with its activity counted.
+pub struct SessionItem {
+    pub session: SessionRow,
+    pub events: i64,
+    pub errors: i64,
+}
+
+pub struct Sessions {
+    pub total: Change,
+    pub crash_free: (Option<f64>, Option<f64>),
+    pub series: Vec<i64>,
+    pub crashed_series: Vec<i64>,
+    pub list: Vec<SessionItem>,
+}
+
+pub async fn sessions(
+    state: &AppState,
+    scope: &Scope,
+    window: &Window,
+    list: &SessionFilter,
+) -> AppResult<Sessions> {
+    let db = &state.db;
+    let prev = previous(scope, window);
+    let (now, before, series, rows) = futures_util::try_join!(
+        db.rollup_session_totals(scope),
+        db.rollup_session_totals(&prev),
+        db.rollup_session_series(scope),
+        db.list_sessions(list),
+    )?;
+    let ids: Vec<String> = rows.iter().map(|s| s.session_id.clone()).collect();
+    let counts = db.session_activity(&scope.project_id, &ids).await?;
+    let started: Vec<Counted<i64>> = series.iter().map(|(b, s, _)| (*b, *s)).collect();
+    let crashed: Vec<Counted<i64>> = series.iter().map(|(b, _, c)| (*b, *c)).collect();
+    Ok(Sessions {
+        total: Change::counts(now.0, before.0),
+        crash_free: (crash_free(now.0, now.1), crash_free(before.0, before.1)),
+        series: chart_series(window, &started),
+        crashed_series: chart_series(window, &crashed),
+        list: rows
+            .into_iter()
+            .map(|s| {
+                let (events, errors) = counts.get(&s.session_id).copied().unwrap_or((0, 0));
+                SessionItem {
+                    session: s,
+                    events,
+                    errors,
+                }
+            })
+            .collect(),
+    })
+}
+
+/// Web vitals in scope; with `series`, also p75 per chart bucket.
+pub async fn vitals(
+    state: &AppState,
+    scope: &Scope,
+    window: &Window,
+    series: bool,
+) -> AppResult<Vec<VitalSummary>> {
+    let rows = state.db.rollup_vitals(scope).await?;
+    let per_bucket = if series {
+        state.db.rollup_vital_series(scope).await?
+    } else {
+        Vec::new()
+    };
+    let buckets = window.chart_buckets().len();
+    Ok(vitals::METRICS
+        .into_iter()
+        .map(|metric| {
+            let mine: Vec<&(String, String, i64, i64)> =
+                rows.iter().filter(|r| r.0 == metric).collect();
+            let by_rating = |rating: &str| -> i64 {
+                mine.iter()
+                    .filter(|r| r.1 == rating)
+                    .map(|r| r.3)
+                    .sum()
+            };
+            let bins: Vec<(i64, i64)> = mine.iter().map(|r| (r.2, r.3)).collect();
+            let mut chart: Vec<Vec<(i64, i64)>> = vec![Vec::new(); buckets];
+            for (bucket, m, bin, n) in &per_bucket {
+                if m == metric {
+                    if let Some(slot) = window.chart_index(*bucket).and_then(|i| chart.get_mut(i)) {
+                        slot.push((*bin, *n));
+                    }
+                }
+            }
+            VitalSummary {
+                metric,
+                samples: bins.iter().map(|(_, n)| n).sum(),
+                p75: vitals::quantile(metric, &bins, 0.75),
+                good: by_rating("good"),
+                needs_improvement: by_rating("needs-improvement"),
+                poor: by_rating("poor"),
+                series: if series {
+                    chart
+                        .iter()
+                        .map(|b| vitals::quantile(metric, b, 0.75))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect())
+}
+
+/// The values the pickers offer for a project.
+#[derive(Debug, Clone, Default)]
+pub struct FilterOptions {
+    pub apps: Vec<String>,
+    pub environments: Vec<String>,
+    pub releases: Vec<String>,
+}
+
+pub async fn filter_options(state: &AppState, project_id: &str) -> AppResult<FilterOptions> {
+    let db = &state.db;
+    let (apps, environments, releases) = futures_util::try_join!(
+        db.project_labels(project_id, "app"),
+        db.project_labels(project_id, "environment"),
+        db.project_labels(project_id, "release"),
+    )?;
+    Ok(FilterOptions {
+        apps,
+        environments,
+        releases,
+    })
+}
