@@ -54,6 +54,9 @@ pub enum Command {
     /// Data retention.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Write sample telemetry into a project: sessions, events and errors of three
+    /// apps spread over the last days (to try the dashboard, or to benchmark it).
+    DemoData(DemoArgs),
     /// Write a consistent snapshot of the SQLite database to a file.
     Backup {
         /// Destination file (must not exist).
@@ -185,6 +188,29 @@ pub struct RetentionArgs {
     pub session_idle_minutes: u32,
 }
 
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Project id to fill.
+    #[arg(long)]
+    pub project: String,
+    /// Days back from now that the data spans.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    #[arg(long, default_value_t = 2_000)]
+    pub sessions: u64,
+    #[arg(long, default_value_t = 20_000)]
+    pub events: u64,
+    /// Error occurrences (spread over a few hundred error groups).
+    #[arg(long, default_value_t = 500)]
+    pub errors: u64,
+    /// Distinct users the sessions belong to.
+    #[arg(long, default_value_t = 1_000)]
+    pub users: u64,
+    /// Seed of the random generator: the same seed writes the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
 /// What a command prints: a JSON object, and the same for people.
 pub struct Output {
     pub json: Value,
@@ -260,6 +286,39 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
 
 async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result<Output> {
     Ok(match command {
+        Command::DemoData(a) => {
+            let spec = crate::service::demo::DemoSpec {
+                project_id: a.project,
+                days: a.days,
+                sessions: a.sessions,
+                events: a.events,
+                errors: a.errors,
+                users: a.users,
+                seed: a.seed,
+                now: clock.now_ms(),
+            };
+            let total = spec.sessions + spec.events + spec.errors;
+            let mut shown = 0;
+            let report = crate::service::demo::generate(db, &spec, |r| {
+                let done = r.sessions + r.events + r.errors;
+                let percent = done * 100 / total.max(1);
+                if percent >= shown + 5 {
+                    shown = percent;
+                    eprintln!("  {percent:>3} %  {} sessions, {} events, {} errors", r.sessions, r.events, r.errors);
+                }
+            })
+            .await?;
+            Output::new(
+                serde_json::to_value(&report)?,
+                format!(
+                    "wrote {} sessions, {} events and {} errors in {:.1} s",
+                    report.sessions,
+                    report.events,
+                    report.errors,
+                    report.duration_ms as f64 / 1000.0
+                ),
+            )
+        }
         Command::Migrate => Output::new(
             json!({ "migrated": true, "database": db.backend() }),
             "migrations applied",

@@ -16,6 +16,7 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod web;
 
 use crate::clock::Clock;
 use crate::config::{DbConfig, LogFormat, ServeConfig};
@@ -44,6 +45,13 @@ pub fn build_state(
     clock: Clock,
     mailer: mail::Mailer,
 ) -> SharedState {
+    let notifier = service::notifications::Notifier {
+        db: db.clone(),
+        mailer: mailer.clone(),
+        public_url: config.public_url(),
+    };
+    let notify_clock = clock.clone();
+    let runtime = tokio::runtime::Handle::current();
     let queue = IngestQueue::start(
         db.clone(),
         clock.clone(),
@@ -53,13 +61,21 @@ pub fn build_state(
             group_max: config.ingest_group_max,
             group_wait: Duration::from_millis(config.ingest_group_wait_ms),
         },
-        Arc::new(|summary: store::WriteSummary| {
+        Arc::new(move |summary: store::WriteSummary| {
+            if summary.new_groups.is_empty() && summary.regressed_groups.is_empty() {
+                return;
+            }
             for (project, group) in &summary.new_groups {
                 tracing::info!(%project, %group, "new error group");
             }
             for (project, group) in &summary.regressed_groups {
                 tracing::warn!(%project, %group, "resolved error group occurred again (regression)");
             }
+            // The writer runs on a runtime of its own; fan-out (queries, mail) runs on
+            // the server's so the writer goes straight back to committing.
+            let notifier = notifier.clone();
+            let now = notify_clock.now_ms();
+            runtime.spawn(async move { notifier.on_commit(summary, now).await });
         }),
     );
     Arc::new(AppState {

@@ -26,7 +26,12 @@ pub fn app(state: SharedState) -> impl Endpoint {
         )
         .nest("/api/docs", ui)
         .at("/metrics", metrics)
-        .nest("/", spec)
+        // The OpenAPI operations live under /api, /ingest and /health; everything
+        // else is the dashboard.
+        .nest_no_strip("/api", spec)
+        .nest_no_strip("/ingest", api::service())
+        .at("/health", api::service())
+        .nest("/", crate::web::routes())
         .around(edge)
         .data(state)
 }
@@ -122,6 +127,18 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    if !machine && res.status() == StatusCode::NOT_FOUND && !is_html(&res) {
+        return Ok(Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .content_type("text/html; charset=utf-8")
+            .body(
+                crate::web::layout::error_page(
+                    "Not found",
+                    "There is no page at this address.",
+                )
+                .into_string(),
+            ));
+    }
     if machine && !res.status().is_success() && !is_json && res.status() != StatusCode::NOT_MODIFIED
     {
         let status = res.status();
@@ -143,6 +160,13 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
         return Ok(json);
     }
     Ok(res)
+}
+
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 fn allow_origin(origin: Option<&str>) -> HeaderValue {

@@ -3,52 +3,9 @@
 
 mod common;
 
-use common::{fixtures_dir, Backend, Seed, TestApp};
+use common::{captured_requests, Backend, Seed, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-struct Captured {
-    path: String,
-    content_type: String,
-    body: Value,
-}
-
-fn captured_requests() -> Vec<(String, Captured)> {
-    let mut files: Vec<_> = std::fs::read_dir(fixtures_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 10,
-        "expected the SDK captures, found {files:?}"
-    );
-    let mut out = Vec::new();
-    for file in files {
-        let name = file.file_name().unwrap().to_string_lossy().to_string();
-        for line in std::fs::read_to_string(&file)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            let r: Value = serde_json::from_str(line).unwrap();
-            assert_eq!(r["method"], "POST");
-            out.push((
-                name.clone(),
-                Captured {
-                    path: r["path"].as_str().unwrap().to_string(),
-                    content_type: r["headers"]["content-type"]
-                        .as_str()
-                        .unwrap_or("application/json")
-                        .to_string(),
-                    body: r["body"].clone(),
-                },
-            ));
-        }
-    }
-    out
-}
 
 /// The comparable fields of an event, as sent or as read back.
 fn event_key(e: &Value) -> String {

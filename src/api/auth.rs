@@ -6,7 +6,7 @@ use super::responses::{Created, NoContent};
 use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::timeutil::format_rfc3339_ms;
-use crate::service::auth::{self, csrf_token, Registration, SESSION_COOKIE};
+use crate::service::auth::{self, csrf_token, Registration};
 use crate::service::orgs;
 use crate::state::SharedState;
 use crate::store::{MyOrgRow, UserRow};
@@ -195,14 +195,7 @@ pub struct Token {
 }
 
 fn session_cookie(state: &SharedState, token: &str, max_age_secs: i64) -> String {
-    let secure = if state.config.public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    )
+    crate::web::security::session_cookie(state, token, max_age_secs).to_string()
 }
 
 fn signed_in(state: &SharedState, s: auth::SignedIn) -> (Json<SignedIn>, String) {

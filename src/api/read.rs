@@ -549,31 +549,7 @@ impl ReadApi {
         body: Json<ErrorStatusChange>,
     ) -> ApiResult<Json<ErrorGroup>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        if !who.can_edit() {
-            return Err(AppError::forbidden(
-                "Changing an error's status needs the OWNER or EDITOR role.",
-            )
-            .into());
-        }
-        let id = read::path_id("error group", &id.0)?;
-        let not_found = || ApiError::from(AppError::NotFound(format!("no error group {id:?}")));
-        if !state
-            .db
-            .set_error_status(
-                &who.project_id,
-                id,
-                body.0.status.as_str(),
-                state.clock.now_ms(),
-            )
-            .await?
-        {
-            return Err(not_found());
-        }
-        let group = state
-            .db
-            .error_group(&who.project_id, id)
-            .await?
-            .ok_or_else(not_found)?;
+        let group = read::set_error_status(&state, &who, &id.0, body.0.status.as_str()).await?;
         Ok(Json(group.into()))
     }
 

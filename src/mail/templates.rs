@@ -216,3 +216,20 @@ pub fn signup_existing(to: &str, reset_link: &str) -> Email {
     };
     content.into_email(to, format!("Your {PRODUCT} account"))
 }
+
+/// A notification about an error group (new, or a regression) the user asked to get by mail.
+pub fn error_notification(to: &str, title: &str, context: &str, link: &str) -> Email {
+    let title = one_line(title);
+    let content = Content {
+        heading: title.clone(),
+        intro: vec![one_line(context)],
+        steps: vec![],
+        action_label: "Open the error",
+        link,
+        notes: vec![
+            "You get this mail because of your notification settings; change them under Settings → Notifications."
+                .to_string(),
+        ],
+    };
+    content.into_email(to, format!("[{PRODUCT}] {title}"))
+}

@@ -4,7 +4,10 @@
 pub mod accounts;
 pub mod analytics;
 pub mod auth;
+pub mod demo;
 pub mod ingest;
+pub mod notifications;
 pub mod orgs;
+pub mod preferences;
 pub mod read;
 pub mod retention;

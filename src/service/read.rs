@@ -5,7 +5,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::analytics;
 use crate::service::auth::{self, Credential, RequestMeta};
 use crate::state::AppState;
-use crate::store::{Cursor, Scope};
+use crate::store::{Cursor, ErrorGroupRow, Scope};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -52,18 +52,7 @@ pub async fn authorize(
         })?;
     let not_found = || AppError::NotFound(format!("no project {project_id:?}"));
     match user_id {
-        Some(user_id) => {
-            let access = state
-                .db
-                .project_access(project_id, &user_id)
-                .await?
-                .ok_or_else(not_found)?;
-            Ok(Reader {
-                user_id: Some(user_id),
-                project_id: access.id,
-                role: access.role,
-            })
-        }
+        Some(user_id) => reader_for_user(state, &user_id, project_id).await,
         None => {
             state
                 .db
@@ -77,6 +66,56 @@ pub async fn authorize(
             })
         }
     }
+}
+
+/// A signed-in user reading `project_id`: 404 unless they are a member of its organization.
+pub async fn reader_for_user(state: &AppState, user_id: &str, project_id: &str) -> AppResult<Reader> {
+    let access = state
+        .db
+        .project_access(project_id, user_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no project {project_id:?}")))?;
+    Ok(Reader {
+        user_id: Some(user_id.to_string()),
+        project_id: access.id,
+        role: access.role,
+    })
+}
+
+pub const ERROR_STATUSES: [&str; 3] = ["unresolved", "resolved", "ignored"];
+
+/// Resolves, ignores or reopens an error group (OWNER or EDITOR).
+pub async fn set_error_status(
+    state: &AppState,
+    who: &Reader,
+    group_id: &str,
+    status: &str,
+) -> AppResult<ErrorGroupRow> {
+    if !who.can_edit() {
+        return Err(AppError::forbidden(
+            "Changing an error's status needs the OWNER or EDITOR role.",
+        ));
+    }
+    if !ERROR_STATUSES.contains(&status) {
+        return Err(AppError::invalid(
+            "status",
+            "`status` must be unresolved, resolved or ignored",
+        ));
+    }
+    let id = path_id("error group", group_id)?;
+    let not_found = || AppError::NotFound(format!("no error group {id:?}"));
+    if !state
+        .db
+        .set_error_status(&who.project_id, id, status, state.clock.now_ms())
+        .await?
+    {
+        return Err(not_found());
+    }
+    state
+        .db
+        .error_group(&who.project_id, id)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Query parameters every list accepts.

@@ -12,6 +12,7 @@ mod ingest_write;
 mod invites;
 mod job_runs;
 mod members;
+mod notifications;
 mod orgs;
 mod projects;
 mod rollup_write;
@@ -34,8 +35,9 @@ pub use ingest_write::{
 pub use invites::InviteRow;
 pub use job_runs::JobRunRow;
 pub use members::{MemberRow, MyOrgRow};
+pub use notifications::{NotificationRow, RecipientRow};
 pub use orgs::OrgRow;
-pub use projects::{ProjectAccessRow, ProjectRow};
+pub use projects::{ProjectAccessRow, ProjectRow, UserProjectRow};
 pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
 pub use rollup_write::{
     EventCountKey, EventRollups, Labels, NewLabel, NewPropKey, PropCountKey, VitalCountKey,

@@ -9,6 +9,15 @@ pub struct ProjectRow {
     pub created_at: i64,
 }
 
+/// A project with its organization's name and the viewing member's role.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserProjectRow {
+    #[sqlx(flatten)]
+    pub project: ProjectRow,
+    pub org_name: String,
+    pub role: String,
+}
+
 /// A project as seen by one member, with that member's role and the org's plan.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProjectAccessRow {
@@ -93,6 +102,20 @@ impl Db {
         )
         .bind(project_id)
         .fetch_optional(pool)
+        .await?))
+    }
+
+    /// Every live project the user can see, with its organization and the user's role.
+    pub async fn projects_of_user(&self, user_id: &str) -> StoreResult<Vec<UserProjectRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT p.id, p.org_id, p.name, p.slug, p.created_at, o.name AS org_name, m.role
+             FROM projects p
+             JOIN organizations o ON o.id = p.org_id AND o.deleted_at IS NULL
+             JOIN memberships m ON m.org_id = p.org_id AND m.user_id = $1
+             WHERE p.deleted_at IS NULL ORDER BY o.name, o.id, p.name, p.id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
         .await?))
     }
 

@@ -460,7 +460,7 @@ impl Db {
     pub async fn project_has_data(&self, project_id: &str) -> StoreResult<bool> {
         on_db!(self, pool => {
             let found: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM project_labels WHERE project_id = $1 LIMIT 1",
+                "SELECT CAST(1 AS BIGINT) FROM project_labels WHERE project_id = $1 LIMIT 1",
             )
             .bind(project_id)
             .fetch_optional(pool)

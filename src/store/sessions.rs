@@ -120,7 +120,7 @@ impl Db {
 
     pub async fn session_exists(&self, project_id: &str, session_id: &str) -> StoreResult<bool> {
         on_db!(self, pool => {
-            let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE project_id = $1 AND session_id = $2")
+            let found: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM sessions WHERE project_id = $1 AND session_id = $2")
                 .bind(project_id)
                 .bind(session_id)
                 .fetch_optional(pool)

@@ -39,6 +39,40 @@ impl Db {
         Ok(())
     }
 
+    /// (theme, notification preferences as JSON) of a user.
+    pub async fn user_prefs(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT theme, notification_prefs FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    pub async fn set_user_theme(&self, id: &str, theme: &str, now: i64) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE users SET theme = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(theme)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn set_notification_prefs(&self, id: &str, prefs: &str, now: i64) -> StoreResult<()> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE users SET notification_prefs = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(prefs)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
         on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(email).fetch_optional(pool).await?))

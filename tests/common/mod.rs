@@ -2,8 +2,10 @@
 //! listening on a free port, driven over HTTP.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod process;
 pub mod smtp;
+pub mod web;
 
 use clap::Parser;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -265,4 +267,67 @@ pub fn fixtures_dir() -> PathBuf {
         }
     }
     panic!("sdk-wire fixtures not found next to the repository");
+}
+
+/// One request of the SDK captures.
+pub struct Captured {
+    pub path: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+/// Every captured SDK request, with the file it came from, in file order.
+pub fn captured_requests() -> Vec<(String, Captured)> {
+    let mut files: Vec<_> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "expected the SDK captures, found {files:?}"
+    );
+    let mut out = Vec::new();
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        for line in std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let r: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(r["method"], "POST");
+            out.push((
+                name.clone(),
+                Captured {
+                    path: r["path"].as_str().unwrap().to_string(),
+                    content_type: r["headers"]["content-type"]
+                        .as_str()
+                        .unwrap_or("application/json")
+                        .to_string(),
+                    body: r["body"].clone(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+impl TestApp {
+    /// Sends every SDK capture with `key`, each answered 204.
+    pub async fn replay_captures(&self, key: &str) {
+        for (file, req) in captured_requests() {
+            let res = self
+                .http
+                .post(self.url(&req.path))
+                .header("content-type", &req.content_type)
+                .header("authorization", format!("Bearer {key}"))
+                .body(req.body.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 204, "{file} {}", req.path);
+        }
+    }
 }

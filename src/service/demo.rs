@@ -1,0 +1,385 @@
+//! Sample telemetry for trying the dashboard, taking screenshots and benchmarking:
+//! sessions, events (page views, clicks, purchases, web vitals, requests) and errors
+//! of three apps over a span of days, written in bulk through the ingest writer's own
+//! group commit, so that every roll-up is maintained exactly as for real traffic.
+
+use crate::domain::grouping;
+use crate::domain::timeutil::{month_key, DAY_MS, MINUTE_MS};
+use crate::domain::vitals;
+use crate::error::{AppError, AppResult};
+use crate::ingest::normalize::new_id;
+use crate::ingest::rollup::RollupState;
+use crate::store::{Db, ErrorOccurrenceWrite, EventWrite, IngestWrite, SessionWrite, WriteItem};
+use rand::distributions::{Distribution, WeightedIndex};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+#[derive(Debug, Clone)]
+pub struct DemoSpec {
+    pub project_id: String,
+    pub days: u32,
+    pub sessions: u64,
+    pub events: u64,
+    pub errors: u64,
+    /// Distinct users the sessions belong to.
+    pub users: u64,
+    pub seed: u64,
+    /// The newest data is this close to now.
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DemoReport {
+    pub sessions: u64,
+    pub events: u64,
+    pub errors: u64,
+    pub duration_ms: u128,
+}
+
+/// Rows per group commit.
+const CHUNK: usize = 2_000;
+
+struct App {
+    name: &'static str,
+    platform: &'static str,
+    weight: f64,
+}
+
+const APPS: [App; 3] = [
+    App { name: "web-shop", platform: "web", weight: 0.6 },
+    App { name: "api", platform: "node", weight: 0.25 },
+    App { name: "ios-app", platform: "ios", weight: 0.15 },
+];
+const BROWSERS: [(&str, f64); 4] = [("Chrome", 0.6), ("Safari", 0.2), ("Firefox", 0.12), ("Edge", 0.08)];
+const SYSTEMS: [(&str, f64); 5] = [("Windows", 0.35), ("macOS", 0.25), ("iOS", 0.18), ("Android", 0.15), ("Linux", 0.07)];
+const COUNTRIES: [(&str, f64); 8] = [
+    ("US", 0.34), ("DE", 0.14), ("GB", 0.12), ("FR", 0.09), ("IN", 0.1), ("BR", 0.08), ("JP", 0.07), ("CA", 0.06),
+];
+const EVENT_NAMES: [&str; 20] = [
+    "page_view", "$screen", "click", "$web_vital", "$request", "search", "add_to_cart",
+    "checkout_started", "purchase", "signup", "login", "logout", "feature_used", "share",
+    "filter_applied", "video_played", "invite_sent", "settings_changed", "export", "plan_upgraded",
+];
+const PATHS: [&str; 8] = ["/", "/pricing", "/products", "/products/42", "/cart", "/checkout", "/account", "/blog"];
+const PLANS: [&str; 3] = ["free", "pro", "business"];
+
+/// Error templates: message, error type and the in-app function that throws.
+const ERRORS: [(&str, &str, &str); 12] = [
+    ("Cannot read properties of undefined (reading 'id')", "TypeError", "renderCart"),
+    ("Network request failed", "TypeError", "fetchProducts"),
+    ("x is not a function", "TypeError", "applyCoupon"),
+    ("checkoutTotal is not defined", "ReferenceError", "updateSummary"),
+    ("Unexpected token < in JSON at position 0", "SyntaxError", "parseResponse"),
+    ("Maximum call stack size exceeded", "RangeError", "walkTree"),
+    ("Request failed with status code 502", "Error", "callPaymentApi"),
+    ("Invalid date value", "RangeError", "formatOrderDate"),
+    ("Cannot set properties of null (setting 'innerHTML')", "TypeError", "showToast"),
+    ("Timeout of 10000ms exceeded", "Error", "syncInventory"),
+    ("Quota exceeded for key cart_v2", "QuotaExceededError", "persistCart"),
+    ("ResizeObserver loop limit exceeded", "Error", "observeLayout"),
+];
+
+fn pick<'a>(rng: &mut StdRng, items: &[(&'a str, f64)]) -> &'a str {
+    let dist = WeightedIndex::new(items.iter().map(|(_, w)| *w)).expect("positive weights");
+    items[dist.sample(rng)].0
+}
+
+fn one_of<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
+    items[rng.gen_range(0..items.len())]
+}
+
+/// A Zipf-like popularity: the k-th item has weight 1/(k+1)^s.
+fn zipf(n: usize, s: f64) -> WeightedIndex<f64> {
+    WeightedIndex::new((0..n).map(|k| 1.0 / ((k + 1) as f64).powf(s))).expect("positive weights")
+}
+
+/// A session as the generator remembers it, to hang events and errors on.
+#[derive(Clone)]
+struct DemoSession {
+    id: String,
+    app: usize,
+    release: String,
+    environment: &'static str,
+    user: Option<String>,
+    anonymous: String,
+    start: i64,
+    end: i64,
+}
+
+struct Generator {
+    rng: StdRng,
+    spec: DemoSpec,
+    start: i64,
+    day_weights: WeightedIndex<f64>,
+    app_dist: WeightedIndex<f64>,
+    names: WeightedIndex<f64>,
+    errors: WeightedIndex<f64>,
+}
+
+impl Generator {
+    fn new(spec: &DemoSpec) -> Generator {
+        let days = spec.days.max(1) as usize;
+        // Traffic grows over the span and dips at weekends.
+        let day_weights = WeightedIndex::new((0..days).map(|d| {
+            let growth = 0.6 + 0.4 * (d as f64 / days as f64);
+            let weekday = (d % 7) as f64;
+            growth * if weekday >= 5.0 { 0.7 } else { 1.0 }
+        }))
+        .expect("positive weights");
+        Generator {
+            rng: StdRng::seed_from_u64(spec.seed),
+            start: spec.now - i64::from(spec.days.max(1)) * DAY_MS,
+            day_weights,
+            app_dist: WeightedIndex::new(APPS.iter().map(|a| a.weight)).expect("positive weights"),
+            names: zipf(EVENT_NAMES.len(), 1.1),
+            errors: zipf(200, 1.2),
+            spec: spec.clone(),
+        }
+    }
+
+    /// A moment with daily and weekly rhythm, never in the future.
+    fn moment(&mut self) -> i64 {
+        let day = self.day_weights.sample(&mut self.rng) as i64;
+        // Busier in the (UTC) afternoon.
+        let hour: f64 = (self.rng.gen::<f64>() + self.rng.gen::<f64>() + self.rng.gen::<f64>()) / 3.0 * 24.0;
+        let t = self.start + day * DAY_MS + (hour * 3_600_000.0) as i64;
+        t.min(self.spec.now - MINUTE_MS)
+    }
+
+    fn release(&self, app: usize, at: i64) -> String {
+        // A new release every ten days.
+        let k = ((at - self.start) / (10 * DAY_MS)).max(0);
+        format!("{}@1.{k}.0", APPS[app].name)
+    }
+
+    fn session(&mut self, n: u64) -> DemoSession {
+        let start = self.moment();
+        let app = self.app_dist.sample(&mut self.rng);
+        let minutes = -(1.0 - self.rng.gen::<f64>()).ln() * 4.0;
+        let user_n = self.rng.gen_range(0..self.spec.users.max(1));
+        DemoSession {
+            id: format!("demo-{}-{n}", self.spec.seed),
+            app,
+            release: self.release(app, start),
+            environment: if self.rng.gen_bool(0.9) { "production" } else { "staging" },
+            user: self.rng.gen_bool(0.6).then(|| format!("user-{user_n}")),
+            anonymous: format!("anon-{user_n}"),
+            start,
+            end: (start + (minutes * 60_000.0) as i64 + 1_000).min(self.spec.now),
+        }
+    }
+
+    fn session_write(&mut self, s: &DemoSession) -> SessionWrite {
+        let web = APPS[s.app].platform == "web";
+        SessionWrite {
+            new_id: new_id(),
+            session_id: s.id.clone(),
+            app: Some(APPS[s.app].name.to_string()),
+            platform: Some(APPS[s.app].platform.to_string()),
+            environment: Some(s.environment.to_string()),
+            release: Some(s.release.clone()),
+            user_id: s.user.clone(),
+            user_email: s.user.as_ref().map(|u| format!("{u}@example.com")),
+            anonymous_id: Some(s.anonymous.clone()),
+            country: Some(pick(&mut self.rng, &COUNTRIES).to_string()),
+            device_browser: web.then(|| pick(&mut self.rng, &BROWSERS).to_string()),
+            device_os: Some(if APPS[s.app].name == "ios-app" {
+                "iOS".to_string()
+            } else {
+                pick(&mut self.rng, &SYSTEMS).to_string()
+            }),
+            sdk_version: Some("1.3.0".into()),
+            started_at: Some(s.start),
+            ended_at: Some(s.end),
+        }
+    }
+
+    fn event(&mut self, s: &DemoSession) -> EventWrite {
+        let name = EVENT_NAMES[self.names.sample(&mut self.rng)];
+        let at = self.rng.gen_range(s.start..=s.end.max(s.start));
+        let rng = &mut self.rng;
+        let props = match name {
+            "page_view" => serde_json::json!({ "path": one_of(rng, &PATHS) }),
+            "$screen" => serde_json::json!({ "name": one_of(rng, &["Home", "Cart", "Settings", "Product"]) }),
+            "click" => serde_json::json!({ "button": one_of(rng, &["buy", "menu", "search", "close"]) }),
+            "$web_vital" => {
+                let metric = vitals::METRICS[rng.gen_range(0..vitals::METRICS.len())];
+                let typical = match metric {
+                    "LCP" => 1800.0,
+                    "INP" => 120.0,
+                    "CLS" => 0.05,
+                    "FCP" => 1100.0,
+                    _ => 450.0,
+                };
+                let value = typical * (rng.gen::<f64>() * 1.2 - 0.6).exp();
+                serde_json::json!({
+                    "metric": metric, "value": value, "rating": vitals::rate(metric, value),
+                    "navigation_type": "navigate"
+                })
+            }
+            "$request" => serde_json::json!({
+                "method": one_of(rng, &["GET", "POST"]),
+                "url": one_of(rng, &PATHS),
+                "status": one_of(rng, &[200, 200, 200, 201, 404, 500]),
+                "duration_ms": (rng.gen::<f64>() * 400.0) as i64 + 5,
+            }),
+            "purchase" | "checkout_started" | "plan_upgraded" | "signup" => serde_json::json!({
+                "plan": one_of(rng, &PLANS),
+                "items": rng.gen_range(1..6),
+            }),
+            "feature_used" => serde_json::json!({ "feature": one_of(rng, &["export", "filters", "dark_mode", "api"]) }),
+            _ => serde_json::json!({}),
+        };
+        let map = props.as_object().cloned().unwrap_or_default();
+        let props_list: Vec<(String, String)> = map
+            .iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+                _ => None,
+            })
+            .collect();
+        EventWrite {
+            id: new_id(),
+            app: APPS[s.app].name.to_string(),
+            name: name.to_string(),
+            platform: Some(APPS[s.app].platform.to_string()),
+            environment: Some(s.environment.to_string()),
+            release: Some(s.release.clone()),
+            user_id: s.user.clone(),
+            session_id: Some(s.id.clone()),
+            anonymous_id: Some(s.anonymous.clone()),
+            sdk_version: Some("1.3.0".into()),
+            vital: (name == "$web_vital").then(|| vitals::sample(&map)).flatten(),
+            properties: (!map.is_empty()).then(|| props.to_string()),
+            props: props_list,
+            timestamp: at,
+        }
+    }
+
+    fn error(&mut self, s: &DemoSession) -> ErrorOccurrenceWrite {
+        let n = self.errors.sample(&mut self.rng);
+        let (message, kind, function) = ERRORS[n % ERRORS.len()];
+        // Many distinct bugs: the same template in different files is another group.
+        let file = format!("https://shop.example.com/assets/module-{}.js", n / ERRORS.len());
+        let at = self.rng.gen_range(s.start..=s.end.max(s.start));
+        let stack = format!(
+            "{kind}: {message}\n    at {function} ({file}:{}:{})\n    at HTMLButtonElement.onClick ({file}:88:5)\n    at invokeCallback (https://shop.example.com/node_modules/react-dom/cjs/react-dom.production.min.js:1:23456)",
+            10 + n,
+            7 + n % 30
+        );
+        let app = APPS[s.app].name;
+        let g = grouping::group(app, message, Some(&stack));
+        ErrorOccurrenceWrite {
+            id: new_id(),
+            new_group_id: new_id(),
+            fingerprint: g.fingerprint,
+            error_type: g.error_type,
+            top_frame: g.top_frame,
+            app: app.to_string(),
+            message: message.to_string(),
+            stack: Some(stack),
+            context: Some(serde_json::json!({ "route": PATHS[n % PATHS.len()] }).to_string()),
+            platform: Some(APPS[s.app].platform.to_string()),
+            environment: Some(s.environment.to_string()),
+            release: Some(s.release.clone()),
+            session_id: Some(s.id.clone()),
+            user_id: s.user.clone(),
+            anonymous_id: Some(s.anonymous.clone()),
+            sdk_version: Some("1.3.0".into()),
+            timestamp: at,
+        }
+    }
+}
+
+async fn write(
+    db: &Db,
+    rollups: &mut RollupState,
+    project_id: &str,
+    writes: Vec<IngestWrite>,
+    now: i64,
+) -> AppResult<()> {
+    let month = month_key(now);
+    let items: Vec<WriteItem<'_>> = writes
+        .iter()
+        .map(|w| WriteItem {
+            project_id,
+            write: w,
+            // Sample data is not metered against the plan.
+            reserved_units: match w {
+                IngestWrite::Events(list) => list.len() as i64,
+                _ => 1,
+            },
+            month: &month,
+        })
+        .collect();
+    let pairs: Vec<(&str, &IngestWrite)> = writes.iter().map(|w| (project_id, w)).collect();
+    let increments = rollups.build(&pairs);
+    db.write_ingest_group(&items, &[], &[], &increments, now)
+        .await?;
+    rollups.committed(&increments);
+    Ok(())
+}
+
+/// Writes the sample data; `progress` is told how far it got after every commit.
+pub async fn generate(
+    db: &Db,
+    spec: &DemoSpec,
+    mut progress: impl FnMut(&DemoReport),
+) -> AppResult<DemoReport> {
+    if db.project_by_id(&spec.project_id).await?.is_none() {
+        return Err(AppError::NotFound(format!("no project {:?}", spec.project_id)));
+    }
+    if spec.sessions == 0 && (spec.events > 0 || spec.errors > 0) {
+        return Err(AppError::invalid("sessions", "events and errors need at least one session"));
+    }
+    let started = std::time::Instant::now();
+    let mut g = Generator::new(spec);
+    let mut rollups = RollupState::default();
+    let mut report = DemoReport::default();
+    // Sessions are kept (compactly) so that events and errors can belong to them.
+    let mut sessions: Vec<DemoSession> = Vec::with_capacity(spec.sessions.min(2_000_000) as usize);
+    let mut batch = Vec::with_capacity(CHUNK);
+    for n in 0..spec.sessions {
+        let s = g.session(n);
+        batch.push(IngestWrite::Session(Box::new(g.session_write(&s))));
+        if sessions.len() < 2_000_000 {
+            sessions.push(s);
+        }
+        if batch.len() == CHUNK || n + 1 == spec.sessions {
+            report.sessions += batch.len() as u64;
+            write(db, &mut rollups, &spec.project_id, std::mem::take(&mut batch), spec.now).await?;
+            progress(&report);
+        }
+    }
+    let mut remaining = spec.events;
+    while remaining > 0 {
+        let n = remaining.min(CHUNK as u64);
+        let events: Vec<EventWrite> = (0..n)
+            .map(|_| {
+                let s = sessions[g.rng.gen_range(0..sessions.len())].clone();
+                g.event(&s)
+            })
+            .collect();
+        write(db, &mut rollups, &spec.project_id, vec![IngestWrite::Events(events)], spec.now).await?;
+        remaining -= n;
+        report.events += n;
+        progress(&report);
+    }
+    let mut remaining = spec.errors;
+    while remaining > 0 {
+        let n = remaining.min(CHUNK as u64 / 4);
+        let errors: Vec<IngestWrite> = (0..n)
+            .map(|_| {
+                let s = sessions[g.rng.gen_range(0..sessions.len())].clone();
+                IngestWrite::Error(Box::new(g.error(&s)))
+            })
+            .collect();
+        write(db, &mut rollups, &spec.project_id, errors, spec.now).await?;
+        remaining -= n;
+        report.errors += n;
+        progress(&report);
+    }
+    report.duration_ms = started.elapsed().as_millis();
+    Ok(report)
+}

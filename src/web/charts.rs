@@ -1,0 +1,342 @@
+//! Charts drawn on the server as SVG: bars and lines over time with readable axes,
+//! a tooltip per bucket through `<title>`, sparklines and rating bars. Colours come
+//! from CSS classes, so both themes apply and the CSP needs no inline styles.
+
+use crate::domain::timeutil::{format_rfc3339_ms, DAY_MS};
+use crate::web::components::count;
+use maud::{html, Markup};
+
+const W: f64 = 800.0;
+const H: f64 = 220.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 26.0;
+const LEFT: f64 = 52.0;
+const RIGHT: f64 = 52.0;
+
+/// One series: its name (legend, tooltips), CSS class and values per bucket.
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub class: &'a str,
+    pub values: Vec<Option<f64>>,
+}
+
+impl<'a> Series<'a> {
+    pub fn counts(name: &'a str, class: &'a str, values: &[i64]) -> Series<'a> {
+        Series {
+            name,
+            class,
+            values: values.iter().map(|v| Some(*v as f64)).collect(),
+        }
+    }
+}
+
+/// A round upper bound for an axis: 1, 2 or 5 times a power of ten.
+fn nice_max(max: f64) -> f64 {
+    if max <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(max.log10().floor());
+    for m in [1.0, 2.0, 5.0, 10.0] {
+        if max <= m * magnitude {
+            return m * magnitude;
+        }
+    }
+    10.0 * magnitude
+}
+
+/// `1234` → `1.2k`, for axis labels.
+pub fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6).replace(".0M", "M")
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3).replace(".0k", "k")
+    } else if a >= 10.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn month_day(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let s = format_rfc3339_ms(ms);
+    let month: usize = s[5..7].parse().unwrap_or(1);
+    let day: u32 = s[8..10].parse().unwrap_or(1);
+    format!("{} {day}", MONTHS[(month - 1).min(11)])
+}
+
+/// A bucket's label on the x axis.
+pub fn bucket_label(start: i64, step: i64) -> String {
+    if step < DAY_MS {
+        if start % DAY_MS == 0 {
+            month_day(start)
+        } else {
+            format_rfc3339_ms(start)[11..16].to_string()
+        }
+    } else {
+        month_day(start)
+    }
+}
+
+/// A bucket's span for tooltips: "Nov 30 14:00–15:00" or "Nov 30".
+fn bucket_span(start: i64, step: i64) -> String {
+    if step < DAY_MS {
+        let end = format_rfc3339_ms(start + step);
+        format!(
+            "{} {}–{} UTC",
+            month_day(start),
+            &format_rfc3339_ms(start)[11..16],
+            &end[11..16]
+        )
+    } else if step == DAY_MS {
+        month_day(start)
+    } else {
+        format!("{} – {}", month_day(start), month_day(start + step - DAY_MS))
+    }
+}
+
+fn format_value(v: Option<f64>, unit: &str) -> String {
+    match v {
+        None => "no data".into(),
+        Some(v) if unit.is_empty() => count(v.round() as i64),
+        Some(v) => format!("{} {unit}", compact(v)),
+    }
+}
+
+/// Bars for `bars`, lines for `lines` (on a right-hand axis of their own when
+/// `lines_own_axis`), one column per bucket starting at `starts` (width `step`).
+pub fn time_chart(
+    id: &str,
+    caption: &str,
+    starts: &[i64],
+    step: i64,
+    bars: Option<&Series<'_>>,
+    lines: &[Series<'_>],
+    lines_own_axis: bool,
+    unit: &str,
+) -> Markup {
+    let n = starts.len().max(1);
+    let plot_w = W - LEFT - if lines_own_axis { RIGHT } else { 16.0 };
+    let plot_h = H - TOP - BOTTOM;
+    let col = plot_w / n as f64;
+    let max_of = |s: &Series<'_>| s.values.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
+    let left_max = nice_max(
+        bars.map(max_of)
+            .unwrap_or(0.0)
+            .max(if lines_own_axis {
+                0.0
+            } else {
+                lines.iter().map(max_of).fold(0.0, f64::max)
+            }),
+    );
+    let right_max = nice_max(lines.iter().map(max_of).fold(0.0, f64::max));
+    let y = |v: f64, max: f64| TOP + plot_h - (v / max) * plot_h;
+    let x_mid = |i: usize| LEFT + col * (i as f64 + 0.5);
+    let label_every = (n as f64 / 7.0).ceil().max(1.0) as usize;
+    let total: f64 = bars
+        .map(|b| b.values.iter().flatten().sum())
+        .unwrap_or_default();
+    let desc = match bars {
+        Some(b) => format!("{}: {} in total.", b.name, count(total.round() as i64)),
+        None => lines.iter().map(|l| l.name).collect::<Vec<_>>().join(", "),
+    };
+    html! {
+        figure class="chart" {
+            svg class="chart-svg" viewBox=(format!("0 0 {W} {H}")) role="img" aria-labelledby=(format!("{id}-t {id}-d")) {
+                title id=(format!("{id}-t")) { (caption) }
+                desc id=(format!("{id}-d")) { (desc) }
+                // Grid and left axis.
+                @for i in 0..=4 {
+                    @let v = left_max * f64::from(i) / 4.0;
+                    @let gy = y(v, left_max);
+                    line class="grid-line" x1=(LEFT) x2=(W - if lines_own_axis { RIGHT } else { 16.0 }) y1=(gy) y2=(gy) {}
+                    text class="axis-label" x=(LEFT - 6.0) y=(gy + 4.0) text-anchor="end" { (compact(v)) }
+                    @if lines_own_axis && !lines.is_empty() {
+                        @let rv = right_max * f64::from(i) / 4.0;
+                        text class="axis-label" x=(W - RIGHT + 6.0) y=(gy + 4.0) text-anchor="start" { (compact(rv)) }
+                    }
+                }
+                @for (i, start) in starts.iter().enumerate() {
+                    @if i % label_every == 0 {
+                        text class="axis-label" x=(x_mid(i)) y=(H - 8.0) text-anchor="middle" { (bucket_label(*start, step)) }
+                    }
+                }
+                @if let Some(b) = bars {
+                    @for (i, v) in b.values.iter().enumerate() {
+                        @if let Some(v) = v.filter(|v| *v > 0.0) {
+                            @let top = y(v, left_max);
+                            rect class=(format!("bar {}", b.class)) x=(LEFT + col * i as f64 + col * 0.15) y=(top)
+                                width=(col * 0.7) height=((TOP + plot_h - top).max(1.0)) {}
+                        }
+                    }
+                }
+                @for l in lines {
+                    @let max = if lines_own_axis { right_max } else { left_max };
+                    @for segment in segments(&l.values) {
+                        @if segment.len() == 1 {
+                            circle class=(format!("dot {}", l.class)) cx=(x_mid(segment[0].0)) cy=(y(segment[0].1, max)) r="3" {}
+                        } @else {
+                            polyline class=(format!("line {}", l.class)) points=(segment.iter().map(|(i, v)| format!("{:.1},{:.1}", x_mid(*i), y(*v, max))).collect::<Vec<_>>().join(" ")) {}
+                        }
+                    }
+                }
+                // One hover target per bucket, carrying its tooltip.
+                @for (i, start) in starts.iter().enumerate() {
+                    rect class="hit" x=(LEFT + col * i as f64) y=(TOP) width=(col) height=(plot_h) {
+                        title {
+                            (bucket_span(*start, step))
+                            @if let Some(b) = bars { " — " (b.name) ": " (format_value(b.values.get(i).copied().flatten(), unit)) }
+                            @for l in lines { " — " (l.name) ": " (format_value(l.values.get(i).copied().flatten(), unit)) }
+                        }
+                    }
+                }
+            }
+            figcaption {
+                span class="legend" {
+                    @if let Some(b) = bars { span class="key" { i class=(format!("swatch {}", b.class)) {} (b.name) } }
+                    @for l in lines { span class="key" { i class=(format!("swatch {}", l.class)) {} (l.name) @if lines_own_axis { " (right axis)" } } }
+                }
+            }
+        }
+    }
+}
+
+/// Runs of consecutive buckets that have a value, so missing data shows as a gap.
+fn segments(values: &[Option<f64>]) -> Vec<Vec<(usize, f64)>> {
+    let mut out: Vec<Vec<(usize, f64)>> = Vec::new();
+    let mut run: Vec<(usize, f64)> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => run.push((i, *v)),
+            None if !run.is_empty() => out.push(std::mem::take(&mut run)),
+            None => {}
+        }
+    }
+    if !run.is_empty() {
+        out.push(run);
+    }
+    out
+}
+
+/// A small trend line without axes, for tables.
+pub fn sparkline(values: &[i64], label: &str) -> Markup {
+    let (w, h) = (100.0, 24.0);
+    let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let n = values.len().max(2) - 1;
+    let points: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * w / n as f64,
+                h - 2.0 - (*v as f64 / max) * (h - 4.0)
+            )
+        })
+        .collect();
+    html! {
+        svg class="sparkline" viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(label) {
+            title { (label) }
+            polyline class="spark" points=(points.join(" ")) {}
+        }
+    }
+}
+
+/// The good / needs improvement / poor shares of a web vital as one stacked bar.
+pub fn rating_bar(good: i64, ni: i64, poor: i64) -> Markup {
+    let total = (good + ni + poor).max(1) as f64;
+    let parts = [
+        ("seg-good", "good", good),
+        ("seg-ni", "needs improvement", ni),
+        ("seg-poor", "poor", poor),
+    ];
+    let mut x = 0.0;
+    let segments: Vec<(&str, &str, f64, f64)> = parts
+        .iter()
+        .map(|(class, name, n)| {
+            let w = *n as f64 / total * 100.0;
+            let seg = (*class, *name, x, w);
+            x += w;
+            seg
+        })
+        .filter(|(_, _, _, w)| *w > 0.0)
+        .collect();
+    let label = format!(
+        "{:.0} % good, {:.0} % needs improvement, {:.0} % poor",
+        good as f64 / total * 100.0,
+        ni as f64 / total * 100.0,
+        poor as f64 / total * 100.0
+    );
+    html! {
+        svg class="rating-bar" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" aria-label=(label) {
+            title { (label) }
+            @for (class, name, x, w) in segments {
+                rect class=(class) x=(format!("{x:.2}")) y="0" width=(format!("{w:.2}")) height="8" {
+                    title { (format!("{w:.0} % {name}")) }
+                }
+            }
+        }
+    }
+}
+
+/// Horizontal bars for a ranked list (label, value).
+pub fn hbars(rows: &[(String, i64)], class: &str) -> Markup {
+    let max = rows.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
+    html! {
+        ul class="breakdown" {
+            @for (label, v) in rows {
+                li {
+                    span class="bd-label" { (label) }
+                    span class="bd-count num" { (count(*v)) }
+                    progress class=(class) max="100" value=(format!("{:.1}", *v as f64 / max * 100.0)) aria-label=(format!("{} of the largest", compact(*v as f64 / max * 100.0) + " %")) {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::timerange::HOUR_MS;
+
+    #[test]
+    fn axes_round_up_and_labels_are_compact() {
+        assert_eq!(nice_max(0.0), 1.0);
+        assert_eq!(nice_max(7.0), 10.0);
+        assert_eq!(nice_max(130.0), 200.0);
+        assert_eq!(nice_max(4_000.0), 5_000.0);
+        assert_eq!(compact(1_500.0), "1.5k");
+        assert_eq!(compact(2_000_000.0), "2M");
+        assert_eq!(compact(0.25), "0.25");
+        assert_eq!(compact(7.5), "7.5");
+    }
+
+    #[test]
+    fn gaps_split_lines() {
+        let s = segments(&[Some(1.0), None, Some(2.0), Some(3.0)]);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1], vec![(2, 2.0), (3, 3.0)]);
+    }
+
+    #[test]
+    fn charts_name_every_bucket() {
+        let svg = time_chart(
+            "c",
+            "Events",
+            &[0, HOUR_MS],
+            HOUR_MS,
+            Some(&Series::counts("Events", "s-events", &[3, 0])),
+            &[],
+            false,
+            "",
+        )
+        .into_string();
+        assert!(svg.contains("Jan 1 00:00–01:00 UTC — Events: 3"));
+        assert!(svg.contains("class=\"bar s-events\""));
+    }
+}

@@ -1,0 +1,234 @@
+//! The page shell: document head, top bar (project switcher, bell, user menu),
+//! section tabs, and the bare layout of the sign-in pages.
+
+use crate::domain::timeutil::format_rfc3339_ms;
+use crate::web::assets::asset;
+use crate::web::components::{ago, csrf_field};
+use crate::web::context::PageCtx;
+use crate::web::filters::Filters;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+/// The sections in the tab bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Errors,
+    Events,
+    Sessions,
+    Performance,
+    Settings,
+    None,
+}
+
+const TABS: [(Tab, &str, &str); 6] = [
+    (Tab::Overview, "Overview", "/"),
+    (Tab::Errors, "Errors", "/errors"),
+    (Tab::Events, "Events", "/events"),
+    (Tab::Sessions, "Sessions", "/sessions"),
+    (Tab::Performance, "Performance", "/performance"),
+    (Tab::Settings, "Settings", "/settings"),
+];
+
+const LOGO: &str = r##"<svg class="logo" viewBox="0 0 32 32" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="7" fill="#2257d6"/><path d="M6 20h5l3-9 4 13 3-8h5" fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/></svg>"##;
+
+const BELL_ICON: &str = r##"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 16V11a6 6 0 1 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>"##;
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="color-scheme" content="light dark";
+            title { (title) " · Telemetry Tracker" }
+            link rel="icon" href=(asset("favicon.svg")) type="image/svg+xml";
+            link rel="stylesheet" href=(asset("css/app.css"));
+            script src=(asset("js/app.js")) defer {}
+        }
+    }
+}
+
+/// A signed-in page: top bar, tabs, and `body` in the main area.
+pub fn page(ctx: &PageCtx, title: &str, tab: Tab, filters: &Filters, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" data-theme=(ctx.theme) {
+            (head(title))
+            body {
+                a class="skip" href="#main" { "Skip to content" }
+                (topbar(ctx))
+                nav class="tabs" aria-label="Sections" {
+                    @for (t, label, path) in TABS {
+                        @let href = if t == Tab::Settings { path.to_string() } else { filters.link(path, &[]) };
+                        @if t == tab {
+                            a class="tab" href=(href) aria-current="page" { (label) }
+                        } @else {
+                            a class="tab" href=(href) { (label) }
+                        }
+                    }
+                }
+                main id="main" class="page" {
+                    @if let Some(f) = &ctx.flash {
+                        @if f.error {
+                            div class="notice notice-error" role="alert" { (f.text) }
+                        } @else {
+                            div class="notice notice-success" role="status" { (f.text) }
+                        }
+                    }
+                    (body)
+                }
+                footer class="foot muted" {
+                    "Telemetry Tracker " (env!("CARGO_PKG_VERSION")) " · "
+                    a href="/api/docs" { "API" } " · times in UTC"
+                }
+            }
+        }
+    }
+}
+
+fn topbar(ctx: &PageCtx) -> Markup {
+    html! {
+        header class="topbar" {
+            a class="brand" href="/" { (PreEscaped(LOGO)) span { "Telemetry Tracker" } }
+            @if !ctx.projects.is_empty() {
+                form class="switcher" method="get" action="/switch" {
+                    label class="sr-only" for="project-switch" { "Project" }
+                    select id="project-switch" name="project" data-autosubmit {
+                        @for p in &ctx.projects {
+                            @let selected = ctx.project.as_ref().is_some_and(|c| c.id == p.project.id);
+                            option value=(p.project.id) selected[selected] {
+                                (p.org_name) " / " (p.project.name)
+                            }
+                        }
+                    }
+                    input type="hidden" name="to" value=(ctx.here);
+                    button class="btn btn-small" type="submit" { "Go" }
+                }
+            }
+            div class="topbar-actions" {
+                (bell(ctx))
+                details class="user-menu" {
+                    summary aria-label="Account menu" {
+                        span class="avatar" aria-hidden="true" { (initials(ctx.display_name())) }
+                        span class="user-name" { (ctx.display_name()) }
+                    }
+                    div class="menu-panel" {
+                        p class="menu-head muted" { (ctx.who().email) }
+                        a href="/settings/profile" { "Profile and sessions" }
+                        a href="/settings/appearance" { "Appearance" }
+                        a href="/settings/notifications" { "Notifications" }
+                        a href="/settings/tokens" { "Personal tokens" }
+                        a href="/onboarding" { "Set up a project" }
+                        form method="post" action="/logout" {
+                            (csrf_field(&ctx.csrf))
+                            button class="linklike" type="submit" { "Log out" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn initials(name: &str) -> String {
+    name.split(|c: char| c.is_whitespace() || c == '.' || c == '@')
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .filter_map(|w| w.chars().next())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+fn bell(ctx: &PageCtx) -> Markup {
+    let shown = if ctx.unread > 9 {
+        "9+".to_string()
+    } else {
+        ctx.unread.to_string()
+    };
+    let label = match ctx.unread {
+        0 => "Notifications, none unread".to_string(),
+        _ => format!("Notifications, {shown} unread"),
+    };
+    html! {
+        details class="bell" {
+            summary aria-label=(label) {
+                (PreEscaped(BELL_ICON))
+                @if ctx.unread > 0 {
+                    span class="bell-count" { (shown) }
+                }
+            }
+            div class="menu-panel bell-panel" {
+                div class="menu-head" {
+                    strong { "Notifications" }
+                    @if ctx.unread > 0 {
+                        form method="post" action="/notifications/read-all" {
+                            (csrf_field(&ctx.csrf))
+                            input type="hidden" name="to" value=(ctx.here);
+                            button class="btn btn-ghost btn-small" type="submit" { "Mark all read" }
+                        }
+                    }
+                }
+                @if ctx.notifications.is_empty() {
+                    p class="muted bell-empty" { "No notifications yet. New error groups and regressions in your projects appear here." }
+                } @else {
+                    ul class="notif-list" {
+                        @for n in &ctx.notifications {
+                            li class=(if n.read_at.is_none() { "notif unread" } else { "notif" }) {
+                                a href=(format!("/notifications/{}", n.id)) {
+                                    span class="notif-title" {
+                                        @if n.read_at.is_none() { span class="sr-only" { "Unread: " } }
+                                        (n.title)
+                                    }
+                                    span class="notif-meta muted" {
+                                        (n.body.as_deref().unwrap_or("")) " · "
+                                        time datetime=(format_rfc3339_ms(n.created_at)) { (ago(n.created_at)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                a class="menu-foot" href="/notifications" { "All notifications" }
+            }
+        }
+    }
+}
+
+/// Sign-in, sign-up and the other pages shown without a session.
+pub fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" data-theme="system" {
+            (head(title))
+            body class="auth" {
+                main id="main" class="auth-card" {
+                    a class="auth-brand brand" href="/" { (PreEscaped(LOGO)) span { "Telemetry Tracker" } }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The page of an error response.
+pub fn error_page(title: &str, detail: &str) -> Markup {
+    bare(
+        title,
+        html! {
+            h1 { (title) }
+            p { (detail) }
+            p { a class="btn" href="/" { "Back to the dashboard" } }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::initials;
+
+    #[test]
+    fn initials_of_names_and_addresses() {
+        assert_eq!(initials("Ada Lovelace"), "AL");
+        assert_eq!(initials("ada@example.com"), "AE");
+        assert_eq!(initials(""), "");
+    }
+}

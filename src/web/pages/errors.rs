@@ -1,0 +1,356 @@
+//! Errors: the grouped list, a group's detail (stack trace, occurrences, breakdowns)
+//! and its status changes.
+
+use crate::domain::grouping::parse_stack;
+use crate::service::analytics::{self, ErrorDetail, GroupPage};
+use crate::service::read;
+use crate::state::SharedState;
+use crate::store::{GroupListFilter, GroupOrder};
+use crate::web::charts::{time_chart, Series};
+use crate::web::components::{
+    breakdown, count, csrf_field, empty, filter_bar, kpi, pager, status_badge, time,
+};
+use crate::web::context::{query_param, PageCtx, Session};
+use crate::web::error::{is_local_path, urlencode, PageResult, WebError};
+use crate::web::filters::Filters;
+use crate::web::layout::{page as layout, Tab};
+use crate::web::security;
+use crate::web::pages::overview::group_rows;
+use crate::web::{html, see_other};
+use maud::{html, Markup};
+use poem::web::{Data, Form, Path};
+use poem::{handler, Request};
+use serde::Deserialize;
+
+const PAGE_SIZE: i64 = 25;
+
+const STATUSES: [(&str, &str); 4] = [
+    ("unresolved", "Unresolved"),
+    ("resolved", "Resolved"),
+    ("ignored", "Ignored"),
+    ("all", "All"),
+];
+
+const SORTS: [(&str, &str, GroupOrder); 4] = [
+    ("events", "Most events", GroupOrder::Count),
+    ("last_seen", "Last seen", GroupOrder::LastSeen),
+    ("first_seen", "Newest", GroupOrder::FirstSeen),
+    ("total", "Most events ever", GroupOrder::Total),
+];
+
+struct ListParams {
+    status: String,
+    sort: String,
+    q: String,
+    page: i64,
+}
+
+impl ListParams {
+    fn from_request(req: &Request) -> ListParams {
+        ListParams {
+            status: query_param(req, "status")
+                .filter(|s| STATUSES.iter().any(|(v, _)| v == s))
+                .unwrap_or_else(|| "unresolved".into()),
+            sort: query_param(req, "sort")
+                .filter(|s| SORTS.iter().any(|(v, _, _)| v == s))
+                .unwrap_or_else(|| "events".into()),
+            q: query_param(req, "q").unwrap_or_default(),
+            page: query_param(req, "page")
+                .and_then(|p| p.parse().ok())
+                .filter(|p| *p >= 1)
+                .unwrap_or(1),
+        }
+    }
+
+    fn link(&self, filters: &Filters, page: i64) -> String {
+        filters.link(
+            "/errors",
+            &[
+                ("status", &self.status),
+                ("sort", &self.sort),
+                ("q", &self.q),
+                ("page", &page.to_string()),
+            ],
+        )
+    }
+}
+
+fn list_view(
+    ctx: &PageCtx,
+    filters: &Filters,
+    window: &crate::domain::timerange::Window,
+    options: &analytics::FilterOptions,
+    p: &ListParams,
+    groups: &GroupPage,
+) -> Markup {
+    let keep = [("status", p.status.as_str()), ("sort", p.sort.as_str()), ("q", p.q.as_str())];
+    let prev = (p.page > 1).then(|| p.link(filters, p.page - 1));
+    let next = (p.page * PAGE_SIZE < groups.total).then(|| p.link(filters, p.page + 1));
+    let body = html! {
+        div class="page-head" { h1 { "Errors" } }
+        (filter_bar("/errors", filters, window, options, &keep))
+        form class="filters" method="get" action="/errors" role="search" {
+            @for (k, v) in filters.pairs() { input type="hidden" name=(k) value=(v); }
+            label class="field" {
+                span { "Status" }
+                select name="status" data-autosubmit {
+                    @for (v, label) in STATUSES { option value=(v) selected[p.status == v] { (label) } }
+                }
+            }
+            label class="field" {
+                span { "Sort" }
+                select name="sort" data-autosubmit {
+                    @for (v, label, _) in SORTS { option value=(v) selected[p.sort == v] { (label) } }
+                }
+            }
+            label class="field" {
+                span { "Search" }
+                input type="search" name="q" value=(p.q) placeholder="Message or type";
+            }
+            button class="btn" type="submit" { "Search" }
+        }
+        @if groups.items.is_empty() {
+            @if p.q.is_empty() && p.status == "unresolved" && !filters.is_filtered() {
+                (empty("No unresolved errors in this range", "Errors your apps report appear here, grouped by cause. Resolved and ignored ones are under their own status.", html! {
+                    a class="btn" href=(filters.link("/errors", &[("status", "all")])) { "Show all statuses" }
+                    " " a class="btn btn-ghost" href="/onboarding" { "SDK setup" }
+                }))
+            } @else {
+                (empty("Nothing matches", "No error group matches these filters in this range.", html! {
+                    a class="btn" href="/errors" { "Clear the filters" }
+                }))
+            }
+        } @else {
+            p class="muted" { (count(groups.total)) " error groups · " (window.label()) }
+            section class="card" { (group_rows(&groups.items, filters, false)) }
+            (pager(prev, next, &format!("Page {}", p.page)))
+        }
+    };
+    layout(ctx, "Errors", Tab::Errors, filters, body)
+}
+
+#[handler]
+pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
+    let ctx = PageCtx::load(&state, req).await?;
+    let project = ctx.project()?;
+    let filters = Filters::from_request(req);
+    let p = ListParams::from_request(req);
+    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let order = SORTS
+        .iter()
+        .find(|(v, _, _)| *v == p.sort)
+        .map_or(GroupOrder::Count, |(_, _, o)| *o);
+    let filter = GroupListFilter {
+        status: (p.status != "all").then(|| p.status.clone()),
+        query: Some(p.q.trim().to_string()).filter(|q| !q.is_empty()),
+        order,
+        offset: (p.page - 1) * PAGE_SIZE,
+        limit: PAGE_SIZE,
+    };
+    let (groups, options) = futures_util::try_join!(
+        analytics::error_groups(&state, &scope, &window, &filter),
+        analytics::filter_options(&state, &project.id),
+    )?;
+    Ok(html(list_view(&ctx, &filters, &window, &options, &p, &groups)))
+}
+
+fn frames(stack: &str) -> Markup {
+    let frames = parse_stack(stack);
+    html! {
+        @if frames.is_empty() {
+            pre class="raw-stack" tabindex="0" { (stack) }
+        } @else {
+            ol class="frames" {
+                @for f in &frames {
+                    li class=(if f.in_app { "frame in-app" } else { "frame" }) {
+                        span class="frame-fn" { (f.function.as_deref().unwrap_or("<anonymous>")) }
+                        " "
+                        span class="frame-loc" {
+                            (f.file)
+                            @if let Some(l) = f.line { ":" (l) }
+                            @if let Some(c) = f.column { ":" (c) }
+                        }
+                        @if f.in_app { span class="sr-only" { " (in app)" } }
+                    }
+                }
+            }
+            details {
+                summary { "Raw stack trace" }
+                pre class="raw-stack" tabindex="0" { (stack) }
+            }
+        }
+    }
+}
+
+fn detail_view(
+    ctx: &PageCtx,
+    filters: &Filters,
+    window: &crate::domain::timerange::Window,
+    d: &ErrorDetail,
+    next: Option<String>,
+) -> Markup {
+    let g = &d.group;
+    let latest = d.occurrences.first();
+    let chart = Series::counts("Events", "s-errors", &d.series);
+    let title = match &g.error_type {
+        Some(t) => format!("{t}: {}", g.message),
+        None => g.message.clone(),
+    };
+    let body = html! {
+        p { a href=(filters.link("/errors", &[])) { "← Errors" } }
+        div class="page-head" {
+            h1 class="error-title" { (title) }
+            div class="page-actions" {
+                (status_badge(&g.status))
+                @if ctx.can_edit() {
+                    @for (status, label) in [("resolved", "Resolve"), ("ignored", "Ignore"), ("unresolved", "Unresolve")] {
+                        @if g.status != status {
+                            form class="inline" method="post" action=(format!("/errors/{}/status", g.id)) {
+                                (csrf_field(&ctx.csrf))
+                                input type="hidden" name="status" value=(status);
+                                @if let Some(p) = &ctx.project { input type="hidden" name="project" value=(p.id); }
+                                input type="hidden" name="back" value=(ctx.here);
+                                button class=(if status == "resolved" { "btn btn-primary" } else { "btn" }) type="submit" { (label) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(frame) = &g.top_frame { p class="mono muted" { (frame) } }
+        dl class="meta-list" {
+            dt { "App" } dd { (g.app) }
+            dt { "First seen" } dd { (time(g.first_seen)) }
+            dt { "Last seen" } dd { (time(g.last_seen)) }
+            @if let Some(r) = &g.last_release { dt { "Latest release" } dd class="mono" { (r) } }
+            @if let Some(e) = &g.last_environment { dt { "Latest environment" } dd { (e) } }
+            @if let Some(at) = g.regressed_at { dt { "Regressed" } dd { (time(at)) } }
+        }
+        div class="kpis" {
+            (kpi("Events in range", &count(d.in_range), html! {}, Some(&window.label())))
+            (kpi("Users affected", &count(d.users), html! {}, Some("in this range")))
+            (kpi("Events ever", &count(g.occurrences), html! {}, None))
+        }
+        (filter_bar(&format!("/errors/{}", g.id), filters, window, &Default::default(), &[]))
+        section class="card" {
+            div class="card-head" { h2 class="card-title" { "Events over time" } }
+            (time_chart("group-trend", "Events of this error over time", &window.chart_buckets(), window.chart_step(), Some(&chart), &[], false, ""))
+        }
+        div class="grid-2" {
+            section class="card" {
+                div class="card-head" { h2 class="card-title" { "Stack trace" } @if let Some(o) = latest { span class="muted small" { "latest event, " (time(o.timestamp)) } } }
+                @match latest.and_then(|o| o.stack.as_deref()) {
+                    Some(stack) => { (frames(stack)) }
+                    None => { p class="muted" { "The latest event has no stack trace (the SDK reported a plain value)." } }
+                }
+                @if let Some(ctx_json) = latest.and_then(|o| o.context.as_deref()) {
+                    details open {
+                        summary { "Context" }
+                        pre class="raw-stack" tabindex="0" { (pretty_json(ctx_json)) }
+                    }
+                }
+            }
+            section class="card" {
+                div class="card-head" { h2 class="card-title" { "Breakdown" } }
+                @for (label, rows) in &d.breakdowns {
+                    h3 class="small" { (label) }
+                    (breakdown(rows, "not reported"))
+                }
+            }
+        }
+        section class="card" {
+            div class="card-head" { h2 class="card-title" { "Events" } }
+            @if d.occurrences.is_empty() {
+                p class="muted" { "No events of this error in this range." }
+            } @else {
+                div class="table-wrap" {
+                    table class="table" {
+                        thead { tr {
+                            th scope="col" { "Time" } th scope="col" { "Release" } th scope="col" { "Environment" }
+                            th scope="col" { "Browser / OS" } th scope="col" { "User" } th scope="col" { "Session" }
+                        } }
+                        tbody {
+                            @for o in &d.occurrences {
+                                tr {
+                                    td { (time(o.timestamp)) }
+                                    td class="mono" { (o.release.as_deref().unwrap_or("–")) }
+                                    td { (o.environment.as_deref().unwrap_or("–")) }
+                                    td { (o.device_browser.as_deref().unwrap_or("–")) " / " (o.device_os.as_deref().unwrap_or("–")) }
+                                    td class="mono" { span class="truncate" { (o.user_id.as_deref().or(o.anonymous_id.as_deref()).unwrap_or("–")) } }
+                                    td {
+                                        @if let Some(s) = &o.session_id {
+                                            a class="mono" href=(format!("/sessions/{}", urlencode(s))) { (s.chars().take(8).collect::<String>()) "…" }
+                                        } @else { "–" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                (pager(None, next, ""))
+            }
+        }
+    };
+    layout(ctx, &title, Tab::Errors, filters, body)
+}
+
+fn pretty_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| text.to_string())
+}
+
+#[handler]
+pub async fn detail(req: &Request, state: Data<&SharedState>, Path(id): Path<String>) -> PageResult {
+    let ctx = PageCtx::load(&state, req).await?;
+    let project = ctx.project()?;
+    let filters = Filters::from_request(req);
+    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let id = read::path_id("error group", &id)?;
+    let group = state
+        .db
+        .error_group(&project.id, id)
+        .await?
+        .ok_or_else(|| WebError::NotFound("This error group does not exist in this project.".into()))?;
+    let before = read::parse_cursor(query_param(req, "before").as_deref())?;
+    let d = analytics::error_detail(&state, &scope, &window, group, before.as_ref()).await?;
+    let next = (d.occurrences.len() as i64 == analytics::OCCURRENCES_PER_PAGE)
+        .then(|| d.occurrences.last())
+        .flatten()
+        .map(|o| filters.link(&format!("/errors/{id}"), &[("before", &format!("{}.{}", o.timestamp, o.id))]));
+    Ok(html(detail_view(&ctx, &filters, &window, &d, next)))
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    project: String,
+    back: Option<String>,
+}
+
+#[handler]
+pub async fn set_status(
+    req: &Request,
+    state: Data<&SharedState>,
+    Path(id): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> PageResult {
+    let s = Session::for_form(&state, req, &f.csrf).await?;
+    let reader = read::reader_for_user(&state, &s.who.user_id, &f.project).await?;
+    read::set_error_status(&state, &reader, &id, &f.status).await?;
+    let label = match f.status.as_str() {
+        "resolved" => "Resolved. It reopens by itself if it occurs again.",
+        "ignored" => "Ignored: it stays out of the unresolved list.",
+        _ => "Marked unresolved.",
+    };
+    security::flash(&state, req, label);
+    let back = f
+        .back
+        .filter(|b| is_local_path(b))
+        .unwrap_or_else(|| format!("/errors/{id}"));
+    Ok(see_other(&back))
+}

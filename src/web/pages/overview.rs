@@ -1,0 +1,238 @@
+//! Overview: the project's KPIs against the previous period, the event trend, top
+//! errors, releases and web vitals.
+
+use crate::domain::vitals;
+use crate::service::analytics::{self, Change, GroupItem, Overview, ReleaseItem, VitalSummary};
+use crate::state::SharedState;
+use crate::web::charts::{rating_bar, sparkline, time_chart, Series};
+use crate::web::components::{
+    count, delta, delta_points, empty, filter_bar, kpi, percent, rating_badge, status_badge,
+};
+use crate::web::context::{query_param, PageCtx, Session};
+use crate::web::error::{is_local_path, PageResult};
+use crate::web::filters::Filters;
+use crate::web::layout::{page as layout, Tab};
+use crate::web::security::{self, PROJECT_COOKIE};
+use crate::web::{html, see_other};
+use maud::{html, Markup};
+use poem::web::Data;
+use poem::{handler, Request};
+
+/// The error groups table shared with the errors page.
+pub fn group_rows(groups: &[GroupItem], filters: &Filters, compact: bool) -> Markup {
+    html! {
+        div class="table-wrap" {
+            table class="table" {
+                thead { tr {
+                    th scope="col" { "Error" }
+                    th scope="col" class="num" { "Events" }
+                    th scope="col" class="num" { "Users" }
+                    th scope="col" { "Trend" }
+                    @if !compact {
+                        th scope="col" { "First seen" }
+                        th scope="col" { "Last seen" }
+                        th scope="col" { "Status" }
+                    }
+                } }
+                tbody {
+                    @for g in groups {
+                        tr {
+                            td {
+                                a class="row-link" href=(filters.link(&format!("/errors/{}", g.group.id), &[])) {
+                                    @if let Some(t) = &g.group.error_type { strong { (t) } " " }
+                                    span class="truncate" { (g.group.message) }
+                                    span class="muted small truncate" {
+                                        (g.group.app)
+                                        @if let Some(frame) = &g.group.top_frame { " · " span class="mono" { (frame) } }
+                                    }
+                                }
+                            }
+                            td class="num" { (count(g.in_range)) }
+                            td class="num" { (count(g.users)) }
+                            td { (sparkline(&g.sparkline, &format!("{} events in the range", count(g.in_range)))) }
+                            @if !compact {
+                                td { (crate::web::components::time(g.group.first_seen)) }
+                                td { (crate::web::components::time(g.group.last_seen)) }
+                                td { (status_badge(&g.group.status)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn release_rows(releases: &[ReleaseItem], filters: &Filters) -> Markup {
+    html! {
+        div class="table-wrap" {
+            table class="table" {
+                thead { tr {
+                    th scope="col" { "Release" }
+                    th scope="col" class="num" { "Events" }
+                    th scope="col" class="num" { "Errors" }
+                    th scope="col" class="num" { "Sessions" }
+                    th scope="col" class="num" { "Crash-free" }
+                } }
+                tbody {
+                    @for r in releases {
+                        tr {
+                            td { a href=(filters.link("/", &[("release", &r.release)])) class="mono" { (r.release) } }
+                            td class="num" { (count(r.events)) }
+                            td class="num" { (count(r.errors)) }
+                            td class="num" { (count(r.sessions)) }
+                            td class="num" { (percent(r.crash_free)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn vital_cards(list: &[VitalSummary]) -> Markup {
+    html! {
+        div class="vitals" {
+            @for v in list {
+                div class="vital" {
+                    div class="vital-name" { (v.metric) }
+                    div class="vital-value" {
+                        @match v.p75 {
+                            Some(p) => { (vitals::format_value(v.metric, p)) }
+                            None => { "–" }
+                        }
+                    }
+                    (rating_badge(v.rating()))
+                    @if v.samples > 0 {
+                        (rating_bar(v.good, v.needs_improvement, v.poor))
+                        div class="muted small" { "p75 of " (count(v.samples)) " samples" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct OverviewView<'a> {
+    filters: &'a Filters,
+    window: &'a crate::domain::timerange::Window,
+    options: &'a analytics::FilterOptions,
+    data: &'a Overview,
+    has_data: bool,
+}
+
+fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
+    let d = v.data;
+    let t = &d.totals;
+    let p = &d.previous;
+    let starts = v.window.chart_buckets();
+    let events = Series::counts("Events", "s-events", &d.events_series);
+    let errors = Series::counts("Errors", "s-errors", &d.errors_series);
+    let body = html! {
+        div class="page-head" {
+            h1 { "Overview" }
+            @if let Some(project) = &ctx.project { p class="muted" { (project.org_name) " / " (project.name) " · " (v.window.label()) } }
+        }
+        (filter_bar("/", v.filters, v.window, v.options, &[]))
+        @if !v.has_data {
+            (empty("No data yet", "This project has not received anything. Create an API key and send a first event from your app or with curl.", html! {
+                a class="btn btn-primary" href="/onboarding" { "Set up the SDK" }
+                " " a class="btn" href="/settings/api-keys" { "API keys" }
+            }))
+        } @else {
+            div class="kpis" {
+                (kpi("Events", &count(t.events), delta(&Change::counts(t.events, p.events), false), None))
+                (kpi("Errors", &count(t.errors), delta(&Change::counts(t.errors, p.errors), true), None))
+                (kpi("Affected users", &count(t.affected_users), delta(&Change::counts(t.affected_users, p.affected_users), true), Some("distinct users with an error")))
+                (kpi("Sessions", &count(t.sessions), delta(&Change::counts(t.sessions, p.sessions), false), None))
+                (kpi("Crash-free sessions", &percent(t.crash_free()), delta_points(t.crash_free(), p.crash_free()), Some("sessions without an error")))
+            }
+            section class="card" {
+                div class="card-head" { h2 class="card-title" { "Events and errors" } }
+                @if t.events + t.errors == 0 {
+                    p class="muted" { "Nothing in this range. Try a longer range." }
+                } @else {
+                    (time_chart("trend", "Events and errors over time", &starts, v.window.chart_step(), Some(&events), &[errors], true, ""))
+                }
+            }
+            div class="grid-2" {
+                section class="card" {
+                    div class="card-head" {
+                        h2 class="card-title" { "Top errors" }
+                        a class="card-actions" href=(v.filters.link("/errors", &[])) { "All errors" }
+                    }
+                    @if d.top_errors.is_empty() {
+                        (empty("No errors in this range", "Errors your apps report show up here, grouped by cause.", html! {}))
+                    } @else {
+                        (group_rows(&d.top_errors, v.filters, true))
+                    }
+                }
+                section class="card" {
+                    div class="card-head" { h2 class="card-title" { "Releases" } }
+                    @if d.releases.is_empty() {
+                        (empty("No releases seen", "Send `release` with your events, errors and sessions to compare versions.", html! {}))
+                    } @else {
+                        (release_rows(&d.releases, v.filters))
+                    }
+                }
+            }
+            section class="card" {
+                div class="card-head" {
+                    h2 class="card-title" { "Web vitals (p75)" }
+                    a class="card-actions" href=(v.filters.link("/performance", &[])) { "Performance" }
+                }
+                @if d.vitals.iter().all(|x| x.samples == 0) {
+                    (empty("No web vitals in this range", "The browser SDK reports Core Web Vitals as $web_vital events once it runs on a page.", html! {}))
+                } @else {
+                    (vital_cards(&d.vitals))
+                }
+            }
+        }
+    };
+    layout(ctx, "Overview", Tab::Overview, v.filters, body)
+}
+
+#[handler]
+pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
+    let ctx = PageCtx::load(&state, req).await?;
+    let project = ctx.project()?;
+    let filters = Filters::from_request(req);
+    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let (data, options, has_data) = futures_util::try_join!(
+        analytics::overview(&state, &scope, &window),
+        analytics::filter_options(&state, &project.id),
+        async { Ok(state.db.project_has_data(&project.id).await?) },
+    )?;
+    Ok(html(view(
+        &ctx,
+        &OverviewView {
+            filters: &filters,
+            window: &window,
+            options: &options,
+            data: &data,
+            has_data,
+        },
+    )))
+}
+
+/// `/switch?project=…&to=…`: remembers the chosen project and goes back.
+#[handler]
+pub async fn switch_project(req: &Request, state: Data<&SharedState>) -> PageResult {
+    let s = Session::require(&state, req).await?;
+    let project = query_param(req, "project").unwrap_or_default();
+    crate::service::orgs::get_project(&state, &s.who, &project).await?;
+    req.cookie().add(security::cookie(
+        &state,
+        PROJECT_COOKIE,
+        &project,
+        400 * 86_400,
+    ));
+    // Back to the same page, minus its old project and item (they belonged to the other project).
+    let to = query_param(req, "to").filter(|t| is_local_path(t)).unwrap_or_else(|| "/".into());
+    let path = to.split('?').next().unwrap_or("/");
+    let section = path
+        .split('/')
+        .nth(1)
+        .map_or("/".to_string(), |s| format!("/{s}"));
+    Ok(see_other(if section == "/settings" { path } else { &section }))
+}

@@ -1,0 +1,329 @@
+//! The dashboard over HTTP, as a browser without JavaScript uses it: sign-up and
+//! onboarding, every page with the SDK captures ingested, forms and their CSRF
+//! tokens, roles, the bell, themes, security headers and assets.
+
+mod common;
+
+use common::web::Web;
+use common::{Backend, TestApp};
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A first user signed up through the pages, with a project and key made in onboarding.
+async fn onboarded(app: &TestApp) -> (Web, String, String) {
+    let web = Web::new(&app.base);
+    let signed_up = web.sign_up("owner@example.com", PASSWORD, "Acme").await;
+    assert_eq!(signed_up.status, 303, "{}", signed_up.body);
+    assert_eq!(signed_up.location.as_deref(), Some("/onboarding"));
+
+    let onboarding = web.get("/onboarding").await;
+    assert_eq!(onboarding.status, 200);
+    assert!(onboarding.has("Create a project"));
+    let org = onboarding
+        .between("name=\"org\" value=\"", "\"")
+        .expect("the project form names the organization");
+    let created = web
+        .post(
+            "/onboarding/project",
+            &[("csrf", &onboarding.csrf()), ("org", &org), ("name", "Web shop")],
+        )
+        .await;
+    assert_eq!(created.status, 303);
+    let step3 = web.visit(created.location.as_deref().unwrap()).await;
+    assert!(step3.has("Create an API key"), "{}", step3.body);
+    let project = step3
+        .between("name=\"project\" value=\"", "\"")
+        .unwrap();
+    let with_key = web
+        .post(
+            "/onboarding/key",
+            &[("csrf", &step3.csrf()), ("project", &project), ("label", "web")],
+        )
+        .await;
+    assert_eq!(with_key.status, 200);
+    let key = with_key
+        .between("<code id=\"new-key\">", "</code>")
+        .expect("the new key is shown once");
+    assert!(key.starts_with("tt_live_"));
+    assert!(with_key.has(&format!("apiKey: &quot;{key}&quot;")), "the snippet carries the key");
+    (web, project, key)
+}
+
+async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (web, project, key) = onboarded(&app).await;
+
+    let status = web.get(&format!("/onboarding/status?project={project}")).await;
+    assert_eq!(status.body, json!({ "received": false }).to_string());
+    let empty = web.visit("/").await;
+    assert!(empty.has("No data yet"), "an empty project says what to do next");
+
+    app.replay_captures(&key).await;
+    let status = web.get(&format!("/onboarding/status?project={project}")).await;
+    assert_eq!(status.body, json!({ "received": true }).to_string());
+
+    let overview = web.visit("/?range=30d").await;
+    assert_eq!(overview.status, 200);
+    for text in ["Events", "Errors", "Affected users", "Crash-free sessions", "Top errors", "Releases"] {
+        assert!(overview.has(text), "overview lacks {text}");
+    }
+    assert!(overview.has("web@1.0.0+abc123"), "a release of the captures");
+    assert!(overview.has("<svg class=\"chart-svg\""), "the trend chart");
+
+    let events = web.visit("/events?range=30d").await;
+    assert!(events.has("page_view") && events.has("$screen"));
+    let named = web.visit("/events?range=30d&name=page_view").await;
+    assert!(named.has("Property breakdown") && named.has("/pricing"), "{}", named.body);
+
+    let errors = web.visit("/errors?range=30d&status=all").await;
+    assert!(errors.has("TypeError"), "{}", errors.body);
+    let group = errors
+        .between("href=\"/errors/", "?")
+        .expect("a link to an error group");
+    let detail = web.visit(&format!("/errors/{group}?range=30d")).await;
+    assert_eq!(detail.status, 200);
+    assert!(detail.has("Stack trace") && detail.has("Breakdown"));
+    assert!(detail.has(">Resolve<"), "an owner may resolve");
+
+    let resolved = web
+        .post(
+            &format!("/errors/{group}/status"),
+            &[
+                ("csrf", &detail.csrf()),
+                ("status", "resolved"),
+                ("project", &project),
+                ("back", &format!("/errors/{group}")),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status, 303);
+    let after = web.visit(resolved.location.as_deref().unwrap()).await;
+    assert!(after.has("badge-resolved") && after.has("Resolved."), "{}", after.body);
+
+    let sessions = web.visit("/sessions?range=30d").await;
+    assert!(sessions.has("Latest sessions"));
+    let session = "b42effde-5cc0-40e0-9f61-8d5585b0764b";
+    let timeline = web.visit(&format!("/sessions/{session}")).await;
+    assert_eq!(timeline.status, 200);
+    assert!(timeline.has("Timeline") && timeline.has("page_view") && timeline.has("tl-error"));
+
+    let performance = web.visit("/performance?range=30d").await;
+    assert_eq!(performance.status, 200);
+    assert!(performance.has("No web vitals in this range"));
+
+    // The bell: the new error groups of the captures, for the owner.
+    let bell = web.visit("/notifications").await;
+    assert!(bell.has("New error:"), "{}", bell.body);
+    let unread = |page: &common::web::Page| page.body.matches("class=\"notif unread\"").count();
+    let before = unread(&bell);
+    assert!(before >= 2, "one per new group, in the bell and the list");
+    let first = bell.between("href=\"/notifications/", "\"").unwrap();
+    let opened = web.get(&format!("/notifications/{first}")).await;
+    assert_eq!(opened.status, 303);
+    assert!(opened.location.unwrap().starts_with("/errors/"));
+    let unread_before = web.visit("/notifications").await;
+    assert_eq!(unread(&unread_before), before - 2, "read in the bell and the list");
+    let all_read = web
+        .post(
+            "/notifications/read-all",
+            &[("csrf", &unread_before.csrf()), ("to", "/notifications")],
+        )
+        .await;
+    assert_eq!(all_read.status, 303);
+    let caught_up = web.visit("/notifications?unread=1").await;
+    assert!(caught_up.has("You are all caught up"));
+}
+
+async fn forms_need_their_csrf_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (web, project, _) = onboarded(&app).await;
+    for (path, form) in [
+        ("/settings/projects", vec![("org", "x"), ("name", "Sneaky")]),
+        ("/settings/appearance", vec![("theme", "dark")]),
+        ("/logout", vec![]),
+    ] {
+        let mut with_bad_token = form.clone();
+        with_bad_token.push(("csrf", "not-the-token"));
+        for attempt in [form.clone(), with_bad_token] {
+            let page = web.post(path, &attempt).await;
+            assert_eq!(page.status, 403, "{path}: {}", page.body);
+            assert!(page.has("This form has expired"));
+        }
+    }
+    // Nothing happened: still signed in, still the default theme, one project.
+    let projects = web.visit("/settings/projects").await;
+    assert_eq!(projects.status, 200);
+    assert!(!projects.has("Sneaky"));
+    assert!(projects.body.contains("data-theme=\"system\""));
+    assert!(projects.has(&project));
+
+    // Login forms have their own token (a cookie and a field that must match).
+    let anonymous = Web::new(&app.base);
+    let refused = anonymous
+        .post(
+            "/login",
+            &[("csrf", "forged"), ("email", "owner@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let wrong = anonymous.log_in("owner@example.com", "wrong password!!").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.has("Invalid email or password."));
+}
+
+async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (owner, project, key) = onboarded(&app).await;
+    app.replay_captures(&key).await;
+
+    let members = owner.visit("/settings/members").await;
+    let org = members.between("name=\"org\" value=\"", "\"").unwrap();
+    let invited = owner
+        .post(
+            "/settings/members",
+            &[
+                ("csrf", &members.csrf()),
+                ("org", &org),
+                ("email", "viewer@example.com"),
+                ("role", "VIEWER"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200);
+    let link = invited
+        .between("<code id=\"invite-link\">", "</code>")
+        .expect("the invite link is shown when no mail goes out");
+    let path = link.trim_start_matches(&app.base).replace("&amp;", "&");
+
+    let viewer = Web::new(&app.base);
+    let invite = viewer.visit(&path).await;
+    assert!(invite.has("Join Acme") && invite.has("VIEWER"), "{}", invite.body);
+    let token = invite.between("name=\"invite\" value=\"", "\"").unwrap();
+    let joined = viewer
+        .post(
+            "/signup",
+            &[
+                ("csrf", &invite.csrf()),
+                ("invite", &token),
+                ("email", "viewer@example.com"),
+                ("name", "Vera"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+
+    let errors = viewer.visit("/errors?range=30d&status=all").await;
+    let group = errors.between("href=\"/errors/", "?").unwrap();
+    let detail = viewer.visit(&format!("/errors/{group}?range=30d")).await;
+    assert!(detail.has("Stack trace"));
+    assert!(!detail.has(">Resolve<") && !detail.has(">Ignore<"), "no buttons a viewer cannot use");
+    let refused = viewer
+        .post(
+            &format!("/errors/{group}/status"),
+            &[("csrf", &detail.csrf()), ("status", "resolved"), ("project", &project)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(viewer.visit(&format!("/errors/{group}?range=30d")).await.has("badge-unresolved"));
+
+    let keys = viewer.visit("/settings/api-keys").await;
+    assert!(keys.has("Only owners and editors manage keys"));
+    assert!(!keys.has("tt_live_"));
+    let projects = viewer.visit("/settings/projects").await;
+    assert!(!projects.has("Create project"));
+
+    // Someone outside the organization sees nothing of it.
+    let outsider = Web::new(&app.base);
+    let _ = app.seed("outsider").await;
+    assert_eq!(outsider.log_in("outsider@example.com", PASSWORD).await.status, 303);
+    assert_eq!(outsider.get(&format!("/errors/{group}?project={project}")).await.status, 404);
+    assert_eq!(outsider.get(&format!("/switch?project={project}")).await.status, 404);
+    let own = outsider.visit("/?range=30d").await;
+    assert!(!own.has("Web shop"));
+}
+
+async fn preferences_pages_and_headers(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (web, _, _) = onboarded(&app).await;
+
+    let appearance = web.visit("/settings/appearance").await;
+    let saved = web
+        .post(
+            "/settings/appearance",
+            &[("csrf", &appearance.csrf()), ("theme", "dark")],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let page = web.visit("/").await;
+    assert!(page.body.contains("<html lang=\"en\" data-theme=\"dark\">"));
+    let bad = web
+        .post(
+            "/settings/appearance",
+            &[("csrf", &appearance.csrf()), ("theme", "neon")],
+        )
+        .await;
+    assert_eq!(bad.status, 303);
+    assert!(web.visit("/settings/appearance").await.has("`theme` must be system, light or dark"));
+
+    let prefs = web.visit("/settings/notifications").await;
+    assert!(prefs.has("Regressions"));
+    let saved = web
+        .post(
+            "/settings/notifications",
+            &[("csrf", &prefs.csrf()), ("new_issue_bell", "on"), ("regression_email", "on")],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let prefs = web.visit("/settings/notifications").await;
+    assert!(prefs.has("name=\"new_issue_bell\" value=\"on\" checked"));
+    assert!(!prefs.has("name=\"regression_bell\" value=\"on\" checked"));
+
+    for path in [
+        "/", "/errors", "/events", "/sessions", "/performance", "/notifications", "/onboarding",
+        "/settings/profile", "/settings/appearance", "/settings/notifications", "/settings/tokens",
+        "/settings/organization", "/settings/members", "/settings/projects", "/settings/api-keys",
+    ] {
+        let page = web.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+        assert!(!page.body.contains("style="), "{path} has an inline style");
+        assert!(!page.body.contains("<script>"), "{path} has an inline script");
+        assert_eq!(page.headers["cache-control"], "no-store");
+    }
+
+    // Assets: fingerprinted and cached for a year; a stale fingerprint is not.
+    let page = web.get("/").await;
+    let css = page.between("<link rel=\"stylesheet\" href=\"", "\"").unwrap();
+    let asset = web.get(&css).await;
+    assert_eq!(asset.status, 200);
+    assert_eq!(asset.headers["cache-control"], "public, max-age=31536000, immutable");
+    assert!(asset.headers["content-type"].to_str().unwrap().starts_with("text/css"));
+    let stale = web.get("/assets/000000000000/css/app.css").await;
+    assert_eq!(stale.headers["cache-control"], "no-cache");
+    assert_eq!(web.get("/assets/x/nope.css").await.status, 404);
+
+    // Bad input gets a page that says what is wrong, never a 500.
+    assert_eq!(web.get("/errors?range=forever").await.status, 400);
+    assert_eq!(web.get("/events?from=2026-13-45").await.status, 400);
+    assert_eq!(web.get("/errors/not-a-group").await.status, 404);
+    assert_eq!(web.get("/sessions/%00").await.status, 404);
+    let missing = web.get("/no/such/page").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.has("There is no page at this address."));
+
+    // Logged out, pages send you to log in and back.
+    let anonymous = Web::new(&app.base);
+    let redirect = anonymous.get("/errors?range=7d").await;
+    assert_eq!(redirect.status, 303);
+    assert_eq!(redirect.location.as_deref(), Some("/login?next=%2Ferrors%3Frange%3D7d"));
+}
+
+on_both_backends!(
+    first_user_onboards_and_sees_the_sdk_captures_on_every_page,
+    forms_need_their_csrf_token,
+    viewers_see_no_actions_and_are_refused_anyway,
+    preferences_pages_and_headers
+);
