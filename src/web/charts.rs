@@ -30,18 +30,23 @@ impl<'a> Series<'a> {
     }
 }
 
-/// A round upper bound for an axis: 1, 2 or 5 times a power of ten.
+/// Grid lines of the value axis.
+const TICKS: f64 = 4.0;
+
+/// A round upper bound for an axis: four equal steps of a round size, so that
+/// every grid line has a round label.
 fn nice_max(max: f64) -> f64 {
     if max <= 0.0 {
-        return 1.0;
+        return TICKS;
     }
-    let magnitude = 10f64.powf(max.log10().floor());
-    for m in [1.0, 2.0, 5.0, 10.0] {
-        if max <= m * magnitude {
-            return m * magnitude;
-        }
-    }
-    10.0 * magnitude
+    let raw = max / TICKS;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    step * TICKS
 }
 
 /// `1234` → `1.2k`, for axis labels.
@@ -151,12 +156,12 @@ pub fn time_chart(
                 desc id=(format!("{id}-d")) { (desc) }
                 // Grid and left axis.
                 @for i in 0..=4 {
-                    @let v = left_max * f64::from(i) / 4.0;
+                    @let v = left_max * f64::from(i) / TICKS;
                     @let gy = y(v, left_max);
                     line class="grid-line" x1=(LEFT) x2=(W - if lines_own_axis { RIGHT } else { 16.0 }) y1=(gy) y2=(gy) {}
                     text class="axis-label" x=(LEFT - 6.0) y=(gy + 4.0) text-anchor="end" { (compact(v)) }
                     @if lines_own_axis && !lines.is_empty() {
-                        @let rv = right_max * f64::from(i) / 4.0;
+                        @let rv = right_max * f64::from(i) / TICKS;
                         text class="axis-label" x=(W - RIGHT + 6.0) y=(gy + 4.0) text-anchor="start" { (compact(rv)) }
                     }
                 }
@@ -306,10 +311,12 @@ mod tests {
 
     #[test]
     fn axes_round_up_and_labels_are_compact() {
-        assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(7.0), 10.0);
-        assert_eq!(nice_max(130.0), 200.0);
-        assert_eq!(nice_max(4_000.0), 5_000.0);
+        assert_eq!(nice_max(0.0), 4.0);
+        assert_eq!(nice_max(7.0), 8.0);
+        assert_eq!(nice_max(130.0), 160.0);
+        assert_eq!(nice_max(4_000.0), 4_000.0);
+        assert_eq!(nice_max(4_100.0), 6_000.0);
+        assert_eq!(nice_max(3_300.0), 4_000.0);
         assert_eq!(compact(1_500.0), "1.5k");
         assert_eq!(compact(2_000_000.0), "2M");
         assert_eq!(compact(0.25), "0.25");

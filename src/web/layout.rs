@@ -107,9 +107,10 @@ fn topbar(ctx: &PageCtx) -> Markup {
             div class="topbar-actions" {
                 (bell(ctx))
                 details class="user-menu" {
-                    summary aria-label="Account menu" {
+                    summary {
                         span class="avatar" aria-hidden="true" { (initials(ctx.display_name())) }
                         span class="user-name" { (ctx.display_name()) }
+                        span class="sr-only" { " (account menu)" }
                     }
                     div class="menu-panel" {
                         p class="menu-head muted" { (ctx.who().email) }

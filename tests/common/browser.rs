@@ -76,14 +76,12 @@ impl Browser {
         self.client.goto(url).await.unwrap();
     }
 
+    /// The page's visible text (empty while a navigation replaces the page).
     pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     pub async fn fill(&self, css: &str, value: &str) {
