@@ -304,7 +304,10 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                 let percent = done * 100 / total.max(1);
                 if percent >= shown + 5 {
                     shown = percent;
-                    eprintln!("  {percent:>3} %  {} sessions, {} events, {} errors", r.sessions, r.events, r.errors);
+                    eprintln!(
+                        "  {percent:>3} %  {} sessions, {} events, {} errors",
+                        r.sessions, r.events, r.errors
+                    );
                 }
             })
             .await?;

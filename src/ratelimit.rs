@@ -14,6 +14,22 @@ pub enum Family {
 }
 
 impl Family {
+    /// The family of a request; the dashboard's sign-in forms count as auth.
+    pub fn of_request(method: &poem::http::Method, path: &str) -> Option<Family> {
+        const DASHBOARD_AUTH: [&str; 6] = [
+            "/login",
+            "/signup",
+            "/signup/confirm",
+            "/forgot-password",
+            "/reset-password",
+            "/invite",
+        ];
+        if method == poem::http::Method::POST && DASHBOARD_AUTH.contains(&path) {
+            return Some(Family::Auth);
+        }
+        Family::of_path(path)
+    }
+
     pub fn of_path(path: &str) -> Option<Family> {
         if path.starts_with("/api/auth") {
             Some(Family::Auth)

@@ -48,7 +48,7 @@ async fn edge<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
 /// Per-IP limits per route family (SPEC §1); plans bound ingest per project instead.
 fn limit_per_ip(req: &Request) -> Option<Response> {
     let state = req.data::<SharedState>()?;
-    let family = Family::of_path(req.uri().path())?;
+    let family = Family::of_request(req.method(), req.uri().path())?;
     let c = &state.config;
     let max = match family {
         Family::Auth => c.rate_limit_auth_max,
@@ -132,11 +132,8 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
             .status(StatusCode::NOT_FOUND)
             .content_type("text/html; charset=utf-8")
             .body(
-                crate::web::layout::error_page(
-                    "Not found",
-                    "There is no page at this address.",
-                )
-                .into_string(),
+                crate::web::layout::error_page("Not found", "There is no page at this address.")
+                    .into_string(),
             ));
     }
     if machine && !res.status().is_success() && !is_json && res.status() != StatusCode::NOT_MODIFIED

@@ -34,10 +34,18 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
     let app = TestApp::start(backend).await;
     let b = Browser::start(1280).await;
 
-    // Sign up: the first user.
+    // The pages before an account: log in, passwords, confirmations, not found.
     b.goto(&app.url("/")).await;
     b.wait_for_text("Log in").await;
     accessible(&b, "login").await;
+    for (path, expect) in [
+        ("/forgot-password", "Forgot your password?"),
+        ("/reset-password?token=ttr_x", "Choose a new password"),
+        ("/signup/confirm?token=ttc_x", "Confirm your account"),
+        ("/no/such/page", "There is no page at this address."),
+    ] {
+        visit_and_check(&b, &app, path, expect).await;
+    }
     b.goto(&app.url("/signup")).await;
     accessible(&b, "signup").await;
     b.fill("input[name=name]", "Ada Lovelace").await;
@@ -48,7 +56,11 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
 
     // Onboarding: project, key, snippet, and the live check.
     b.wait_for_text("Set up a project").await;
-    b.fill("form[action='/onboarding/project'] input[name=name]", "Web shop").await;
+    b.fill(
+        "form[action='/onboarding/project'] input[name=name]",
+        "Web shop",
+    )
+    .await;
     b.click("form[action='/onboarding/project'] button").await;
     b.wait_for_text("Create an API key").await;
     b.click("form[action='/onboarding/key'] button").await;
@@ -71,7 +83,16 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
     visit_and_check(&b, &app, "/?range=30d", "Top errors").await;
     assert!(b.text().await.contains("web@1.0.0+abc123"));
     visit_and_check(&b, &app, "/events?range=30d", "page_view").await;
-    visit_and_check(&b, &app, "/events?range=30d&name=page_view", "Property breakdown").await;
+    visit_and_check(
+        &b,
+        &app,
+        "/events?range=30d&name=page_view",
+        "Property breakdown",
+    )
+    .await;
+    b.click("table a.row-link").await;
+    b.wait_for_text("Properties").await;
+    accessible(&b, "event detail").await;
     visit_and_check(&b, &app, "/sessions?range=30d", "Latest sessions").await;
     b.click("table a.row-link").await;
     b.wait_for_text("Timeline").await;
@@ -84,7 +105,8 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
     b.wait_for_text("Stack trace").await;
     accessible(&b, "error detail").await;
     b.click("form[action$='/status'] button.btn-primary").await;
-    b.wait_for_text("It reopens by itself if it occurs again.").await;
+    b.wait_for_text("It reopens by itself if it occurs again.")
+        .await;
     assert!(b.exists(".badge-resolved").await);
 
     for (path, expect) in [
@@ -104,7 +126,11 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
     // Dark theme, chosen under Appearance (the radio submits itself) and kept.
     b.click("input[name=theme][value=dark]").await;
     b.wait_for_text("Theme saved.").await;
-    for path in ["/?range=30d", "/errors?range=30d&status=all", "/events?range=30d"] {
+    for path in [
+        "/?range=30d",
+        "/errors?range=30d&status=all",
+        "/events?range=30d",
+    ] {
         b.goto(&app.url(path)).await;
         assert_eq!(b.attr("html", "data-theme").await.as_deref(), Some("dark"));
         accessible(&b, &format!("{path} (dark)")).await;
@@ -121,15 +147,22 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
 
     // Invite a viewer, log out, accept as them.
     b.goto(&app.url("/settings/members")).await;
-    b.fill("form[action='/settings/members'] input[name=email]", "vera@example.com").await;
+    b.fill(
+        "form[action='/settings/members'] input[name=email]",
+        "vera@example.com",
+    )
+    .await;
     b.client
-        .find(Locator::Css("form[action='/settings/members'] select[name=role]"))
+        .find(Locator::Css(
+            "form[action='/settings/members'] select[name=role]",
+        ))
         .await
         .unwrap()
         .select_by_value("VIEWER")
         .await
         .unwrap();
-    b.click("form[action='/settings/members'] button[type=submit]").await;
+    b.click("form[action='/settings/members'] button[type=submit]")
+        .await;
     b.wait_for_text("Invite link").await;
     let link = b
         .client
@@ -162,9 +195,10 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
 }
 
 /// Screenshots of Overview and Errors in both themes, over two weeks of sample data,
-/// written to `docs/screenshots/` when UPDATE_SCREENSHOTS=1 (else to a temp dir).
+/// written to `docs/screenshots/` when UPDATE_SCREENSHOTS=1 (else to a temp dir); and
+/// every page fits a 375 px phone without scrolling sideways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn screenshots_in_light_and_dark() {
+async fn screenshots_and_phone_layout() {
     let app = TestApp::start(Backend::Sqlite).await;
     let (db, clock) = (&app.state.db, &app.state.clock);
     let user = accounts::create_user(db, clock, "ada@example.com", PASSWORD, Some("Acme"))
@@ -213,6 +247,36 @@ async fn screenshots_in_light_and_dark() {
             assert!(png.starts_with(b"\x89PNG"), "a PNG");
             std::fs::write(out.join(format!("{page}-{theme}.png")), png).unwrap();
         }
+    }
+
+    b.client.set_window_size(375, 800).await.unwrap();
+    for path in [
+        "/?range=14d",
+        "/errors?range=14d",
+        "/events?range=14d&name=page_view",
+        "/sessions?range=14d",
+        "/performance?range=14d",
+        "/notifications",
+        "/onboarding",
+        "/settings/members",
+        "/settings/api-keys",
+    ] {
+        b.goto(&app.url(path)).await;
+        b.wait_for_text("Telemetry Tracker").await;
+        let (page, viewport) = (
+            b.client
+                .execute("return document.documentElement.scrollWidth", vec![])
+                .await
+                .unwrap(),
+            b.client
+                .execute("return window.innerWidth", vec![])
+                .await
+                .unwrap(),
+        );
+        assert!(
+            page.as_i64() <= viewport.as_i64(),
+            "{path} is {page} px wide on a {viewport} px phone"
+        );
     }
     b.close().await;
 }

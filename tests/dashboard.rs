@@ -26,19 +26,25 @@ async fn onboarded(app: &TestApp) -> (Web, String, String) {
     let created = web
         .post(
             "/onboarding/project",
-            &[("csrf", &onboarding.csrf()), ("org", &org), ("name", "Web shop")],
+            &[
+                ("csrf", &onboarding.csrf()),
+                ("org", &org),
+                ("name", "Web shop"),
+            ],
         )
         .await;
     assert_eq!(created.status, 303);
     let step3 = web.visit(created.location.as_deref().unwrap()).await;
     assert!(step3.has("Create an API key"), "{}", step3.body);
-    let project = step3
-        .between("name=\"project\" value=\"", "\"")
-        .unwrap();
+    let project = step3.between("name=\"project\" value=\"", "\"").unwrap();
     let with_key = web
         .post(
             "/onboarding/key",
-            &[("csrf", &step3.csrf()), ("project", &project), ("label", "web")],
+            &[
+                ("csrf", &step3.csrf()),
+                ("project", &project),
+                ("label", "web"),
+            ],
         )
         .await;
     assert_eq!(with_key.status, 200);
@@ -46,7 +52,10 @@ async fn onboarded(app: &TestApp) -> (Web, String, String) {
         .between("<code id=\"new-key\">", "</code>")
         .expect("the new key is shown once");
     assert!(key.starts_with("tt_live_"));
-    assert!(with_key.has(&format!("apiKey: &quot;{key}&quot;")), "the snippet carries the key");
+    assert!(
+        with_key.has(&format!("apiKey: &quot;{key}&quot;")),
+        "the snippet carries the key"
+    );
     (web, project, key)
 }
 
@@ -54,27 +63,48 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
     let app = TestApp::start(backend).await;
     let (web, project, key) = onboarded(&app).await;
 
-    let status = web.get(&format!("/onboarding/status?project={project}")).await;
+    let status = web
+        .get(&format!("/onboarding/status?project={project}"))
+        .await;
     assert_eq!(status.body, json!({ "received": false }).to_string());
     let empty = web.visit("/").await;
-    assert!(empty.has("No data yet"), "an empty project says what to do next");
+    assert!(
+        empty.has("No data yet"),
+        "an empty project says what to do next"
+    );
 
     app.replay_captures(&key).await;
-    let status = web.get(&format!("/onboarding/status?project={project}")).await;
+    let status = web
+        .get(&format!("/onboarding/status?project={project}"))
+        .await;
     assert_eq!(status.body, json!({ "received": true }).to_string());
 
     let overview = web.visit("/?range=30d").await;
     assert_eq!(overview.status, 200);
-    for text in ["Events", "Errors", "Affected users", "Crash-free sessions", "Top errors", "Releases"] {
+    for text in [
+        "Events",
+        "Errors",
+        "Affected users",
+        "Crash-free sessions",
+        "Top errors",
+        "Releases",
+    ] {
         assert!(overview.has(text), "overview lacks {text}");
     }
-    assert!(overview.has("web@1.0.0+abc123"), "a release of the captures");
+    assert!(
+        overview.has("web@1.0.0+abc123"),
+        "a release of the captures"
+    );
     assert!(overview.has("<svg class=\"chart-svg\""), "the trend chart");
 
     let events = web.visit("/events?range=30d").await;
     assert!(events.has("page_view") && events.has("$screen"));
     let named = web.visit("/events?range=30d&name=page_view").await;
-    assert!(named.has("Property breakdown") && named.has("/pricing"), "{}", named.body);
+    assert!(
+        named.has("Property breakdown") && named.has("/pricing"),
+        "{}",
+        named.body
+    );
 
     let errors = web.visit("/errors?range=30d&status=all").await;
     assert!(errors.has("TypeError"), "{}", errors.body);
@@ -99,7 +129,11 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
         .await;
     assert_eq!(resolved.status, 303);
     let after = web.visit(resolved.location.as_deref().unwrap()).await;
-    assert!(after.has("badge-resolved") && after.has("Resolved."), "{}", after.body);
+    assert!(
+        after.has("badge-resolved") && after.has("Resolved."),
+        "{}",
+        after.body
+    );
 
     let sessions = web.visit("/sessions?range=30d").await;
     assert!(sessions.has("Latest sessions"));
@@ -123,7 +157,11 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
     assert_eq!(opened.status, 303);
     assert!(opened.location.unwrap().starts_with("/errors/"));
     let unread_before = web.visit("/notifications").await;
-    assert_eq!(unread(&unread_before), before - 2, "read in the bell and the list");
+    assert_eq!(
+        unread(&unread_before),
+        before - 2,
+        "read in the bell and the list"
+    );
     let all_read = web
         .post(
             "/notifications/read-all",
@@ -163,11 +201,17 @@ async fn forms_need_their_csrf_token(backend: Backend) {
     let refused = anonymous
         .post(
             "/login",
-            &[("csrf", "forged"), ("email", "owner@example.com"), ("password", PASSWORD)],
+            &[
+                ("csrf", "forged"),
+                ("email", "owner@example.com"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(refused.status, 403);
-    let wrong = anonymous.log_in("owner@example.com", "wrong password!!").await;
+    let wrong = anonymous
+        .log_in("owner@example.com", "wrong password!!")
+        .await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.has("Invalid email or password."));
 }
@@ -198,7 +242,11 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
 
     let viewer = Web::new(&app.base);
     let invite = viewer.visit(&path).await;
-    assert!(invite.has("Join Acme") && invite.has("VIEWER"), "{}", invite.body);
+    assert!(
+        invite.has("Join Acme") && invite.has("VIEWER"),
+        "{}",
+        invite.body
+    );
     let token = invite.between("name=\"invite\" value=\"", "\"").unwrap();
     let joined = viewer
         .post(
@@ -218,15 +266,25 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
     let group = errors.between("href=\"/errors/", "?").unwrap();
     let detail = viewer.visit(&format!("/errors/{group}?range=30d")).await;
     assert!(detail.has("Stack trace"));
-    assert!(!detail.has(">Resolve<") && !detail.has(">Ignore<"), "no buttons a viewer cannot use");
+    assert!(
+        !detail.has(">Resolve<") && !detail.has(">Ignore<"),
+        "no buttons a viewer cannot use"
+    );
     let refused = viewer
         .post(
             &format!("/errors/{group}/status"),
-            &[("csrf", &detail.csrf()), ("status", "resolved"), ("project", &project)],
+            &[
+                ("csrf", &detail.csrf()),
+                ("status", "resolved"),
+                ("project", &project),
+            ],
         )
         .await;
     assert_eq!(refused.status, 403);
-    assert!(viewer.visit(&format!("/errors/{group}?range=30d")).await.has("badge-unresolved"));
+    assert!(viewer
+        .visit(&format!("/errors/{group}?range=30d"))
+        .await
+        .has("badge-unresolved"));
 
     let keys = viewer.visit("/settings/api-keys").await;
     assert!(keys.has("Only owners and editors manage keys"));
@@ -237,9 +295,27 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
     // Someone outside the organization sees nothing of it.
     let outsider = Web::new(&app.base);
     let _ = app.seed("outsider").await;
-    assert_eq!(outsider.log_in("outsider@example.com", PASSWORD).await.status, 303);
-    assert_eq!(outsider.get(&format!("/errors/{group}?project={project}")).await.status, 404);
-    assert_eq!(outsider.get(&format!("/switch?project={project}")).await.status, 404);
+    assert_eq!(
+        outsider
+            .log_in("outsider@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        outsider
+            .get(&format!("/errors/{group}?project={project}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        outsider
+            .get(&format!("/switch?project={project}"))
+            .await
+            .status,
+        404
+    );
     let own = outsider.visit("/?range=30d").await;
     assert!(!own.has("Web shop"));
 }
@@ -265,14 +341,21 @@ async fn preferences_pages_and_headers(backend: Backend) {
         )
         .await;
     assert_eq!(bad.status, 303);
-    assert!(web.visit("/settings/appearance").await.has("`theme` must be system, light or dark"));
+    assert!(web
+        .visit("/settings/appearance")
+        .await
+        .has("`theme` must be system, light or dark"));
 
     let prefs = web.visit("/settings/notifications").await;
     assert!(prefs.has("Regressions"));
     let saved = web
         .post(
             "/settings/notifications",
-            &[("csrf", &prefs.csrf()), ("new_issue_bell", "on"), ("regression_email", "on")],
+            &[
+                ("csrf", &prefs.csrf()),
+                ("new_issue_bell", "on"),
+                ("regression_email", "on"),
+            ],
         )
         .await;
     assert_eq!(saved.status, 303);
@@ -281,26 +364,49 @@ async fn preferences_pages_and_headers(backend: Backend) {
     assert!(!prefs.has("name=\"regression_bell\" value=\"on\" checked"));
 
     for path in [
-        "/", "/errors", "/events", "/sessions", "/performance", "/notifications", "/onboarding",
-        "/settings/profile", "/settings/appearance", "/settings/notifications", "/settings/tokens",
-        "/settings/organization", "/settings/members", "/settings/projects", "/settings/api-keys",
+        "/",
+        "/errors",
+        "/events",
+        "/sessions",
+        "/performance",
+        "/notifications",
+        "/onboarding",
+        "/settings/profile",
+        "/settings/appearance",
+        "/settings/notifications",
+        "/settings/tokens",
+        "/settings/organization",
+        "/settings/members",
+        "/settings/projects",
+        "/settings/api-keys",
     ] {
         let page = web.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.body);
         let csp = page.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
         assert!(!page.body.contains("style="), "{path} has an inline style");
-        assert!(!page.body.contains("<script>"), "{path} has an inline script");
+        assert!(
+            !page.body.contains("<script>"),
+            "{path} has an inline script"
+        );
         assert_eq!(page.headers["cache-control"], "no-store");
     }
 
     // Assets: fingerprinted and cached for a year; a stale fingerprint is not.
     let page = web.get("/").await;
-    let css = page.between("<link rel=\"stylesheet\" href=\"", "\"").unwrap();
+    let css = page
+        .between("<link rel=\"stylesheet\" href=\"", "\"")
+        .unwrap();
     let asset = web.get(&css).await;
     assert_eq!(asset.status, 200);
-    assert_eq!(asset.headers["cache-control"], "public, max-age=31536000, immutable");
-    assert!(asset.headers["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert_eq!(
+        asset.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(asset.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
     let stale = web.get("/assets/000000000000/css/app.css").await;
     assert_eq!(stale.headers["cache-control"], "no-cache");
     assert_eq!(web.get("/assets/x/nope.css").await.status, 404);
@@ -318,10 +424,154 @@ async fn preferences_pages_and_headers(backend: Backend) {
     let anonymous = Web::new(&app.base);
     let redirect = anonymous.get("/errors?range=7d").await;
     assert_eq!(redirect.status, 303);
-    assert_eq!(redirect.location.as_deref(), Some("/login?next=%2Ferrors%3Frange%3D7d"));
+    assert_eq!(
+        redirect.location.as_deref(),
+        Some("/login?next=%2Ferrors%3Frange%3D7d")
+    );
+}
+
+/// Regressions reach the bell and, by default, the mailbox (over a real SMTP server);
+/// new groups only the bell.
+async fn regressions_are_mailed_and_rung(backend: Backend) {
+    let sink = common::smtp::SmtpSink::start();
+    let app = TestApp::start_with(backend, |c| c.smtp_url = Some(sink.url())).await;
+    let seed = app.seed("ada").await;
+    let web = Web::new(&app.base);
+    assert_eq!(web.log_in(&seed.email, PASSWORD).await.status, 303);
+    let error = json!({ "app": "web", "message": "Payment form failed", "stack":
+        "Error: Payment form failed\n    at submit (https://shop.example.com/assets/pay.js:10:5)" });
+    assert_eq!(
+        app.post_json("/ingest/error", &seed.key, &error)
+            .await
+            .status(),
+        204
+    );
+
+    let new_group = async {
+        loop {
+            let page = web.visit("/notifications").await;
+            if page.has("New error: Error: Payment form failed") && page.has("bell-count") {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let page = tokio::time::timeout(std::time::Duration::from_secs(10), new_group)
+        .await
+        .expect("the new group rings the bell");
+    let group = page.between("href=\"/notifications/", "\"").unwrap();
+    let target = web
+        .get(&format!("/notifications/{group}"))
+        .await
+        .location
+        .unwrap();
+    let detail = web.visit(&target).await;
+    let form_project = detail.between("name=\"project\" value=\"", "\"").unwrap();
+    let group_id = target
+        .trim_start_matches("/errors/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let resolved = web
+        .post(
+            &format!("/errors/{group_id}/status"),
+            &[
+                ("csrf", &detail.csrf()),
+                ("status", "resolved"),
+                ("project", &form_project),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status, 303);
+    assert_eq!(sink.count(), 0, "new groups are not mailed by default");
+
+    assert_eq!(
+        app.post_json("/ingest/error", &seed.key, &error)
+            .await
+            .status(),
+        204
+    );
+    let mail = sink.wait_for_to(&seed.email).await;
+    assert!(
+        mail.subject()
+            .contains("Regression: Error: Payment form failed"),
+        "{}",
+        mail.subject()
+    );
+    let text = mail.text_part().unwrap();
+    assert!(
+        text.contains(&format!("{}/errors/{group_id}", app.base)),
+        "{text}"
+    );
+    let regressed = web.visit(&format!("/errors/{group_id}")).await;
+    assert!(regressed.has("badge-unresolved") && regressed.has("Regressed"));
+    assert!(web
+        .visit("/notifications")
+        .await
+        .has("Regression: Error: Payment form failed"));
+}
+
+/// Web vitals and property values, as the SDKs send them, on their pages.
+async fn web_vitals_and_property_values_add_up(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("ada").await;
+    let web = Web::new(&app.base);
+    assert_eq!(web.log_in(&seed.email, PASSWORD).await.status, 303);
+    // LCP 100, 200, … 2000 ms: p75 is 1500 ms; 16 good (≤ 2500), all of them.
+    let vitals: Vec<_> = (1..=20)
+        .map(|i| json!({ "app": "web", "name": "$web_vital",
+            "properties": { "metric": "LCP", "value": i * 100, "rating": "good", "id": format!("v{i}") } }))
+        .collect();
+    assert_eq!(
+        app.post_json("/ingest/batch", &seed.key, &json!({ "events": vitals }))
+            .await
+            .status(),
+        204
+    );
+    let performance = web.visit("/performance?range=24h").await;
+    let p75: f64 = performance
+        .between("<div class=\"vital-value\">", " ms</div>")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((p75 - 1500.0).abs() <= 1500.0 * 0.03, "p75 {p75}");
+    assert!(performance.has("p75 of 20 samples"));
+
+    // 120 distinct order ids on one day: 100 keep their value, 20 become "other".
+    let orders: Vec<_> = (0..120)
+        .map(|i| json!({ "app": "web", "name": "purchase", "properties": { "order": format!("o-{i:03}"), "plan": "pro" } }))
+        .collect();
+    for chunk in orders.chunks(100) {
+        assert_eq!(
+            app.post_json("/ingest/batch", &seed.key, &json!({ "events": chunk }))
+                .await
+                .status(),
+            204
+        );
+    }
+    let plan = web.visit("/events?range=24h&name=purchase&prop=plan").await;
+    assert!(
+        plan.has(
+            "<span class=\"bd-label\">pro</span><span class=\"bd-count num\">120 · 100 %</span>"
+        ),
+        "{}",
+        plan.body
+    );
+    let order = web
+        .visit("/events?range=24h&name=purchase&prop=order")
+        .await;
+    assert!(
+        order.has("(other values)</span><span class=\"bd-count num\">20 "),
+        "{}",
+        order.body
+    );
+    assert!(order.has("100 distinct values per day"));
 }
 
 on_both_backends!(
+    regressions_are_mailed_and_rung,
+    web_vitals_and_property_values_add_up,
     first_user_onboards_and_sees_the_sdk_captures_on_every_page,
     forms_need_their_csrf_token,
     viewers_see_no_actions_and_are_refused_anyway,

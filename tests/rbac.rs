@@ -266,7 +266,12 @@ impl Case {
         } else {
             self.id("spare_token")
         };
-        path.replace("{id}", id)
+        let path = path.replace("{id}", id);
+        if route == "/api/events/properties" {
+            // The event name the case ingested.
+            return format!("{path}?name=e");
+        }
+        path
     }
 }
 
@@ -296,6 +301,7 @@ fn body(method: &str, route: &str, n: usize, actor: &User, case: &Case) -> Optio
         ("PATCH", "/api/projects/{project_id}") => json!({ "name": "renamed" }),
         ("POST", "/api/projects/{project_id}/keys") => json!({ "label": "k" }),
         ("PATCH", "/api/errors/{id}") => json!({ "status": "resolved" }),
+        ("POST", "/api/notifications/read") => json!({ "all": true }),
         _ => return None,
     })
 }

@@ -307,7 +307,157 @@ async fn per_ip_limits_answer_429_with_retry_after(backend: Backend) {
     }
 }
 
+/// The summaries behind the dashboard's charts, over the API: they add up to what
+/// was sent, by bucket, by name, by property value and by web-vital rating.
+async fn charts_and_breakdowns_add_up(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("charts").await;
+    let mut events: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({ "app": "web", "name": if i < 8 { "page_view" } else { "signup" },
+                          "environment": "production", "release": "1.0",
+                          "properties": { "path": if i % 2 == 0 { "/a" } else { "/b" } } })
+        })
+        .collect();
+    for value in [500, 900, 1800, 5000] {
+        events.push(json!({ "app": "web", "name": "$web_vital",
+            "properties": { "metric": "TTFB", "value": value } }));
+    }
+    assert_eq!(
+        app.post_json("/ingest/batch", &seed.key, &json!({ "events": events }))
+            .await
+            .status(),
+        204
+    );
+    for s in ["s1", "s2"] {
+        assert_eq!(
+            app.post_json(
+                "/ingest/session",
+                &seed.key,
+                &json!({ "app": "web", "session_id": s })
+            )
+            .await
+            .status(),
+            204
+        );
+    }
+    let error =
+        json!({ "app": "web", "message": "boom", "session_id": "s1", "environment": "production" });
+    assert_eq!(
+        app.post_json("/ingest/error", &seed.key, &error)
+            .await
+            .status(),
+        204
+    );
+
+    let (status, series) = app.read(&seed, "/api/timeseries?range=24h").await;
+    assert_eq!(status, 200, "{series}");
+    assert_eq!(series["bucket_ms"], 3_600_000);
+    let buckets = series["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 24);
+    let sum = |k: &str| buckets.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(
+        (
+            sum("events"),
+            sum("errors"),
+            sum("sessions"),
+            sum("crashed_sessions")
+        ),
+        (16, 1, 2, 1)
+    );
+
+    let (_, names) = app.read(&seed, "/api/events/names?range=24h").await;
+    let names = names["items"].as_array().unwrap();
+    assert_eq!(names[0]["name"], "page_view");
+    assert_eq!(names[0]["count"], 8);
+    assert_eq!(names[0]["share"], 50.0);
+    let (_, prod) = app
+        .read(&seed, "/api/events/names?range=24h&environment=production")
+        .await;
+    assert_eq!(prod["items"].as_array().unwrap().len(), 2, "{prod}");
+
+    let (_, props) = app
+        .read(&seed, "/api/events/properties?range=24h&name=page_view")
+        .await;
+    assert_eq!(props["properties"], json!(["path"]));
+    assert_eq!(
+        props["values"],
+        json!([{ "value": "/a", "count": 4 }, { "value": "/b", "count": 4 }])
+    );
+    let (status, missing) = app.read(&seed, "/api/events/properties?range=24h").await;
+    assert_eq!(status, 400, "{missing}");
+
+    let (_, perf) = app.read(&seed, "/api/performance?range=24h").await;
+    let ttfb = perf["vitals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["metric"] == "TTFB")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            ttfb["samples"].as_i64(),
+            ttfb["good"].as_i64(),
+            ttfb["needs_improvement"].as_i64(),
+            ttfb["poor"].as_i64()
+        ),
+        (Some(4), Some(1), Some(2), Some(1)),
+        "ratings follow the thresholds when the SDK sends none: {ttfb}"
+    );
+    assert_eq!(
+        ttfb["rating"], "needs-improvement",
+        "p75 is the 1800 ms sample"
+    );
+
+    let (_, options) = app.read(&seed, "/api/filter-options").await;
+    assert_eq!(options["apps"], json!(["web"]));
+    assert_eq!(options["environments"], json!(["production"]));
+    assert_eq!(options["releases"], json!(["1.0"]));
+    assert_eq!(
+        options["event_names"],
+        json!(["$web_vital", "page_view", "signup"])
+    );
+
+    // The bell over the API: the new group, unread, then read.
+    let list = || async {
+        let res = app
+            .http
+            .get(app.url("/api/notifications"))
+            .bearer_auth(&seed.token)
+            .send()
+            .await
+            .unwrap();
+        res.json::<Value>().await.unwrap()
+    };
+    let mut bell = list().await;
+    for _ in 0..100 {
+        if bell["unread"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        bell = list().await;
+    }
+    assert_eq!(bell["unread"], 1, "{bell}");
+    assert_eq!(bell["items"][0]["kind"], "new_issue");
+    let id = bell["items"][0]["id"].as_str().unwrap().to_string();
+    let marked: Value = app
+        .http
+        .post(app.url("/api/notifications/read"))
+        .bearer_auth(&seed.token)
+        .json(&json!({ "ids": [id, "not-mine"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(marked["marked"], 1);
+    assert_eq!(list().await["unread"], 0);
+}
+
 on_both_backends!(
+    charts_and_breakdowns_add_up,
     lists_filter_and_paginate,
     tenants_never_see_each_other,
     per_ip_limits_answer_429_with_retry_after

@@ -54,6 +54,22 @@ async fn retention_deletes_what_the_plan_no_longer_keeps(backend: Backend) {
     );
     let (_, events) = app.read(&free, "/api/events?from=0").await;
     assert_eq!(events["items"].as_array().unwrap().len(), 0);
+    assert!(
+        run.rollup_rows_deleted > 0,
+        "the roll-ups of expired days go too"
+    );
+    let (_, overview) = app.read(&free, "/api/overview?from=0").await;
+    assert_eq!(
+        (
+            overview["events"].as_i64(),
+            overview["errors"].as_i64(),
+            overview["sessions"].as_i64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{overview}"
+    );
+    let (_, overview) = app.read(&hosted, "/api/overview?from=0").await;
+    assert_eq!(overview["events"].as_i64(), Some(2), "{overview}");
     let (_, errors) = app.read(&free, "/api/errors?from=0").await;
     assert_eq!(errors["items"].as_array().unwrap().len(), 0);
     let (_, events) = app.read(&hosted, "/api/events?from=0").await;

@@ -3,6 +3,11 @@
 -- preferences. Empty labels are stored as '' in roll-up keys so that they stay unique.
 
 CREATE INDEX events_project_name_time ON events (project_id, name, timestamp);
+-- A session's timeline reads its events and errors in time order.
+DROP INDEX events_project_session;
+CREATE INDEX events_project_session_time ON events (project_id, session_id, timestamp);
+DROP INDEX error_occurrences_project_session;
+CREATE INDEX error_occurrences_project_session_time ON error_occurrences (project_id, session_id, timestamp);
 
 ALTER TABLE sessions ADD COLUMN has_error INTEGER NOT NULL DEFAULT 0;
 UPDATE sessions SET has_error = 1 WHERE EXISTS (

@@ -1,5 +1,6 @@
 //! Machine-facing HTTP: `/ingest`, `/api` and `/health`, as poem-openapi operations.
 
+pub mod analytics;
 pub mod auth;
 pub mod body;
 pub mod context;
@@ -31,13 +32,23 @@ pub type Apis = (
     health::HealthApi,
     ingest::IngestApi,
     read::ReadApi,
+    analytics::AnalyticsApi,
     auth::AuthApi,
+    analytics::NotificationsApi,
     orgs::OrgsApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (health::HealthApi, ingest::IngestApi, read::ReadApi, auth::AuthApi, orgs::OrgsApi),
+        (
+            health::HealthApi,
+            ingest::IngestApi,
+            read::ReadApi,
+            analytics::AnalyticsApi,
+            auth::AuthApi,
+            analytics::NotificationsApi,
+            orgs::OrgsApi,
+        ),
         "Telemetry Tracker",
         env!("CARGO_PKG_VERSION"),
     )

@@ -292,7 +292,7 @@ pub struct SessionDetail {
 pub struct ReadApi;
 
 /// Time range and label filters shared by every list.
-struct Range {
+pub(super) struct Range {
     from: Query<Option<String>>,
     to: Query<Option<String>>,
     range: Query<Option<String>>,
@@ -302,7 +302,25 @@ struct Range {
 }
 
 impl Range {
-    fn params(self) -> RangeParams {
+    pub(super) fn new(
+        from: Query<Option<String>>,
+        to: Query<Option<String>>,
+        range: Query<Option<String>>,
+        app: Query<Option<String>>,
+        environment: Query<Option<String>>,
+        release: Query<Option<String>>,
+    ) -> Range {
+        Range {
+            from,
+            to,
+            range,
+            app,
+            environment,
+            release,
+        }
+    }
+
+    pub(super) fn params(self) -> RangeParams {
         RangeParams {
             from: self.from.0,
             to: self.to.0,
@@ -314,7 +332,7 @@ impl Range {
     }
 }
 
-async fn reader(
+pub(super) async fn reader(
     state: &SharedState,
     auth: &ApiAuth,
     req: &Request,
@@ -328,8 +346,10 @@ async fn reader(
 
 /// Read telemetry of a project. Authenticate with a personal access token; choose the
 /// project with the `X-Project-Id` header or the `project_id` query parameter.
-/// Lists take `from`/`to` (RFC 3339 or Unix ms) or `range` (24h, 7d, 30d, 90d, 365d;
-/// default 30d), `app`, `environment`, `release`, and paginate with `cursor`.
+/// Lists take `from`/`to` (RFC 3339, `YYYY-MM-DD` or Unix ms) or `range` (1h, 24h,
+/// 7d, 14d, 30d, 90d, 1y or `<n>h`/`<n>d`/`<n>w`; default 30d), widened to whole UTC
+/// hours (up to 7 days) or days (longer); `app`, `environment`, `release`; and
+/// paginate with `cursor`.
 #[OpenApi(tag = "ApiTags::Telemetry")]
 #[allow(clippy::too_many_arguments)]
 impl ReadApi {

@@ -114,10 +114,7 @@ fn preset_name(range: &str) -> Option<&'static str> {
         "365d" | "12m" => "1y",
         other => other,
     };
-    PRESETS
-        .iter()
-        .map(|(p, _)| *p)
-        .find(|p| *p == canonical)
+    PRESETS.iter().map(|(p, _)| *p).find(|p| *p == canonical)
 }
 
 /// A bound given as RFC 3339, `YYYY-MM-DD` or Unix milliseconds. A date-only `to`
@@ -130,16 +127,13 @@ fn bound(field: &'static str, value: &str, end_of_day: bool) -> Result<i64, Rang
     if let Some(ms) = parse_rfc3339_ms(v) {
         return Ok(ms);
     }
-    let date = time::Date::parse(
-        v,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| {
-        err(
-            field,
-            format!("`{field}` must be a date (YYYY-MM-DD), RFC 3339 or Unix milliseconds"),
-        )
-    })?;
+    let date = time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| {
+            err(
+                field,
+                format!("`{field}` must be a date (YYYY-MM-DD), RFC 3339 or Unix milliseconds"),
+            )
+        })?;
     let start = date.midnight().assume_utc().unix_timestamp() * 1000;
     Ok(if end_of_day { start + DAY_MS } else { start })
 }

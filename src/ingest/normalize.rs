@@ -3,8 +3,8 @@
 
 use super::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
 use crate::domain::grouping;
-use crate::domain::vitals;
 use crate::domain::timeutil::{accept_client_time, parse_rfc3339_ms};
+use crate::domain::vitals;
 use crate::error::{AppError, AppResult};
 use crate::store::{ErrorOccurrenceWrite, EventWrite, SessionWrite};
 use std::borrow::Cow;
@@ -156,9 +156,7 @@ pub fn event(e: &EventIn, now: i64) -> AppResult<EventWrite> {
         id: new_id(),
         app: required("app", &e.app, MAX_APP_CHARS)?,
         props: map.map(scalar_props).unwrap_or_default(),
-        vital: map
-            .filter(|_| name == WEB_VITAL)
-            .and_then(vitals::sample),
+        vital: map.filter(|_| name == WEB_VITAL).and_then(vitals::sample),
         name: name.to_string(),
         platform: optional("platform", e.platform.as_ref(), MAX_LABEL_CHARS)?,
         environment: optional("environment", e.environment.as_ref(), MAX_LABEL_CHARS)?,

@@ -107,7 +107,10 @@ impl RollupState {
                         let h = hash_of(value);
                         let kept = seen.contains(&h)
                             || (seen.len() < MAX_VALUES_PER_DAY && seen.insert(h));
-                        (prop.as_str(), if kept { value.as_str() } else { OTHER_VALUE })
+                        (
+                            prop.as_str(),
+                            if kept { value.as_str() } else { OTHER_VALUE },
+                        )
                     })
                     .collect();
                 for (prop, _) in &capped {
@@ -248,7 +251,9 @@ mod tests {
     #[test]
     fn property_values_are_capped_per_day() {
         let mut state = RollupState::default();
-        let values: Vec<String> = (0..MAX_VALUES_PER_DAY + 5).map(|i| format!("id-{i}")).collect();
+        let values: Vec<String> = (0..MAX_VALUES_PER_DAY + 5)
+            .map(|i| format!("id-{i}"))
+            .collect();
         let write = IngestWrite::Events(
             values
                 .iter()

@@ -341,6 +341,57 @@ pub struct Events {
 /// Names shown as their own line on the events chart.
 const CHARTED_NAMES: usize = 5;
 
+/// Event counts by name in scope (most frequent first), with the previous period.
+pub async fn event_names(
+    state: &AppState,
+    scope: &Scope,
+    window: &Window,
+) -> AppResult<Vec<NameItem>> {
+    let db = &state.db;
+    let prev = previous(scope, window);
+    let (names, previous_names) =
+        futures_util::try_join!(db.rollup_event_names(scope), db.rollup_event_names(&prev))?;
+    let all: i64 = names.iter().map(|(_, n)| n).sum();
+    let before: HashMap<String, i64> = previous_names.into_iter().collect();
+    Ok(names
+        .into_iter()
+        .map(|(name, count)| NameItem {
+            previous: before.get(&name).copied().unwrap_or(0),
+            share: if all > 0 {
+                count as f64 / all as f64 * 100.0
+            } else {
+                0.0
+            },
+            name,
+            count,
+        })
+        .collect())
+}
+
+/// The values of property `prop` (or the first property) of events called `name`.
+pub async fn breakdown(
+    state: &AppState,
+    scope: &Scope,
+    name: &str,
+    prop: Option<&str>,
+) -> AppResult<Breakdown> {
+    let db = &state.db;
+    let props = db.event_property_keys(&scope.project_id, name).await?;
+    let chosen = prop
+        .filter(|p| props.iter().any(|k| k == p))
+        .or(props.first().map(String::as_str))
+        .map(str::to_string);
+    let values = match &chosen {
+        Some(p) => db.rollup_property_values(scope, name, p, 20).await?,
+        None => Vec::new(),
+    };
+    Ok(Breakdown {
+        props,
+        prop: chosen,
+        values,
+    })
+}
+
 /// Counts by name, the busiest names over time, a property breakdown of `name`
 /// (by `prop`, or its first property) and a page of raw events.
 pub async fn events(
@@ -352,17 +403,17 @@ pub async fn events(
     list: &EventFilter,
 ) -> AppResult<Events> {
     let db = &state.db;
-    let prev = previous(scope, window);
-    let (names, previous_names, rows) = futures_util::try_join!(
-        db.rollup_event_names(scope),
-        db.rollup_event_names(&prev),
-        db.list_events(list),
+    let (names, rows) = futures_util::try_join!(
+        event_names(state, scope, window),
+        db.list_events(list).err_into(),
     )?;
-    let all: i64 = names.iter().map(|(_, n)| n).sum();
-    let before: HashMap<&str, i64> = previous_names.iter().map(|(k, n)| (k.as_str(), *n)).collect();
     let charted: Vec<String> = match name {
         Some(n) => vec![n.to_string()],
-        None => names.iter().take(CHARTED_NAMES).map(|(n, _)| n.clone()).collect(),
+        None => names
+            .iter()
+            .take(CHARTED_NAMES)
+            .map(|n| n.name.clone())
+            .collect(),
     };
     let series_rows = db.rollup_event_name_series(scope, &charted).await?;
     let series = charted
@@ -378,48 +429,49 @@ pub async fn events(
         .collect();
     let breakdown = match name {
         None => None,
-        Some(n) => {
-            let props = db.event_property_keys(&scope.project_id, n).await?;
-            let chosen = prop
-                .filter(|p| props.iter().any(|k| k == p))
-                .or(props.first().map(String::as_str))
-                .map(str::to_string);
-            let values = match &chosen {
-                Some(p) => db.rollup_property_values(scope, n, p, 20).await?,
-                None => Vec::new(),
-            };
-            Some(Breakdown {
-                props,
-                prop: chosen,
-                values,
-            })
-        }
+        Some(n) => Some(breakdown(state, scope, n, prop).await?),
     };
     let total = match name {
-        Some(n) => Change::counts(
-            names.iter().find(|(k, _)| k == n).map_or(0, |(_, c)| *c),
-            before.get(n).copied().unwrap_or(0),
+        Some(n) => names
+            .iter()
+            .find(|i| i.name == n)
+            .map_or_else(Change::default, |i| Change::counts(i.count, i.previous)),
+        None => Change::counts(
+            names.iter().map(|i| i.count).sum(),
+            names.iter().map(|i| i.previous).sum(),
         ),
-        None => Change::counts(all, previous_names.iter().map(|(_, n)| n).sum()),
     };
     Ok(Events {
         total,
-        names: names
-            .iter()
-            .map(|(n, c)| NameItem {
-                name: n.clone(),
-                count: *c,
-                previous: before.get(n.as_str()).copied().unwrap_or(0),
-                share: if all > 0 {
-                    *c as f64 / all as f64 * 100.0
-                } else {
-                    0.0
-                },
-            })
-            .collect(),
+        names,
         series,
         breakdown,
         list: rows,
+    })
+}
+
+/// Per chart bucket: events, errors, sessions started and crashed.
+pub struct TimeSeries {
+    pub events: Vec<i64>,
+    pub errors: Vec<i64>,
+    pub sessions: Vec<i64>,
+    pub crashed: Vec<i64>,
+}
+
+pub async fn timeseries(state: &AppState, scope: &Scope, window: &Window) -> AppResult<TimeSeries> {
+    let db = &state.db;
+    let (events, errors, sessions) = futures_util::try_join!(
+        db.rollup_event_series(scope, None),
+        db.rollup_error_series(scope),
+        db.rollup_session_series(scope),
+    )?;
+    let started: Vec<Counted<i64>> = sessions.iter().map(|(b, s, _)| (*b, *s)).collect();
+    let crashed: Vec<Counted<i64>> = sessions.iter().map(|(b, _, c)| (*b, *c)).collect();
+    Ok(TimeSeries {
+        events: chart_series(window, &events),
+        errors: chart_series(window, &errors),
+        sessions: chart_series(window, &started),
+        crashed: chart_series(window, &crashed),
     })
 }
 
@@ -494,12 +546,8 @@ pub async fn vitals(
         .map(|metric| {
             let mine: Vec<&(String, String, i64, i64)> =
                 rows.iter().filter(|r| r.0 == metric).collect();
-            let by_rating = |rating: &str| -> i64 {
-                mine.iter()
-                    .filter(|r| r.1 == rating)
-                    .map(|r| r.3)
-                    .sum()
-            };
+            let by_rating =
+                |rating: &str| -> i64 { mine.iter().filter(|r| r.1 == rating).map(|r| r.3).sum() };
             let bins: Vec<(i64, i64)> = mine.iter().map(|r| (r.2, r.3)).collect();
             let mut chart: Vec<Vec<(i64, i64)>> = vec![Vec::new(); buckets];
             for (bucket, m, bin, n) in &per_bucket {

@@ -46,37 +46,121 @@ struct App {
 }
 
 const APPS: [App; 3] = [
-    App { name: "web-shop", platform: "web", weight: 0.6 },
-    App { name: "api", platform: "node", weight: 0.25 },
-    App { name: "ios-app", platform: "ios", weight: 0.15 },
+    App {
+        name: "web-shop",
+        platform: "web",
+        weight: 0.6,
+    },
+    App {
+        name: "api",
+        platform: "node",
+        weight: 0.25,
+    },
+    App {
+        name: "ios-app",
+        platform: "ios",
+        weight: 0.15,
+    },
 ];
-const BROWSERS: [(&str, f64); 4] = [("Chrome", 0.6), ("Safari", 0.2), ("Firefox", 0.12), ("Edge", 0.08)];
-const SYSTEMS: [(&str, f64); 5] = [("Windows", 0.35), ("macOS", 0.25), ("iOS", 0.18), ("Android", 0.15), ("Linux", 0.07)];
+const BROWSERS: [(&str, f64); 4] = [
+    ("Chrome", 0.6),
+    ("Safari", 0.2),
+    ("Firefox", 0.12),
+    ("Edge", 0.08),
+];
+const SYSTEMS: [(&str, f64); 5] = [
+    ("Windows", 0.35),
+    ("macOS", 0.25),
+    ("iOS", 0.18),
+    ("Android", 0.15),
+    ("Linux", 0.07),
+];
 const COUNTRIES: [(&str, f64); 8] = [
-    ("US", 0.34), ("DE", 0.14), ("GB", 0.12), ("FR", 0.09), ("IN", 0.1), ("BR", 0.08), ("JP", 0.07), ("CA", 0.06),
+    ("US", 0.34),
+    ("DE", 0.14),
+    ("GB", 0.12),
+    ("FR", 0.09),
+    ("IN", 0.1),
+    ("BR", 0.08),
+    ("JP", 0.07),
+    ("CA", 0.06),
 ];
 const EVENT_NAMES: [&str; 20] = [
-    "page_view", "$screen", "click", "$web_vital", "$request", "search", "add_to_cart",
-    "checkout_started", "purchase", "signup", "login", "logout", "feature_used", "share",
-    "filter_applied", "video_played", "invite_sent", "settings_changed", "export", "plan_upgraded",
+    "page_view",
+    "$screen",
+    "click",
+    "$web_vital",
+    "$request",
+    "search",
+    "add_to_cart",
+    "checkout_started",
+    "purchase",
+    "signup",
+    "login",
+    "logout",
+    "feature_used",
+    "share",
+    "filter_applied",
+    "video_played",
+    "invite_sent",
+    "settings_changed",
+    "export",
+    "plan_upgraded",
 ];
-const PATHS: [&str; 8] = ["/", "/pricing", "/products", "/products/42", "/cart", "/checkout", "/account", "/blog"];
+const PATHS: [&str; 8] = [
+    "/",
+    "/pricing",
+    "/products",
+    "/products/42",
+    "/cart",
+    "/checkout",
+    "/account",
+    "/blog",
+];
 const PLANS: [&str; 3] = ["free", "pro", "business"];
 
 /// Error templates: message, error type and the in-app function that throws.
 const ERRORS: [(&str, &str, &str); 12] = [
-    ("Cannot read properties of undefined (reading 'id')", "TypeError", "renderCart"),
+    (
+        "Cannot read properties of undefined (reading 'id')",
+        "TypeError",
+        "renderCart",
+    ),
     ("Network request failed", "TypeError", "fetchProducts"),
     ("x is not a function", "TypeError", "applyCoupon"),
-    ("checkoutTotal is not defined", "ReferenceError", "updateSummary"),
-    ("Unexpected token < in JSON at position 0", "SyntaxError", "parseResponse"),
+    (
+        "checkoutTotal is not defined",
+        "ReferenceError",
+        "updateSummary",
+    ),
+    (
+        "Unexpected token < in JSON at position 0",
+        "SyntaxError",
+        "parseResponse",
+    ),
     ("Maximum call stack size exceeded", "RangeError", "walkTree"),
-    ("Request failed with status code 502", "Error", "callPaymentApi"),
+    (
+        "Request failed with status code 502",
+        "Error",
+        "callPaymentApi",
+    ),
     ("Invalid date value", "RangeError", "formatOrderDate"),
-    ("Cannot set properties of null (setting 'innerHTML')", "TypeError", "showToast"),
+    (
+        "Cannot set properties of null (setting 'innerHTML')",
+        "TypeError",
+        "showToast",
+    ),
     ("Timeout of 10000ms exceeded", "Error", "syncInventory"),
-    ("Quota exceeded for key cart_v2", "QuotaExceededError", "persistCart"),
-    ("ResizeObserver loop limit exceeded", "Error", "observeLayout"),
+    (
+        "Quota exceeded for key cart_v2",
+        "QuotaExceededError",
+        "persistCart",
+    ),
+    (
+        "ResizeObserver loop limit exceeded",
+        "Error",
+        "observeLayout",
+    ),
 ];
 
 fn pick<'a>(rng: &mut StdRng, items: &[(&'a str, f64)]) -> &'a str {
@@ -93,15 +177,15 @@ fn zipf(n: usize, s: f64) -> WeightedIndex<f64> {
     WeightedIndex::new((0..n).map(|k| 1.0 / ((k + 1) as f64).powf(s))).expect("positive weights")
 }
 
-/// A session as the generator remembers it, to hang events and errors on.
-#[derive(Clone)]
+/// A session as the generator remembers it (compactly: a million of them are kept)
+/// to hang events and errors on.
+#[derive(Clone, Copy)]
 struct DemoSession {
-    id: String,
+    n: u64,
     app: usize,
-    release: String,
-    environment: &'static str,
-    user: Option<String>,
-    anonymous: String,
+    production: bool,
+    user: u64,
+    identified: bool,
     start: i64,
     end: i64,
 }
@@ -141,29 +225,47 @@ impl Generator {
     fn moment(&mut self) -> i64 {
         let day = self.day_weights.sample(&mut self.rng) as i64;
         // Busier in the (UTC) afternoon.
-        let hour: f64 = (self.rng.gen::<f64>() + self.rng.gen::<f64>() + self.rng.gen::<f64>()) / 3.0 * 24.0;
+        let hour: f64 =
+            (self.rng.gen::<f64>() + self.rng.gen::<f64>() + self.rng.gen::<f64>()) / 3.0 * 24.0;
         let t = self.start + day * DAY_MS + (hour * 3_600_000.0) as i64;
         t.min(self.spec.now - MINUTE_MS)
     }
 
-    fn release(&self, app: usize, at: i64) -> String {
-        // A new release every ten days.
-        let k = ((at - self.start) / (10 * DAY_MS)).max(0);
-        format!("{}@1.{k}.0", APPS[app].name)
+    /// A new release every ten days.
+    fn release(&self, s: &DemoSession) -> String {
+        let k = ((s.start - self.start) / (10 * DAY_MS)).max(0);
+        format!("{}@1.{k}.0", APPS[s.app].name)
     }
 
-    fn session(&mut self, n: u64) -> DemoSession {
+    fn session_id(&self, s: &DemoSession) -> String {
+        format!("demo-{}-{}", self.spec.seed, s.n)
+    }
+
+    fn environment(s: &DemoSession) -> &'static str {
+        if s.production {
+            "production"
+        } else {
+            "staging"
+        }
+    }
+
+    fn user(s: &DemoSession) -> Option<String> {
+        s.identified.then(|| format!("user-{}", s.user))
+    }
+
+    fn anonymous(s: &DemoSession) -> String {
+        format!("anon-{}", s.user)
+    }
+
+    fn session(&mut self) -> DemoSession {
         let start = self.moment();
-        let app = self.app_dist.sample(&mut self.rng);
         let minutes = -(1.0 - self.rng.gen::<f64>()).ln() * 4.0;
-        let user_n = self.rng.gen_range(0..self.spec.users.max(1));
         DemoSession {
-            id: format!("demo-{}-{n}", self.spec.seed),
-            app,
-            release: self.release(app, start),
-            environment: if self.rng.gen_bool(0.9) { "production" } else { "staging" },
-            user: self.rng.gen_bool(0.6).then(|| format!("user-{user_n}")),
-            anonymous: format!("anon-{user_n}"),
+            n: 0,
+            app: self.app_dist.sample(&mut self.rng),
+            production: self.rng.gen_bool(0.9),
+            user: self.rng.gen_range(0..self.spec.users.max(1)),
+            identified: self.rng.gen_bool(0.6),
             start,
             end: (start + (minutes * 60_000.0) as i64 + 1_000).min(self.spec.now),
         }
@@ -171,16 +273,17 @@ impl Generator {
 
     fn session_write(&mut self, s: &DemoSession) -> SessionWrite {
         let web = APPS[s.app].platform == "web";
+        let user = Self::user(s);
         SessionWrite {
             new_id: new_id(),
-            session_id: s.id.clone(),
+            session_id: self.session_id(s),
             app: Some(APPS[s.app].name.to_string()),
             platform: Some(APPS[s.app].platform.to_string()),
-            environment: Some(s.environment.to_string()),
-            release: Some(s.release.clone()),
-            user_id: s.user.clone(),
-            user_email: s.user.as_ref().map(|u| format!("{u}@example.com")),
-            anonymous_id: Some(s.anonymous.clone()),
+            environment: Some(Self::environment(s).to_string()),
+            release: Some(self.release(s)),
+            user_email: user.as_ref().map(|u| format!("{u}@example.com")),
+            user_id: user,
+            anonymous_id: Some(Self::anonymous(s)),
             country: Some(pick(&mut self.rng, &COUNTRIES).to_string()),
             device_browser: web.then(|| pick(&mut self.rng, &BROWSERS).to_string()),
             device_os: Some(if APPS[s.app].name == "ios-app" {
@@ -200,8 +303,12 @@ impl Generator {
         let rng = &mut self.rng;
         let props = match name {
             "page_view" => serde_json::json!({ "path": one_of(rng, &PATHS) }),
-            "$screen" => serde_json::json!({ "name": one_of(rng, &["Home", "Cart", "Settings", "Product"]) }),
-            "click" => serde_json::json!({ "button": one_of(rng, &["buy", "menu", "search", "close"]) }),
+            "$screen" => {
+                serde_json::json!({ "name": one_of(rng, &["Home", "Cart", "Settings", "Product"]) })
+            }
+            "click" => {
+                serde_json::json!({ "button": one_of(rng, &["buy", "menu", "search", "close"]) })
+            }
             "$web_vital" => {
                 let metric = vitals::METRICS[rng.gen_range(0..vitals::METRICS.len())];
                 let typical = match metric {
@@ -227,7 +334,9 @@ impl Generator {
                 "plan": one_of(rng, &PLANS),
                 "items": rng.gen_range(1..6),
             }),
-            "feature_used" => serde_json::json!({ "feature": one_of(rng, &["export", "filters", "dark_mode", "api"]) }),
+            "feature_used" => {
+                serde_json::json!({ "feature": one_of(rng, &["export", "filters", "dark_mode", "api"]) })
+            }
             _ => serde_json::json!({}),
         };
         let map = props.as_object().cloned().unwrap_or_default();
@@ -244,13 +353,15 @@ impl Generator {
             app: APPS[s.app].name.to_string(),
             name: name.to_string(),
             platform: Some(APPS[s.app].platform.to_string()),
-            environment: Some(s.environment.to_string()),
-            release: Some(s.release.clone()),
-            user_id: s.user.clone(),
-            session_id: Some(s.id.clone()),
-            anonymous_id: Some(s.anonymous.clone()),
+            environment: Some(Self::environment(s).to_string()),
+            release: Some(self.release(s)),
+            user_id: Self::user(s),
+            session_id: Some(self.session_id(s)),
+            anonymous_id: Some(Self::anonymous(s)),
             sdk_version: Some("1.3.0".into()),
-            vital: (name == "$web_vital").then(|| vitals::sample(&map)).flatten(),
+            vital: (name == "$web_vital")
+                .then(|| vitals::sample(&map))
+                .flatten(),
             properties: (!map.is_empty()).then(|| props.to_string()),
             props: props_list,
             timestamp: at,
@@ -261,7 +372,10 @@ impl Generator {
         let n = self.errors.sample(&mut self.rng);
         let (message, kind, function) = ERRORS[n % ERRORS.len()];
         // Many distinct bugs: the same template in different files is another group.
-        let file = format!("https://shop.example.com/assets/module-{}.js", n / ERRORS.len());
+        let file = format!(
+            "https://shop.example.com/assets/module-{}.js",
+            n / ERRORS.len()
+        );
         let at = self.rng.gen_range(s.start..=s.end.max(s.start));
         let stack = format!(
             "{kind}: {message}\n    at {function} ({file}:{}:{})\n    at HTMLButtonElement.onClick ({file}:88:5)\n    at invokeCallback (https://shop.example.com/node_modules/react-dom/cjs/react-dom.production.min.js:1:23456)",
@@ -281,11 +395,11 @@ impl Generator {
             stack: Some(stack),
             context: Some(serde_json::json!({ "route": PATHS[n % PATHS.len()] }).to_string()),
             platform: Some(APPS[s.app].platform.to_string()),
-            environment: Some(s.environment.to_string()),
-            release: Some(s.release.clone()),
-            session_id: Some(s.id.clone()),
-            user_id: s.user.clone(),
-            anonymous_id: Some(s.anonymous.clone()),
+            environment: Some(Self::environment(s).to_string()),
+            release: Some(self.release(s)),
+            session_id: Some(self.session_id(s)),
+            user_id: Self::user(s),
+            anonymous_id: Some(Self::anonymous(s)),
             sdk_version: Some("1.3.0".into()),
             timestamp: at,
         }
@@ -318,67 +432,94 @@ async fn write(
     db.write_ingest_group(&items, &[], &[], &increments, now)
         .await?;
     rollups.committed(&increments);
+    // The server checkpoints SQLite's WAL in the background; a long bulk write from
+    // the command line does it itself, or the WAL (and every read) grows.
+    db.checkpoint().await?;
     Ok(())
 }
 
 /// Writes the sample data; `progress` is told how far it got after every commit.
+/// Everything is written in time order, as real traffic arrives: sessions by their
+/// start, then each day's events and errors, so indexes and roll-ups grow at their
+/// end instead of being rewritten all over.
 pub async fn generate(
     db: &Db,
     spec: &DemoSpec,
     mut progress: impl FnMut(&DemoReport),
 ) -> AppResult<DemoReport> {
     if db.project_by_id(&spec.project_id).await?.is_none() {
-        return Err(AppError::NotFound(format!("no project {:?}", spec.project_id)));
+        return Err(AppError::NotFound(format!(
+            "no project {:?}",
+            spec.project_id
+        )));
     }
     if spec.sessions == 0 && (spec.events > 0 || spec.errors > 0) {
-        return Err(AppError::invalid("sessions", "events and errors need at least one session"));
+        return Err(AppError::invalid(
+            "sessions",
+            "events and errors need at least one session",
+        ));
     }
     let started = std::time::Instant::now();
     let mut g = Generator::new(spec);
     let mut rollups = RollupState::default();
     let mut report = DemoReport::default();
-    // Sessions are kept (compactly) so that events and errors can belong to them.
-    let mut sessions: Vec<DemoSession> = Vec::with_capacity(spec.sessions.min(2_000_000) as usize);
-    let mut batch = Vec::with_capacity(CHUNK);
-    for n in 0..spec.sessions {
-        let s = g.session(n);
-        batch.push(IngestWrite::Session(Box::new(g.session_write(&s))));
-        if sessions.len() < 2_000_000 {
-            sessions.push(s);
-        }
-        if batch.len() == CHUNK || n + 1 == spec.sessions {
-            report.sessions += batch.len() as u64;
-            write(db, &mut rollups, &spec.project_id, std::mem::take(&mut batch), spec.now).await?;
-            progress(&report);
-        }
+    let mut sessions: Vec<DemoSession> = (0..spec.sessions).map(|_| g.session()).collect();
+    sessions.sort_by_key(|s| s.start);
+    for (n, s) in sessions.iter_mut().enumerate() {
+        s.n = n as u64;
     }
-    let mut remaining = spec.events;
-    while remaining > 0 {
-        let n = remaining.min(CHUNK as u64);
-        let events: Vec<EventWrite> = (0..n)
-            .map(|_| {
-                let s = sessions[g.rng.gen_range(0..sessions.len())].clone();
-                g.event(&s)
-            })
+    for chunk in sessions.chunks(CHUNK) {
+        let writes = chunk
+            .iter()
+            .map(|s| IngestWrite::Session(Box::new(g.session_write(s))))
             .collect();
-        write(db, &mut rollups, &spec.project_id, vec![IngestWrite::Events(events)], spec.now).await?;
-        remaining -= n;
-        report.events += n;
+        write(db, &mut rollups, &spec.project_id, writes, spec.now).await?;
+        report.sessions += chunk.len() as u64;
         progress(&report);
     }
-    let mut remaining = spec.errors;
-    while remaining > 0 {
-        let n = remaining.min(CHUNK as u64 / 4);
-        let errors: Vec<IngestWrite> = (0..n)
-            .map(|_| {
-                let s = sessions[g.rng.gen_range(0..sessions.len())].clone();
-                IngestWrite::Error(Box::new(g.error(&s)))
-            })
-            .collect();
-        write(db, &mut rollups, &spec.project_id, errors, spec.now).await?;
-        remaining -= n;
-        report.errors += n;
-        progress(&report);
+    // Each day gets the share of events and errors of the sessions that started on it.
+    let mut day_start = g.start;
+    let mut lo = 0;
+    while lo < sessions.len() {
+        let day_end = day_start + DAY_MS;
+        let hi = lo + sessions[lo..].partition_point(|s| s.start < day_end);
+        if hi > lo {
+            let share = |total: u64, done: u64| total * hi as u64 / sessions.len() as u64 - done;
+            let events = share(spec.events, report.events);
+            let errors = share(spec.errors, report.errors);
+            let day = &sessions[lo..hi];
+            let mut list: Vec<EventWrite> = (0..events)
+                .map(|_| {
+                    let s = day[g.rng.gen_range(0..day.len())];
+                    g.event(&s)
+                })
+                .collect();
+            list.sort_by_key(|e| e.timestamp);
+            for chunk in list.chunks(CHUNK) {
+                let writes = vec![IngestWrite::Events(chunk.to_vec())];
+                write(db, &mut rollups, &spec.project_id, writes, spec.now).await?;
+                report.events += chunk.len() as u64;
+                progress(&report);
+            }
+            let mut list: Vec<ErrorOccurrenceWrite> = (0..errors)
+                .map(|_| {
+                    let s = day[g.rng.gen_range(0..day.len())];
+                    g.error(&s)
+                })
+                .collect();
+            list.sort_by_key(|e| e.timestamp);
+            for chunk in list.chunks(CHUNK / 4) {
+                let writes = chunk
+                    .iter()
+                    .map(|e| IngestWrite::Error(Box::new(e.clone())))
+                    .collect();
+                write(db, &mut rollups, &spec.project_id, writes, spec.now).await?;
+                report.errors += chunk.len() as u64;
+                progress(&report);
+            }
+        }
+        lo = hi;
+        day_start = day_end;
     }
     report.duration_ms = started.elapsed().as_millis();
     Ok(report)

@@ -42,7 +42,13 @@ impl Notifier {
         }
     }
 
-    async fn notify(&self, kind: Kind, project_id: &str, group_id: &str, now: i64) -> AppResult<()> {
+    async fn notify(
+        &self,
+        kind: Kind,
+        project_id: &str,
+        group_id: &str,
+        now: i64,
+    ) -> AppResult<()> {
         let Some(group) = self.db.error_group(project_id, group_id).await? else {
             return Ok(());
         };
@@ -112,6 +118,24 @@ pub async fn open(state: &AppState, who: &Principal, id: &str) -> AppResult<Noti
         .mark_notification_read(&who.user_id, id, state.clock.now_ms())
         .await?
         .ok_or_else(|| AppError::NotFound("no such notification".into()))
+}
+
+/// Marks the given notifications of the user read; returns how many were unread.
+pub async fn mark_read(state: &AppState, who: &Principal, ids: &[String]) -> AppResult<u64> {
+    if ids.len() > 500 {
+        return Err(AppError::invalid("ids", "at most 500 ids at once"));
+    }
+    let mut marked = 0;
+    for id in ids {
+        if let Some(n) = state
+            .db
+            .mark_notification_read(&who.user_id, id, state.clock.now_ms())
+            .await?
+        {
+            marked += u64::from(n.read_at.is_none());
+        }
+    }
+    Ok(marked)
 }
 
 pub async fn mark_all_read(state: &AppState, who: &Principal) -> AppResult<u64> {

@@ -69,7 +69,11 @@ pub async fn authorize(
 }
 
 /// A signed-in user reading `project_id`: 404 unless they are a member of its organization.
-pub async fn reader_for_user(state: &AppState, user_id: &str, project_id: &str) -> AppResult<Reader> {
+pub async fn reader_for_user(
+    state: &AppState,
+    user_id: &str,
+    project_id: &str,
+) -> AppResult<Reader> {
     let access = state
         .db
         .project_access(project_id, user_id)

@@ -69,6 +69,7 @@ pub async fn run(
         report.notifications_deleted = db
             .delete_old_notifications(started - NOTIFICATION_DAYS * DAY_MS)
             .await?;
+        db.optimize().await?;
     }
     let finished = clock.now_ms();
     report.duration_ms = finished - started;

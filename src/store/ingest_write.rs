@@ -10,7 +10,7 @@ use crate::domain::timerange::Granularity;
 use crate::domain::vitals::VitalSample;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Database, Encode, Type};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone)]
 pub struct EventWrite {
@@ -227,33 +227,49 @@ impl Db {
             // The sessions the errors belong to lend their device, and are marked as
             // crashed the first time one of their errors arrives.
             let mut devices: HashMap<(&str, &str), (Option<String>, Option<String>)> = HashMap::new();
+            let mut wanted: HashMap<&str, Vec<&str>> = HashMap::new();
             for (project_id, err) in &occurrences {
-                let Some(session_id) = err.session_id.as_deref() else { continue };
-                if devices.contains_key(&(*project_id, session_id)) {
-                    continue;
+                if let Some(session_id) = err.session_id.as_deref() {
+                    let ids = wanted.entry(project_id).or_default();
+                    if !ids.contains(&session_id) {
+                        ids.push(session_id);
+                    }
                 }
-                let found: Option<SessionOfError> = sqlx::query_as(
-                    "SELECT started_at, app, environment, release, device_browser, device_os, has_error
-                     FROM sessions WHERE project_id = $1 AND session_id = $2",
-                )
-                .bind(*project_id)
-                .bind(session_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(s) = found else {
-                    devices.insert((project_id, session_id), (None, None));
-                    continue;
-                };
-                if s.has_error == 0 {
-                    sqlx::query("UPDATE sessions SET has_error = 1 WHERE project_id = $1 AND session_id = $2")
-                        .bind(*project_id)
-                        .bind(session_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    let labels = Labels::new(&s.app, s.environment.as_deref(), s.release.as_deref());
-                    stored.add_session(project_id, s.started_at, &labels, (0, 1));
+            }
+            for (project_id, ids) in &wanted {
+                for chunk in ids.chunks(256) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "SELECT session_id, started_at, app, environment, release, device_browser, device_os, has_error \
+                         FROM sessions WHERE project_id = ",
+                    );
+                    qb.push_bind(*project_id).push(" AND session_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    qb.push(")");
+                    let found: Vec<SessionOfError> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    let mut crashed: Vec<&str> = Vec::new();
+                    for s in found {
+                        let Some(id) = chunk.iter().find(|c| **c == s.session_id) else { continue };
+                        if s.has_error == 0 {
+                            crashed.push(id);
+                            let labels = Labels::new(&s.app, s.environment.as_deref(), s.release.as_deref());
+                            stored.add_session(project_id, s.started_at, &labels, (0, 1));
+                        }
+                        devices.insert((project_id, id), (s.device_browser, s.device_os));
+                    }
+                    if !crashed.is_empty() {
+                        let mut qb = sqlx::QueryBuilder::new("UPDATE sessions SET has_error = 1 WHERE project_id = ");
+                        qb.push_bind(*project_id).push(" AND session_id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in &crashed {
+                            list.push_bind(*id);
+                        }
+                        qb.push(")");
+                        qb.build().execute(&mut *tx).await?;
+                    }
                 }
-                devices.insert((project_id, session_id), (s.device_browser, s.device_os));
             }
             let none = (None, None);
             let rows: Vec<OccurrenceRow<'_>> = occurrences
@@ -301,80 +317,140 @@ impl Db {
                 qb.build().execute(&mut *tx).await?;
             }
 
-            // Sessions: create, patch the context fields present, or close.
+            // Sessions: which ones exist already, in a few queries per project.
+            let mut known: HashSet<(&str, &str)> = HashSet::new();
+            let mut asked: HashMap<&str, Vec<&str>> = HashMap::new();
+            for item in items {
+                if let IngestWrite::Session(s) = item.write {
+                    asked.entry(item.project_id).or_default().push(&s.session_id);
+                }
+            }
+            for (project_id, ids) in &asked {
+                for chunk in ids.chunks(256) {
+                    let mut qb = sqlx::QueryBuilder::new("SELECT session_id FROM sessions WHERE project_id = ");
+                    qb.push_bind(*project_id).push(" AND session_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    qb.push(")");
+                    let found: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                    for id in found {
+                        if let Some(id) = chunk.iter().find(|c| **c == id) {
+                            known.insert((project_id, id));
+                        }
+                    }
+                }
+            }
+            // Known sessions are patched one by one; new ones (a start and its end may
+            // share a group) are merged and inserted together.
+            let mut fresh: Vec<NewSession<'_>> = Vec::new();
+            let mut fresh_at: HashMap<(&str, &str), usize> = HashMap::new();
             for item in items {
                 let produced = match item.write {
                     IngestWrite::Events(list) => list.len() as i64,
                     IngestWrite::Error(_) => 1,
                     IngestWrite::Session(s) => {
-                        let existed: Option<String> = sqlx::query_scalar(
-                            "SELECT id FROM sessions WHERE project_id = $1 AND session_id = $2",
-                        )
-                        .bind(item.project_id)
-                        .bind(&s.session_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        let started = s.started_at.or(s.ended_at).unwrap_or(now);
-                        let activity = s.ended_at.unwrap_or(now).max(started);
-                        let has_error: i64 = sqlx::query_scalar(
-                            "INSERT INTO sessions (id, project_id, session_id, app, platform, environment, release, \
-                               user_id, user_email, anonymous_id, country, device_browser, device_os, sdk_version, \
-                               started_at, ended_at, last_activity_at, has_error)
-                             VALUES ($1, $2, $3, COALESCE($4, ''), $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                               CASE WHEN EXISTS (SELECT 1 FROM error_occurrences o
-                                                 WHERE o.project_id = $2 AND o.session_id = $3) THEN 1 ELSE 0 END)
-                             ON CONFLICT (project_id, session_id) DO UPDATE SET
-                               app = CASE WHEN $4 IS NULL THEN sessions.app ELSE excluded.app END,
-                               platform = COALESCE(excluded.platform, sessions.platform),
-                               environment = COALESCE(excluded.environment, sessions.environment),
-                               release = COALESCE(excluded.release, sessions.release),
-                               user_id = COALESCE(excluded.user_id, sessions.user_id),
-                               user_email = COALESCE(excluded.user_email, sessions.user_email),
-                               anonymous_id = COALESCE(excluded.anonymous_id, sessions.anonymous_id),
-                               country = COALESCE(excluded.country, sessions.country),
-                               device_browser = COALESCE(excluded.device_browser, sessions.device_browser),
-                               device_os = COALESCE(excluded.device_os, sessions.device_os),
-                               sdk_version = COALESCE(excluded.sdk_version, sessions.sdk_version),
-                               started_at = CASE WHEN $18 AND excluded.started_at < sessions.started_at
-                                                 THEN excluded.started_at ELSE sessions.started_at END,
-                               ended_at = COALESCE(excluded.ended_at, sessions.ended_at),
-                               last_activity_at = CASE WHEN excluded.last_activity_at > sessions.last_activity_at
-                                                       THEN excluded.last_activity_at ELSE sessions.last_activity_at END
-                             RETURNING has_error",
-                        )
-                        .bind(&s.new_id)
-                        .bind(item.project_id)
-                        .bind(&s.session_id)
-                        .bind(&s.app)
-                        .bind(&s.platform)
-                        .bind(&s.environment)
-                        .bind(&s.release)
-                        .bind(&s.user_id)
-                        .bind(&s.user_email)
-                        .bind(&s.anonymous_id)
-                        .bind(&s.country)
-                        .bind(&s.device_browser)
-                        .bind(&s.device_os)
-                        .bind(&s.sdk_version)
-                        .bind(started)
-                        .bind(s.ended_at)
-                        .bind(activity)
-                        .bind(s.started_at.is_some())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if existed.is_none() {
-                            // Counted under the labels it started with.
-                            let labels = Labels::new(
-                                s.app.as_deref().unwrap_or_default(),
-                                s.environment.as_deref(),
-                                s.release.as_deref(),
-                            );
-                            stored.add_session(item.project_id, started, &labels, (1, has_error));
+                        let key = (item.project_id, s.session_id.as_str());
+                        if known.contains(&key) {
+                            let started = s.started_at.or(s.ended_at).unwrap_or(now);
+                            let activity = s.ended_at.unwrap_or(now).max(started);
+                            sqlx::query(
+                                "UPDATE sessions SET
+                                   app = COALESCE($3, app),
+                                   platform = COALESCE($4, platform),
+                                   environment = COALESCE($5, environment),
+                                   release = COALESCE($6, release),
+                                   user_id = COALESCE($7, user_id),
+                                   user_email = COALESCE($8, user_email),
+                                   anonymous_id = COALESCE($9, anonymous_id),
+                                   country = COALESCE($10, country),
+                                   device_browser = COALESCE($11, device_browser),
+                                   device_os = COALESCE($12, device_os),
+                                   sdk_version = COALESCE($13, sdk_version),
+                                   started_at = CASE WHEN $14 AND $15 < started_at THEN $15 ELSE started_at END,
+                                   ended_at = COALESCE($16, ended_at),
+                                   last_activity_at = CASE WHEN $17 > last_activity_at THEN $17 ELSE last_activity_at END
+                                 WHERE project_id = $1 AND session_id = $2",
+                            )
+                            .bind(item.project_id)
+                            .bind(&s.session_id)
+                            .bind(&s.app)
+                            .bind(&s.platform)
+                            .bind(&s.environment)
+                            .bind(&s.release)
+                            .bind(&s.user_id)
+                            .bind(&s.user_email)
+                            .bind(&s.anonymous_id)
+                            .bind(&s.country)
+                            .bind(&s.device_browser)
+                            .bind(&s.device_os)
+                            .bind(&s.sdk_version)
+                            .bind(s.started_at.is_some())
+                            .bind(started)
+                            .bind(s.ended_at)
+                            .bind(activity)
+                            .execute(&mut *tx)
+                            .await?;
+                            0
+                        } else if let Some(&i) = fresh_at.get(&key) {
+                            fresh[i].merge(s, now);
+                            0
+                        } else {
+                            fresh_at.insert(key, fresh.len());
+                            fresh.push(NewSession::new(item.project_id, s, now));
+                            1
                         }
-                        i64::from(existed.is_none())
                     }
                 };
                 *usage.entry((item.project_id, item.month)).or_default() += produced - item.reserved_units;
+            }
+            for chunk in fixed_chunks(&fresh) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO sessions (id, project_id, session_id, app, platform, environment, release, \
+                     user_id, user_email, anonymous_id, country, device_browser, device_os, sdk_version, \
+                     started_at, ended_at, last_activity_at, has_error) ",
+                );
+                qb.push_values(chunk, |mut row, n| {
+                    let s = &n.write;
+                    row.push_bind(&s.new_id)
+                        .push_bind(n.project_id)
+                        .push_bind(&s.session_id)
+                        .push_bind(s.app.clone().unwrap_or_default())
+                        .push_bind(&s.platform)
+                        .push_bind(&s.environment)
+                        .push_bind(&s.release)
+                        .push_bind(&s.user_id)
+                        .push_bind(&s.user_email)
+                        .push_bind(&s.anonymous_id)
+                        .push_bind(&s.country)
+                        .push_bind(&s.device_browser)
+                        .push_bind(&s.device_os)
+                        .push_bind(&s.sdk_version)
+                        .push_bind(n.started)
+                        .push_bind(s.ended_at)
+                        .push_bind(n.activity)
+                        // Errors may have arrived before their session.
+                        .push("CASE WHEN EXISTS (SELECT 1 FROM error_occurrences o WHERE o.project_id = ")
+                        .push_bind_unseparated(n.project_id)
+                        .push_unseparated(" AND o.session_id = ")
+                        .push_bind_unseparated(&s.session_id)
+                        .push_unseparated(") THEN 1 ELSE 0 END");
+                });
+                qb.push(" RETURNING session_id, has_error");
+                let created: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (session_id, has_error) in created {
+                    let Some(n) = chunk.iter().find(|n| n.write.session_id == session_id) else {
+                        continue;
+                    };
+                    // Counted under the labels it started with.
+                    let labels = Labels::new(
+                        n.write.app.as_deref().unwrap_or_default(),
+                        n.write.environment.as_deref(),
+                        n.write.release.as_deref(),
+                    );
+                    stored.add_session(n.project_id, n.started, &labels, (1, has_error));
+                }
             }
 
             let mut statements = Statements(Vec::new());
@@ -390,8 +466,59 @@ impl Db {
     }
 }
 
+/// A session first seen in this group, with every later write of the group merged
+/// in as the update statement would apply it.
+struct NewSession<'a> {
+    project_id: &'a str,
+    write: SessionWrite,
+    started: i64,
+    activity: i64,
+}
+
+impl<'a> NewSession<'a> {
+    fn new(project_id: &'a str, s: &SessionWrite, now: i64) -> Self {
+        let started = s.started_at.or(s.ended_at).unwrap_or(now);
+        NewSession {
+            project_id,
+            write: s.clone(),
+            started,
+            activity: s.ended_at.unwrap_or(now).max(started),
+        }
+    }
+
+    fn merge(&mut self, s: &SessionWrite, now: i64) {
+        let w = &mut self.write;
+        for (field, value) in [
+            (&mut w.app, &s.app),
+            (&mut w.platform, &s.platform),
+            (&mut w.environment, &s.environment),
+            (&mut w.release, &s.release),
+            (&mut w.user_id, &s.user_id),
+            (&mut w.user_email, &s.user_email),
+            (&mut w.anonymous_id, &s.anonymous_id),
+            (&mut w.country, &s.country),
+            (&mut w.device_browser, &s.device_browser),
+            (&mut w.device_os, &s.device_os),
+            (&mut w.sdk_version, &s.sdk_version),
+        ] {
+            if value.is_some() {
+                field.clone_from(value);
+            }
+        }
+        let started = s.started_at.or(s.ended_at).unwrap_or(now);
+        if s.started_at.is_some() && started < self.started {
+            self.started = started;
+        }
+        if s.ended_at.is_some() {
+            w.ended_at = s.ended_at;
+        }
+        self.activity = self.activity.max(s.ended_at.unwrap_or(now).max(started));
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct SessionOfError {
+    session_id: String,
     started_at: i64,
     app: String,
     environment: Option<String>,

@@ -20,8 +20,17 @@ const RETAINED: [(&str, &str); 3] = [
 ];
 
 /// Roll-ups keyed by project, and those keyed by error group.
-const PROJECT_ROLLUPS: [&str; 4] = ["rollup_events", "rollup_props", "rollup_vitals", "rollup_sessions"];
-const GROUP_ROLLUPS: [&str; 3] = ["rollup_errors", "rollup_error_users", "rollup_error_devices"];
+const PROJECT_ROLLUPS: [&str; 4] = [
+    "rollup_events",
+    "rollup_props",
+    "rollup_vitals",
+    "rollup_sessions",
+];
+const GROUP_ROLLUPS: [&str; 3] = [
+    "rollup_errors",
+    "rollup_error_users",
+    "rollup_error_devices",
+];
 
 impl Db {
     /// Deletes a project's roll-up rows of buckets that ended before `cutoff`, one

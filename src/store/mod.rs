@@ -38,10 +38,10 @@ pub use members::{MemberRow, MyOrgRow};
 pub use notifications::{NotificationRow, RecipientRow};
 pub use orgs::OrgRow;
 pub use projects::{ProjectAccessRow, ProjectRow, UserProjectRow};
-pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
 pub use rollup_write::{
     EventCountKey, EventRollups, Labels, NewLabel, NewPropKey, PropCountKey, VitalCountKey,
 };
+pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
 pub use sessions::{SessionFilter, SessionRow};
 pub use tokens::{TokenAuthRow, TokenRow};
 pub use users::UserRow;
@@ -230,6 +230,15 @@ impl Db {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(pool)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Lets SQLite refresh the statistics its query planner uses (cheap; it only
+    /// analyzes what changed a lot). PostgreSQL's autovacuum does this itself.
+    pub async fn optimize(&self) -> StoreResult<()> {
+        if let Db::Sqlite(pool) = self {
+            sqlx::query("PRAGMA optimize").execute(pool).await?;
         }
         Ok(())
     }

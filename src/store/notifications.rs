@@ -24,7 +24,8 @@ pub struct RecipientRow {
     pub notification_prefs: Option<String>,
 }
 
-const COLUMNS: &str = "n.id, n.user_id, n.project_id, n.kind, n.title, n.body, n.target, n.created_at, n.read_at";
+const COLUMNS: &str =
+    "n.id, n.user_id, n.project_id, n.kind, n.title, n.body, n.target, n.created_at, n.read_at";
 
 /// Only notifications of projects the user can still see: membership is checked on
 /// every read, so leaving an organization also hides its notifications.

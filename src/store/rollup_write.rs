@@ -143,7 +143,13 @@ pub(crate) struct StoredRollups {
 }
 
 impl StoredRollups {
-    pub fn add_session(&mut self, project_id: &str, at: i64, labels: &Labels, counts: SessionCounts) {
+    pub fn add_session(
+        &mut self,
+        project_id: &str,
+        at: i64,
+        labels: &Labels,
+        counts: SessionCounts,
+    ) {
         for g in [Granularity::Hour, Granularity::Day] {
             let key = SessionCountKey {
                 granularity: g,
@@ -261,13 +267,31 @@ where
     i64: Encode<'a, DB> + Type<DB>,
 {
     for g in [Granularity::Hour, Granularity::Day] {
-        let rows: Vec<&(EventCountKey, i64)> =
-            r.events.iter().filter(|(k, _)| k.granularity == g).collect();
+        let rows: Vec<&(EventCountKey, i64)> = r
+            .events
+            .iter()
+            .filter(|(k, _)| k.granularity == g)
+            .collect();
         push_upsert(
             sink,
             &table("rollup_events", g),
-            &["project_id", "bucket", "app", "environment", "release", "name", "count"],
-            &["project_id", "bucket", "app", "environment", "release", "name"],
+            &[
+                "project_id",
+                "bucket",
+                "app",
+                "environment",
+                "release",
+                "name",
+                "count",
+            ],
+            &[
+                "project_id",
+                "bucket",
+                "app",
+                "environment",
+                "release",
+                "name",
+            ],
             &["count"],
             &rows,
             |sep, (k, n)| {
@@ -286,10 +310,26 @@ where
             sink,
             &table("rollup_props", g),
             &[
-                "project_id", "name", "prop", "bucket", "value", "app", "environment", "release",
+                "project_id",
+                "name",
+                "prop",
+                "bucket",
+                "value",
+                "app",
+                "environment",
+                "release",
                 "count",
             ],
-            &["project_id", "name", "prop", "bucket", "value", "app", "environment", "release"],
+            &[
+                "project_id",
+                "name",
+                "prop",
+                "bucket",
+                "value",
+                "app",
+                "environment",
+                "release",
+            ],
             &["count"],
             &rows,
             |sep, (k, n)| {
@@ -304,16 +344,35 @@ where
                     .push_bind(*n);
             },
         );
-        let rows: Vec<&(VitalCountKey, i64)> =
-            r.vitals.iter().filter(|(k, _)| k.granularity == g).collect();
+        let rows: Vec<&(VitalCountKey, i64)> = r
+            .vitals
+            .iter()
+            .filter(|(k, _)| k.granularity == g)
+            .collect();
         push_upsert(
             sink,
             &table("rollup_vitals", g),
             &[
-                "project_id", "bucket", "app", "environment", "release", "metric", "rating", "bin",
+                "project_id",
+                "bucket",
+                "app",
+                "environment",
+                "release",
+                "metric",
+                "rating",
+                "bin",
                 "count",
             ],
-            &["project_id", "bucket", "app", "environment", "release", "metric", "rating", "bin"],
+            &[
+                "project_id",
+                "bucket",
+                "app",
+                "environment",
+                "release",
+                "metric",
+                "rating",
+                "bin",
+            ],
             &["count"],
             &rows,
             |sep, (k, n)| {
@@ -367,12 +426,22 @@ where
     i64: Encode<'a, DB> + Type<DB>,
 {
     for g in [Granularity::Hour, Granularity::Day] {
-        let rows: Vec<(&ErrorCountKey, &i64)> =
-            r.errors.iter().filter(|(k, _)| k.granularity == g).collect();
+        let rows: Vec<(&ErrorCountKey, &i64)> = r
+            .errors
+            .iter()
+            .filter(|(k, _)| k.granularity == g)
+            .collect();
         push_upsert(
             sink,
             &table("rollup_errors", g),
-            &["group_id", "bucket", "app", "environment", "release", "count"],
+            &[
+                "group_id",
+                "bucket",
+                "app",
+                "environment",
+                "release",
+                "count",
+            ],
             &["group_id", "bucket", "app", "environment", "release"],
             &["count"],
             &rows,
@@ -389,8 +458,22 @@ where
         push_upsert(
             sink,
             &table("rollup_error_users", g),
-            &["group_id", "bucket", "identity", "app", "environment", "release"],
-            &["group_id", "bucket", "identity", "app", "environment", "release"],
+            &[
+                "group_id",
+                "bucket",
+                "identity",
+                "app",
+                "environment",
+                "release",
+            ],
+            &[
+                "group_id",
+                "bucket",
+                "identity",
+                "app",
+                "environment",
+                "release",
+            ],
             &[],
             &rows,
             |sep, k| {
@@ -402,8 +485,11 @@ where
                     .push_bind(k.labels.release.clone());
             },
         );
-        let rows: Vec<(&ErrorDeviceKey, &i64)> =
-            r.devices.iter().filter(|(k, _)| k.granularity == g).collect();
+        let rows: Vec<(&ErrorDeviceKey, &i64)> = r
+            .devices
+            .iter()
+            .filter(|(k, _)| k.granularity == g)
+            .collect();
         push_upsert(
             sink,
             &table("rollup_error_devices", g),
@@ -419,12 +505,23 @@ where
                     .push_bind(**n);
             },
         );
-        let rows: Vec<(&SessionCountKey, &SessionCounts)> =
-            r.sessions.iter().filter(|(k, _)| k.granularity == g).collect();
+        let rows: Vec<(&SessionCountKey, &SessionCounts)> = r
+            .sessions
+            .iter()
+            .filter(|(k, _)| k.granularity == g)
+            .collect();
         push_upsert(
             sink,
             &table("rollup_sessions", g),
-            &["project_id", "bucket", "app", "environment", "release", "sessions", "crashed"],
+            &[
+                "project_id",
+                "bucket",
+                "app",
+                "environment",
+                "release",
+                "sessions",
+                "crashed",
+            ],
             &["project_id", "bucket", "app", "environment", "release"],
             &["sessions", "crashed"],
             &rows,

@@ -153,7 +153,11 @@ impl Db {
     }
 
     /// Property names ever seen on events called `name`.
-    pub async fn event_property_keys(&self, project_id: &str, name: &str) -> StoreResult<Vec<String>> {
+    pub async fn event_property_keys(
+        &self,
+        project_id: &str,
+        name: &str,
+    ) -> StoreResult<Vec<String>> {
         on_db!(self, pool => Ok(sqlx::query_scalar(
             "SELECT prop FROM event_property_keys WHERE project_id = $1 AND name = $2 ORDER BY prop",
         )
@@ -230,7 +234,11 @@ impl Db {
     }
 
     /// Distinct users (user id, else anonymous id) who hit an error in scope.
-    pub async fn rollup_affected_users(&self, s: &Scope, group_id: Option<&str>) -> StoreResult<i64> {
+    pub async fn rollup_affected_users(
+        &self,
+        s: &Scope,
+        group_id: Option<&str>,
+    ) -> StoreResult<i64> {
         on_db!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT COUNT(DISTINCT r.identity)");
             Self::push_group_join(&mut qb, s, "rollup_error_users");
@@ -432,7 +440,10 @@ impl Db {
     }
 
     /// Web-vital histograms per roll-up bucket: (bucket, metric, bin, count).
-    pub async fn rollup_vital_series(&self, s: &Scope) -> StoreResult<Vec<(i64, String, i64, i64)>> {
+    pub async fn rollup_vital_series(
+        &self,
+        s: &Scope,
+    ) -> StoreResult<Vec<(i64, String, i64, i64)>> {
         on_db!(self, pool => {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.bucket, r.metric, r.bin, CAST(SUM(r.count) AS BIGINT) FROM {} r WHERE r.project_id = ",

@@ -45,17 +45,23 @@ impl Db {
         })
     }
 
-    /// A session by its row id or by the client's `session_id`.
+    /// A session by its row id or by the client's `session_id` (two indexed lookups:
+    /// an `OR` of both would scan the table).
     pub async fn session_by_ref(
         &self,
         project_id: &str,
         reference: &str,
     ) -> StoreResult<Option<SessionRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM sessions s WHERE s.project_id = $1 AND (s.id = $2 OR s.session_id = $2)
-             ORDER BY CASE WHEN s.id = $2 THEN 0 ELSE 1 END LIMIT 1"
-        );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(reference).fetch_optional(pool).await?))
+        for col in ["id", "session_id"] {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM sessions s WHERE s.project_id = $1 AND s.{col} = $2"
+            );
+            let found: Option<SessionRow> = on_db!(self, pool => sqlx::query_as(&sql).bind(project_id).bind(reference).fetch_optional(pool).await?);
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// Closes sessions idle since before `cutoff` at their last activity (the latest of

@@ -100,7 +100,11 @@ fn bucket_span(start: i64, step: i64) -> String {
     } else if step == DAY_MS {
         month_day(start)
     } else {
-        format!("{} – {}", month_day(start), month_day(start + step - DAY_MS))
+        format!(
+            "{} – {}",
+            month_day(start),
+            month_day(start + step - DAY_MS)
+        )
     }
 }
 
@@ -129,15 +133,11 @@ pub fn time_chart(
     let plot_h = H - TOP - BOTTOM;
     let col = plot_w / n as f64;
     let max_of = |s: &Series<'_>| s.values.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
-    let left_max = nice_max(
-        bars.map(max_of)
-            .unwrap_or(0.0)
-            .max(if lines_own_axis {
-                0.0
-            } else {
-                lines.iter().map(max_of).fold(0.0, f64::max)
-            }),
-    );
+    let left_max = nice_max(bars.map(max_of).unwrap_or(0.0).max(if lines_own_axis {
+        0.0
+    } else {
+        lines.iter().map(max_of).fold(0.0, f64::max)
+    }));
     let right_max = nice_max(lines.iter().map(max_of).fold(0.0, f64::max));
     let y = |v: f64, max: f64| TOP + plot_h - (v / max) * plot_h;
     let x_mid = |i: usize| LEFT + col * (i as f64 + 0.5);

@@ -233,7 +233,11 @@ pub fn filter_bar(
     let chosen_range = if custom {
         None
     } else {
-        Some(window.preset.unwrap_or_else(|| filters.range.as_deref().unwrap_or("")))
+        Some(
+            window
+                .preset
+                .unwrap_or_else(|| filters.range.as_deref().unwrap_or("")),
+        )
     };
     let day = |ms: i64| format_rfc3339_ms(ms)[..10].to_string();
     html! {

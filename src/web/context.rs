@@ -48,7 +48,11 @@ impl Session {
     }
 
     /// The session behind a posted form, whose CSRF token must match it.
-    pub async fn for_form(state: &SharedState, req: &Request, posted_csrf: &str) -> PageResult<Session> {
+    pub async fn for_form(
+        state: &SharedState,
+        req: &Request,
+        posted_csrf: &str,
+    ) -> PageResult<Session> {
         let session = Session::require(state, req).await?;
         if !security::session_form_ok(&session.token, posted_csrf) {
             return Err(WebError::Forbidden(
@@ -122,12 +126,8 @@ impl PageCtx {
         if let Some(p) = &project {
             let remembered = req.cookie().get(PROJECT_COOKIE);
             if remembered.as_ref().map(|c| c.value_str()) != Some(p.id.as_str()) {
-                req.cookie().add(security::cookie(
-                    state,
-                    PROJECT_COOKIE,
-                    &p.id,
-                    400 * 86_400,
-                ));
+                req.cookie()
+                    .add(security::cookie(state, PROJECT_COOKIE, &p.id, 400 * 86_400));
             }
         }
         Ok(PageCtx {
@@ -160,7 +160,9 @@ impl PageCtx {
 
     /// EDITOR or OWNER in the current project's organization.
     pub fn can_edit(&self) -> bool {
-        self.project.as_ref().is_some_and(|p| p.role >= Role::Editor)
+        self.project
+            .as_ref()
+            .is_some_and(|p| p.role >= Role::Editor)
     }
 
     pub fn is_owner(&self) -> bool {

@@ -125,7 +125,10 @@ mod tests {
         assert!(!is_local_path("//evil.example"));
         assert!(!is_local_path("https://evil.example"));
         assert!(!is_local_path("/\\evil"));
-        assert_eq!(login_url("/errors?range=7d"), "/login?next=%2Ferrors%3Frange%3D7d");
+        assert_eq!(
+            login_url("/errors?range=7d"),
+            "/login?next=%2Ferrors%3Frange%3D7d"
+        );
         assert_eq!(login_url("https://x"), "/login");
     }
 }

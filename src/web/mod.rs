@@ -34,15 +34,17 @@ pub fn see_other(to: &str) -> Response {
 /// Every dashboard route.
 pub fn routes() -> impl IntoEndpoint {
     use pages::{
-        auth, errors, events, notifications, onboarding, overview, performance, sessions,
-        settings,
+        auth, errors, events, notifications, onboarding, overview, performance, sessions, settings,
     };
     Route::new()
         .at("/", get(overview::page))
         .at("/login", get(auth::login_page).post(auth::login))
         .at("/logout", post(auth::logout))
         .at("/signup", get(auth::signup_page).post(auth::signup))
-        .at("/signup/confirm", get(auth::confirm_page).post(auth::confirm))
+        .at(
+            "/signup/confirm",
+            get(auth::confirm_page).post(auth::confirm),
+        )
         .at(
             "/forgot-password",
             get(auth::forgot_page).post(auth::forgot),

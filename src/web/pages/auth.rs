@@ -36,9 +36,7 @@ fn error_notice(error: Option<&str>) -> Markup {
 
 /// Where to go after signing in: a local `next`, else the overview.
 fn destination(next: Option<&str>) -> String {
-    next.filter(|n| is_local_path(n))
-        .unwrap_or("/")
-        .to_string()
+    next.filter(|n| is_local_path(n)).unwrap_or("/").to_string()
 }
 
 fn signed_in(state: &SharedState, req: &Request, token: &str, to: &str) -> Response {
@@ -275,10 +273,7 @@ pub async fn signup(
     let invite = f.invite.as_deref().filter(|t| !t.trim().is_empty());
     let again = |error: &str, status: StatusCode| -> PageResult {
         if let Some(token) = invite {
-            return Ok(with_status(
-                status,
-                invite_signup_error(token, error),
-            ));
+            return Ok(with_status(status, invite_signup_error(token, error)));
         }
         Ok(with_status(
             status,
@@ -542,7 +537,8 @@ pub async fn accept_invite(
     Form(f): Form<TokenForm>,
 ) -> PageResult {
     let session = Session::for_form(&state, req, &f.csrf).await?;
-    let org = orgs::accept_invite(&state, &session.who, &f.token, &session.meta(&state, req)).await?;
+    let org =
+        orgs::accept_invite(&state, &session.who, &f.token, &session.meta(&state, req)).await?;
     security::flash(&state, req, &format!("You joined {}.", org.name));
     Ok(see_other("/"))
 }

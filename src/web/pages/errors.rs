@@ -14,8 +14,8 @@ use crate::web::context::{query_param, PageCtx, Session};
 use crate::web::error::{is_local_path, urlencode, PageResult, WebError};
 use crate::web::filters::Filters;
 use crate::web::layout::{page as layout, Tab};
-use crate::web::security;
 use crate::web::pages::overview::group_rows;
+use crate::web::security;
 use crate::web::{html, see_other};
 use maud::{html, Markup};
 use poem::web::{Data, Form, Path};
@@ -83,7 +83,11 @@ fn list_view(
     p: &ListParams,
     groups: &GroupPage,
 ) -> Markup {
-    let keep = [("status", p.status.as_str()), ("sort", p.sort.as_str()), ("q", p.q.as_str())];
+    let keep = [
+        ("status", p.status.as_str()),
+        ("sort", p.sort.as_str()),
+        ("q", p.q.as_str()),
+    ];
     let prev = (p.page > 1).then(|| p.link(filters, p.page - 1));
     let next = (p.page * PAGE_SIZE < groups.total).then(|| p.link(filters, p.page + 1));
     let body = html! {
@@ -151,7 +155,9 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
         analytics::error_groups(&state, &scope, &window, &filter),
         analytics::filter_options(&state, &project.id),
     )?;
-    Ok(html(list_view(&ctx, &filters, &window, &options, &p, &groups)))
+    Ok(html(list_view(
+        &ctx, &filters, &window, &options, &p, &groups,
+    )))
 }
 
 fn frames(stack: &str) -> Markup {
@@ -301,7 +307,11 @@ fn pretty_json(text: &str) -> String {
 }
 
 #[handler]
-pub async fn detail(req: &Request, state: Data<&SharedState>, Path(id): Path<String>) -> PageResult {
+pub async fn detail(
+    req: &Request,
+    state: Data<&SharedState>,
+    Path(id): Path<String>,
+) -> PageResult {
     let ctx = PageCtx::load(&state, req).await?;
     let project = ctx.project()?;
     let filters = Filters::from_request(req);
@@ -311,13 +321,20 @@ pub async fn detail(req: &Request, state: Data<&SharedState>, Path(id): Path<Str
         .db
         .error_group(&project.id, id)
         .await?
-        .ok_or_else(|| WebError::NotFound("This error group does not exist in this project.".into()))?;
+        .ok_or_else(|| {
+            WebError::NotFound("This error group does not exist in this project.".into())
+        })?;
     let before = read::parse_cursor(query_param(req, "before").as_deref())?;
     let d = analytics::error_detail(&state, &scope, &window, group, before.as_ref()).await?;
     let next = (d.occurrences.len() as i64 == analytics::OCCURRENCES_PER_PAGE)
         .then(|| d.occurrences.last())
         .flatten()
-        .map(|o| filters.link(&format!("/errors/{id}"), &[("before", &format!("{}.{}", o.timestamp, o.id))]));
+        .map(|o| {
+            filters.link(
+                &format!("/errors/{id}"),
+                &[("before", &format!("{}.{}", o.timestamp, o.id))],
+            )
+        });
     Ok(html(detail_view(&ctx, &filters, &window, &d, next)))
 }
 

@@ -35,17 +35,17 @@ pub fn event_rows(rows: &[EventRow], filters: &Filters) -> Markup {
         div class="table-wrap" {
             table class="table" {
                 thead { tr {
-                    th scope="col" { "Time" } th scope="col" { "Name" } th scope="col" { "App" }
-                    th scope="col" { "Environment" } th scope="col" { "Release" } th scope="col" { "User" }
+                    th scope="col" { "Time" } th scope="col" { "Name" } th scope="col" class="hide-sm" { "App" }
+                    th scope="col" class="hide-sm" { "Environment" } th scope="col" class="hide-sm" { "Release" } th scope="col" { "User" }
                 } }
                 tbody {
                     @for e in rows {
                         tr {
                             td { a class="row-link" href=(filters.link(&format!("/events/{}", e.id), &[])) { (time(e.timestamp)) } }
                             td class="mono" { (e.name) }
-                            td { (e.app) }
-                            td { (e.environment.as_deref().unwrap_or("–")) }
-                            td class="mono" { (e.release.as_deref().unwrap_or("–")) }
+                            td class="hide-sm" { (e.app) }
+                            td class="hide-sm" { (e.environment.as_deref().unwrap_or("–")) }
+                            td class="mono hide-sm" { (e.release.as_deref().unwrap_or("–")) }
                             td class="mono" { span class="truncate" { (e.user_id.as_deref().or(e.anonymous_id.as_deref()).unwrap_or("–")) } }
                         }
                     }
@@ -172,7 +172,14 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
         limit: PAGE_SIZE,
     };
     let (data, options, names) = futures_util::try_join!(
-        analytics::events(&state, &scope, &window, name.as_deref(), prop.as_deref(), &list),
+        analytics::events(
+            &state,
+            &scope,
+            &window,
+            name.as_deref(),
+            prop.as_deref(),
+            &list
+        ),
         analytics::filter_options(&state, &project.id),
         async { Ok(state.db.project_labels(&project.id, "event").await?) },
     )?;
@@ -237,7 +244,11 @@ fn detail_view(ctx: &PageCtx, filters: &Filters, e: &EventRow) -> Markup {
 }
 
 #[handler]
-pub async fn detail(req: &Request, state: Data<&SharedState>, Path(id): Path<String>) -> PageResult {
+pub async fn detail(
+    req: &Request,
+    state: Data<&SharedState>,
+    Path(id): Path<String>,
+) -> PageResult {
     let ctx = PageCtx::load(&state, req).await?;
     let project = ctx.project()?;
     let filters = Filters::from_request(req);

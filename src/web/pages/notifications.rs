@@ -60,7 +60,13 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
             }
         }
     };
-    Ok(html(layout(&ctx, "Notifications", Tab::None, &Filters::default(), body)))
+    Ok(html(layout(
+        &ctx,
+        "Notifications",
+        Tab::None,
+        &Filters::default(),
+        body,
+    )))
 }
 
 /// Marks the notification read and goes where it points (its project selected).
@@ -91,6 +97,8 @@ pub async fn read_all(
     let s = Session::for_form(&state, req, &f.csrf).await?;
     notifications::mark_all_read(&state, &s.who).await?;
     Ok(see_other(
-        &f.to.filter(|t| is_local_path(t)).unwrap_or_else(|| "/".into()),
+        &f.to
+            .filter(|t| is_local_path(t))
+            .unwrap_or_else(|| "/".into()),
     ))
 }

@@ -87,7 +87,11 @@ fn view(ctx: &PageCtx, s: &Steps<'_>, url: &str, snippet: &str) -> Markup {
         (true, false) => "current",
         _ => "todo",
     };
-    let key_state = if s.project.is_some() { "current" } else { "todo" };
+    let key_state = if s.project.is_some() {
+        "current"
+    } else {
+        "todo"
+    };
     let body = html! {
         div class="page-head" { h1 { "Set up a project" } }
         p class="muted" { "Three steps and your app sends its first event." }
@@ -149,7 +153,13 @@ fn view(ctx: &PageCtx, s: &Steps<'_>, url: &str, snippet: &str) -> Markup {
             }))
         }
     };
-    layout(ctx, "Set up a project", Tab::None, &Filters::default(), body)
+    layout(
+        ctx,
+        "Set up a project",
+        Tab::None,
+        &Filters::default(),
+        body,
+    )
 }
 
 #[handler]
@@ -202,14 +212,18 @@ pub async fn create_project(
     Form(f): Form<NameForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let project = orgs::create_project(&state, &s.who, &f.org, &f.name, &s.meta(&state, req)).await?;
+    let project =
+        orgs::create_project(&state, &s.who, &f.org, &f.name, &s.meta(&state, req)).await?;
     req.cookie().add(security::cookie(
         &state,
         PROJECT_COOKIE,
         &project.id,
         400 * 86_400,
     ));
-    Ok(see_other(&format!("/onboarding?project={}", urlencode(&project.id))))
+    Ok(see_other(&format!(
+        "/onboarding?project={}",
+        urlencode(&project.id)
+    )))
 }
 
 #[derive(Deserialize)]
@@ -263,10 +277,15 @@ struct Status {
 
 /// `{"received": true}` once the project has data (polled by the onboarding page).
 #[handler]
-pub async fn status(req: &Request, state: Data<&SharedState>) -> PageResult<Json<serde_json::Value>> {
+pub async fn status(
+    req: &Request,
+    state: Data<&SharedState>,
+) -> PageResult<Json<serde_json::Value>> {
     let s = Session::require(&state, req).await?;
     let project = query_param(req, "project").unwrap_or_default();
     orgs::get_project(&state, &s.who, &project).await?;
     let received = state.db.project_has_data(&project).await?;
-    Ok(Json(serde_json::to_value(Status { received }).unwrap_or_default()))
+    Ok(Json(
+        serde_json::to_value(Status { received }).unwrap_or_default(),
+    ))
 }

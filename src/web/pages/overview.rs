@@ -27,10 +27,10 @@ pub fn group_rows(groups: &[GroupItem], filters: &Filters, compact: bool) -> Mar
                     th scope="col" { "Error" }
                     th scope="col" class="num" { "Events" }
                     th scope="col" class="num" { "Users" }
-                    th scope="col" { "Trend" }
+                    th scope="col" class="hide-sm" { "Trend" }
                     @if !compact {
-                        th scope="col" { "First seen" }
-                        th scope="col" { "Last seen" }
+                        th scope="col" class="hide-sm" { "First seen" }
+                        th scope="col" class="hide-sm" { "Last seen" }
                         th scope="col" { "Status" }
                     }
                 } }
@@ -49,10 +49,10 @@ pub fn group_rows(groups: &[GroupItem], filters: &Filters, compact: bool) -> Mar
                             }
                             td class="num" { (count(g.in_range)) }
                             td class="num" { (count(g.users)) }
-                            td { (sparkline(&g.sparkline, &format!("{} events in the range", count(g.in_range)))) }
+                            td class="hide-sm" { (sparkline(&g.sparkline, &format!("{} events in the range", count(g.in_range)))) }
                             @if !compact {
-                                td { (crate::web::components::time(g.group.first_seen)) }
-                                td { (crate::web::components::time(g.group.last_seen)) }
+                                td class="hide-sm" { (crate::web::components::time(g.group.first_seen)) }
+                                td class="hide-sm" { (crate::web::components::time(g.group.last_seen)) }
                                 td { (status_badge(&g.group.status)) }
                             }
                         }
@@ -228,11 +228,17 @@ pub async fn switch_project(req: &Request, state: Data<&SharedState>) -> PageRes
         400 * 86_400,
     ));
     // Back to the same page, minus its old project and item (they belonged to the other project).
-    let to = query_param(req, "to").filter(|t| is_local_path(t)).unwrap_or_else(|| "/".into());
+    let to = query_param(req, "to")
+        .filter(|t| is_local_path(t))
+        .unwrap_or_else(|| "/".into());
     let path = to.split('?').next().unwrap_or("/");
     let section = path
         .split('/')
         .nth(1)
         .map_or("/".to_string(), |s| format!("/{s}"));
-    Ok(see_other(if section == "/settings" { path } else { &section }))
+    Ok(see_other(if section == "/settings" {
+        path
+    } else {
+        &section
+    }))
 }

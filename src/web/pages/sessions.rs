@@ -64,8 +64,8 @@ fn list_view(
                     table class="table" {
                         thead { tr {
                             th scope="col" { "Started" } th scope="col" { "User" } th scope="col" class="num" { "Duration" }
-                            th scope="col" { "Browser" } th scope="col" { "OS" } th scope="col" { "Country" }
-                            th scope="col" class="num" { "Events" } th scope="col" class="num" { "Errors" } th scope="col" { "Status" }
+                            th scope="col" class="hide-sm" { "Browser" } th scope="col" class="hide-sm" { "OS" } th scope="col" class="hide-sm" { "Country" }
+                            th scope="col" class="num hide-sm" { "Events" } th scope="col" class="num hide-sm" { "Errors" } th scope="col" { "Status" }
                         } }
                         tbody {
                             @for item in &d.list {
@@ -74,11 +74,11 @@ fn list_view(
                                     td { a class="row-link" href=(filters.link(&format!("/sessions/{}", urlencode(&s.id)), &[])) { (time(s.started_at)) } }
                                     td { span class="truncate" { (who(s)) } }
                                     td class="num" { (duration(session_duration(s))) }
-                                    td { (s.device_browser.as_deref().unwrap_or("–")) }
-                                    td { (s.device_os.as_deref().unwrap_or("–")) }
-                                    td { (s.country.as_deref().unwrap_or("–")) }
-                                    td class="num" { (count(item.events)) }
-                                    td class="num" { (count(item.errors)) }
+                                    td class="hide-sm" { (s.device_browser.as_deref().unwrap_or("–")) }
+                                    td class="hide-sm" { (s.device_os.as_deref().unwrap_or("–")) }
+                                    td class="hide-sm" { (s.country.as_deref().unwrap_or("–")) }
+                                    td class="num hide-sm" { (count(item.events)) }
+                                    td class="num hide-sm" { (count(item.errors)) }
                                     td {
                                         @if s.has_error != 0 { span class="badge badge-poor" { "Crashed" } }
                                         @else if s.ended_at.is_some() { span class="badge badge-good" { "Ended" } }
@@ -117,10 +117,15 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
         .map(|i| {
             filters.link(
                 "/sessions",
-                &[("before", &format!("{}.{}", i.session.started_at, i.session.id))],
+                &[(
+                    "before",
+                    &format!("{}.{}", i.session.started_at, i.session.id),
+                )],
             )
         });
-    Ok(html(list_view(&ctx, &filters, &window, &options, &data, next)))
+    Ok(html(list_view(
+        &ctx, &filters, &window, &options, &data, next,
+    )))
 }
 
 /// One moment of a session's timeline.
@@ -203,7 +208,11 @@ fn detail_view(
 }
 
 #[handler]
-pub async fn detail(req: &Request, state: Data<&SharedState>, Path(id): Path<String>) -> PageResult {
+pub async fn detail(
+    req: &Request,
+    state: Data<&SharedState>,
+    Path(id): Path<String>,
+) -> PageResult {
     let ctx = PageCtx::load(&state, req).await?;
     let project = ctx.project()?;
     let filters = Filters::from_request(req);
@@ -213,8 +222,14 @@ pub async fn detail(req: &Request, state: Data<&SharedState>, Path(id): Path<Str
         .await?
         .ok_or_else(|| WebError::NotFound("This session does not exist in this project.".into()))?;
     let (events, errors) = futures_util::try_join!(
-        state.db.events_of_session(&project.id, &session.session_id, 1000),
-        state.db.occurrences_of_session(&project.id, &session.session_id, 200),
+        state
+            .db
+            .events_of_session(&project.id, &session.session_id, 1000),
+        state
+            .db
+            .occurrences_of_session(&project.id, &session.session_id, 200),
     )?;
-    Ok(html(detail_view(&ctx, &filters, &session, &events, &errors)))
+    Ok(html(detail_view(
+        &ctx, &filters, &session, &events, &errors,
+    )))
 }
