@@ -61,11 +61,12 @@ CREATE TABLE rollup_errors_daily (
     PRIMARY KEY (group_id, bucket, app, environment, release)
 ) WITHOUT ROWID;
 
--- Who was affected: one row per (group, bucket, identity, labels); counted DISTINCT on read.
+-- Who was affected: one row per (group, bucket, user, labels), the user as a 64-bit key
+-- of the user id (else anonymous id); counted DISTINCT on read.
 CREATE TABLE rollup_error_users_hourly (
     group_id    TEXT NOT NULL,
     bucket      INTEGER NOT NULL,
-    identity    TEXT NOT NULL,
+    identity    INTEGER NOT NULL,
     app         TEXT NOT NULL,
     environment TEXT NOT NULL,
     release     TEXT NOT NULL,
@@ -74,7 +75,7 @@ CREATE TABLE rollup_error_users_hourly (
 CREATE TABLE rollup_error_users_daily (
     group_id    TEXT NOT NULL,
     bucket      INTEGER NOT NULL,
-    identity    TEXT NOT NULL,
+    identity    INTEGER NOT NULL,
     app         TEXT NOT NULL,
     environment TEXT NOT NULL,
     release     TEXT NOT NULL,
@@ -207,14 +208,6 @@ INSERT INTO rollup_errors_daily
 SELECT group_id, timestamp - timestamp % 86400000, app, COALESCE(environment, ''),
        COALESCE(release, ''), COUNT(*)
 FROM error_occurrences GROUP BY 1, 2, 3, 4, 5;
-INSERT INTO rollup_error_users_hourly
-SELECT DISTINCT group_id, timestamp - timestamp % 3600000, COALESCE(user_id, anonymous_id), app,
-       COALESCE(environment, ''), COALESCE(release, '')
-FROM error_occurrences WHERE COALESCE(user_id, anonymous_id) IS NOT NULL;
-INSERT INTO rollup_error_users_daily
-SELECT DISTINCT group_id, timestamp - timestamp % 86400000, COALESCE(user_id, anonymous_id), app,
-       COALESCE(environment, ''), COALESCE(release, '')
-FROM error_occurrences WHERE COALESCE(user_id, anonymous_id) IS NOT NULL;
 INSERT INTO rollup_sessions_hourly
 SELECT project_id, started_at - started_at % 3600000, app, COALESCE(environment, ''),
        COALESCE(release, ''), COUNT(*), SUM(has_error)

@@ -1,6 +1,7 @@
 //! Pure logic: no IO, no clock of its own.
 
 pub mod grouping;
+pub mod identity;
 pub mod notify;
 pub mod plans;
 pub mod rbac;

@@ -438,6 +438,11 @@ async fn write(
     Ok(())
 }
 
+/// The planner's statistics are refreshed after commits 1, 2, 4, 8, … and then
+/// every `COMMITS_PER_ANALYZE`: the tables grow from nothing, and plans made (and
+/// cached) for empty tables would scan them whole.
+const COMMITS_PER_ANALYZE: u64 = 100;
+
 /// Writes the sample data; `progress` is told how far it got after every commit.
 /// Everything is written in time order, as real traffic arrives: sessions by their
 /// start, then each day's events and errors, so indexes and roll-ups grow at their
@@ -463,6 +468,18 @@ pub async fn generate(
     let mut g = Generator::new(spec);
     let mut rollups = RollupState::default();
     let mut report = DemoReport::default();
+    let mut commits = 0u64;
+    let mut committed = |db: &Db| {
+        commits += 1;
+        let due = commits.is_power_of_two() || commits % COMMITS_PER_ANALYZE == 0;
+        let db = db.clone();
+        async move {
+            if due {
+                db.optimize().await?;
+            }
+            AppResult::Ok(())
+        }
+    };
     let mut sessions: Vec<DemoSession> = (0..spec.sessions).map(|_| g.session()).collect();
     sessions.sort_by_key(|s| s.start);
     for (n, s) in sessions.iter_mut().enumerate() {
@@ -474,6 +491,7 @@ pub async fn generate(
             .map(|s| IngestWrite::Session(Box::new(g.session_write(s))))
             .collect();
         write(db, &mut rollups, &spec.project_id, writes, spec.now).await?;
+        committed(db).await?;
         report.sessions += chunk.len() as u64;
         progress(&report);
     }
@@ -498,6 +516,7 @@ pub async fn generate(
             for chunk in list.chunks(CHUNK) {
                 let writes = vec![IngestWrite::Events(chunk.to_vec())];
                 write(db, &mut rollups, &spec.project_id, writes, spec.now).await?;
+                committed(db).await?;
                 report.events += chunk.len() as u64;
                 progress(&report);
             }
@@ -514,6 +533,7 @@ pub async fn generate(
                     .map(|e| IngestWrite::Error(Box::new(e.clone())))
                     .collect();
                 write(db, &mut rollups, &spec.project_id, writes, spec.now).await?;
+                committed(db).await?;
                 report.errors += chunk.len() as u64;
                 progress(&report);
             }
@@ -521,6 +541,7 @@ pub async fn generate(
         lo = hi;
         day_start = day_end;
     }
+    db.optimize().await?;
     report.duration_ms = started.elapsed().as_millis();
     Ok(report)
 }

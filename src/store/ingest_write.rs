@@ -6,6 +6,7 @@ use super::rollup_write::{
     ErrorDeviceKey, ErrorUserKey, EventRollups, Labels, Script, Sink, Statements, StoredRollups,
 };
 use super::{on_db, Db, StoreResult};
+use crate::domain::identity;
 use crate::domain::timerange::Granularity;
 use crate::domain::vitals::VitalSample;
 use sqlx::sqlite::SqlitePool;
@@ -540,7 +541,7 @@ struct OccurrenceRow<'a> {
 fn add_error_rollups(stored: &mut StoredRollups, o: &OccurrenceRow<'_>) {
     let e = o.e;
     let labels = Labels::new(&e.app, e.environment.as_deref(), e.release.as_deref());
-    let identity = e.user_id.as_ref().or(e.anonymous_id.as_ref());
+    let identity = identity::of(e.user_id.as_deref(), e.anonymous_id.as_deref()).map(identity::key);
     for g in [Granularity::Hour, Granularity::Day] {
         let bucket = g.floor(e.timestamp);
         *stored
@@ -557,7 +558,7 @@ fn add_error_rollups(stored: &mut StoredRollups, o: &OccurrenceRow<'_>) {
                 granularity: g,
                 group_id: o.group_id.clone(),
                 bucket,
-                identity: identity.clone(),
+                identity,
                 labels: labels.clone(),
             });
         }

@@ -120,7 +120,10 @@ impl Db {
         match url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let opts = PgConnectOptions::from_str(url)?
-                    .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT);
+                    .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT)
+                    // Counting distinct users over a year of roll-ups hashes or sorts
+                    // a few hundred thousand keys; the default 4 MB spills to disk.
+                    .options([("work_mem", "32MB")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
@@ -234,12 +237,17 @@ impl Db {
         Ok(())
     }
 
-    /// Lets SQLite refresh the statistics its query planner uses (cheap; it only
-    /// analyzes what changed a lot). PostgreSQL's autovacuum does this itself.
+    /// Refreshes the statistics the query planner uses: SQLite's `PRAGMA optimize`
+    /// (it only analyzes what changed a lot), PostgreSQL's `ANALYZE` (autovacuum does
+    /// it too, where it is on). Also makes cached plans of grown tables be redone.
     pub async fn optimize(&self) -> StoreResult<()> {
-        if let Db::Sqlite(pool) = self {
-            sqlx::query("PRAGMA optimize").execute(pool).await?;
-        }
+        let sql = match self {
+            Db::Sqlite(_) => "PRAGMA optimize",
+            Db::Postgres(_) => "ANALYZE",
+        };
+        on_db!(self, pool => {
+            sqlx::query(sql).execute(pool).await?;
+        });
         Ok(())
     }
 

@@ -83,7 +83,8 @@ pub struct ErrorUserKey {
     pub granularity: Granularity,
     pub group_id: String,
     pub bucket: i64,
-    pub identity: String,
+    /// `domain::identity::key` of the user.
+    pub identity: i64,
     pub labels: Labels,
 }
 
@@ -479,7 +480,7 @@ where
             |sep, k| {
                 sep.push_bind(k.group_id.clone())
                     .push_bind(k.bucket)
-                    .push_bind(k.identity.clone())
+                    .push_bind(k.identity)
                     .push_bind(k.labels.app.clone())
                     .push_bind(k.labels.environment.clone())
                     .push_bind(k.labels.release.clone());
