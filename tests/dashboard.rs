@@ -413,12 +413,45 @@ async fn preferences_pages_and_headers(backend: Backend) {
 
     // Bad input gets a page that says what is wrong, never a 500.
     assert_eq!(web.get("/errors?range=forever").await.status, 400);
+    assert_eq!(
+        web.get("/?from=-9000000000000000000&to=9000000000000000000")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        web.get("/?range=20000y").await.status,
+        200,
+        "all of time, from 1970"
+    );
+    assert_eq!(
+        web.get("/errors?page=9223372036854775807").await.status,
+        200
+    );
     assert_eq!(web.get("/events?from=2026-13-45").await.status, 400);
     assert_eq!(web.get("/errors/not-a-group").await.status, 404);
     assert_eq!(web.get("/sessions/%00").await.status, 404);
     let missing = web.get("/no/such/page").await;
     assert_eq!(missing.status, 404);
     assert!(missing.has("There is no page at this address."));
+
+    // After logging in, only a path on this server is followed (browsers drop tabs,
+    // so `/\t/host` would be `//host`).
+    let anonymous = Web::new(&app.base);
+    let form = anonymous.get("/login?next=/%09/evil.example").await;
+    let next = form.between("name=\"next\" value=\"", "\"").unwrap();
+    let signed_in = anonymous
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("email", "owner@example.com"),
+                ("password", PASSWORD),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.location.as_deref(), Some("/"));
 
     // Logged out, pages send you to log in and back.
     let anonymous = Web::new(&app.base);

@@ -2,10 +2,15 @@
 (function () {
   "use strict";
 
-  // Filters and pickers apply as soon as they change.
+  // Filters and pickers apply as soon as they are picked with a pointer. From the
+  // keyboard, arrow keys change a closed select or a radio at every step, so there
+  // the Apply (or Save) button applies the choice instead.
+  var byKeyboard = false;
+  document.addEventListener("keydown", function () { byKeyboard = true; }, true);
+  document.addEventListener("pointerdown", function () { byKeyboard = false; }, true);
   document.addEventListener("change", function (event) {
     var el = event.target;
-    if (!el.matches || !el.matches("[data-autosubmit]")) return;
+    if (!el.matches || !el.matches("[data-autosubmit]") || byKeyboard) return;
     if (el.name === "theme") document.documentElement.setAttribute("data-theme", el.value);
     var form = el.form;
     if (!form) return;

@@ -208,6 +208,18 @@ INSERT INTO rollup_errors_daily
 SELECT group_id, timestamp - timestamp % 86400000, app, COALESCE(environment, ''),
        COALESCE(release, ''), COUNT(*)
 FROM error_occurrences GROUP BY 1, 2, 3, 4, 5;
+UPDATE error_occurrences SET
+    device_browser = (SELECT s.device_browser FROM sessions s
+                      WHERE s.project_id = error_occurrences.project_id AND s.session_id = error_occurrences.session_id),
+    device_os = (SELECT s.device_os FROM sessions s
+                 WHERE s.project_id = error_occurrences.project_id AND s.session_id = error_occurrences.session_id)
+WHERE session_id IS NOT NULL;
+INSERT INTO rollup_error_devices_hourly
+SELECT group_id, timestamp - timestamp % 3600000, COALESCE(device_browser, ''), COALESCE(device_os, ''), COUNT(*)
+FROM error_occurrences GROUP BY 1, 2, 3, 4;
+INSERT INTO rollup_error_devices_daily
+SELECT group_id, timestamp - timestamp % 86400000, COALESCE(device_browser, ''), COALESCE(device_os, ''), COUNT(*)
+FROM error_occurrences GROUP BY 1, 2, 3, 4;
 INSERT INTO rollup_sessions_hourly
 SELECT project_id, started_at - started_at % 3600000, app, COALESCE(environment, ''),
        COALESCE(release, ''), COUNT(*), SUM(has_error)

@@ -13,7 +13,11 @@ pub fn of<'a>(user_id: Option<&'a str>, anonymous_id: Option<&'a str>) -> Option
 /// likely as one in 10^8 even with a million users.
 pub fn key(identity: &str) -> i64 {
     let digest = Sha256::digest(identity.as_bytes());
-    i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
+    i64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
 }
 
 #[cfg(test)]

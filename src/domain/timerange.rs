@@ -8,6 +8,10 @@ pub const HOUR_MS: i64 = 3_600_000;
 const WEEK_MS: i64 = 7 * DAY_MS;
 /// Most buckets a chart draws; longer windows get wider buckets.
 const MAX_CHART_BUCKETS: i64 = 120;
+/// Bounds accepted for `from`/`to`: the Unix epoch to the last day of year 9999
+/// (what RFC 3339 can write), so that no arithmetic on them can overflow.
+const EARLIEST_MS: i64 = 0;
+const LATEST_MS: i64 = 253_402_300_799_999;
 
 /// The presets offered by the pickers, with their labels.
 pub const PRESETS: [(&str, &str); 7] = [
@@ -121,21 +125,32 @@ fn preset_name(range: &str) -> Option<&'static str> {
 /// means the end of that day.
 fn bound(field: &'static str, value: &str, end_of_day: bool) -> Result<i64, RangeError> {
     let v = value.trim();
-    if let Ok(ms) = v.parse::<i64>() {
-        return Ok(ms);
+    let ms = if let Ok(ms) = v.parse::<i64>() {
+        ms
+    } else if let Some(ms) = parse_rfc3339_ms(v) {
+        ms
+    } else {
+        let date = time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|_| {
+                err(
+                    field,
+                    format!("`{field}` must be a date (YYYY-MM-DD), RFC 3339 or Unix milliseconds"),
+                )
+            })?;
+        let start = date.midnight().assume_utc().unix_timestamp() * 1000;
+        if end_of_day {
+            start.saturating_add(DAY_MS)
+        } else {
+            start
+        }
+    };
+    if !(EARLIEST_MS..=LATEST_MS).contains(&ms) {
+        return Err(err(
+            field,
+            format!("`{field}` must lie between 1970-01-01 and 9999-12-31"),
+        ));
     }
-    if let Some(ms) = parse_rfc3339_ms(v) {
-        return Ok(ms);
-    }
-    let date = time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| {
-            err(
-                field,
-                format!("`{field}` must be a date (YYYY-MM-DD), RFC 3339 or Unix milliseconds"),
-            )
-        })?;
-    let start = date.midnight().assume_utc().unix_timestamp() * 1000;
-    Ok(if end_of_day { start + DAY_MS } else { start })
+    Ok(ms)
 }
 
 impl Window {
@@ -183,11 +198,13 @@ impl Window {
             )
         })?;
         let g = Granularity::for_span(span);
-        // Whole buckets ending with the one in progress.
-        let to = g.ceil(now + 1);
-        let buckets = (span + g.ms() - 1) / g.ms();
+        // Whole buckets ending with the one in progress; nothing is older than 1970.
+        let to = g.ceil(now.clamp(EARLIEST_MS, LATEST_MS) + 1);
+        let buckets = (span - 1) / g.ms() + 1;
         Ok(Window {
-            from: to - buckets * g.ms(),
+            from: to
+                .saturating_sub(buckets.saturating_mul(g.ms()))
+                .max(EARLIEST_MS),
             to,
             granularity: g,
             preset: preset_name(range),
@@ -245,14 +262,15 @@ impl Window {
                 return (*label).to_string();
             }
         }
-        let day = |ms: i64| format_rfc3339_ms(ms)[..10].to_string();
+        let text = |ms: i64, len: usize| {
+            format_rfc3339_ms(ms)
+                .get(..len)
+                .unwrap_or("")
+                .replace('T', " ")
+        };
         match self.granularity {
-            Granularity::Day => format!("{} – {}", day(self.from), day(self.to - 1)),
-            Granularity::Hour => format!(
-                "{} – {} UTC",
-                format_rfc3339_ms(self.from)[..16].replace('T', " "),
-                format_rfc3339_ms(self.to)[..16].replace('T', " ")
-            ),
+            Granularity::Day => format!("{} – {}", text(self.from, 10), text(self.to - 1, 10)),
+            Granularity::Hour => format!("{} – {} UTC", text(self.from, 16), text(self.to, 16)),
         }
     }
 }
@@ -290,6 +308,20 @@ mod tests {
         assert!(Window::parse(Some("2x"), None, None, "7d", NOW).is_err());
         let long = Window::parse(None, Some("0"), None, "7d", NOW).unwrap();
         assert!(long.chart_buckets().len() <= MAX_CHART_BUCKETS as usize);
+        let ages = Window::parse(Some("20000y"), None, None, "7d", NOW).unwrap();
+        assert_eq!(ages.from, 0);
+        assert!(ages.chart_buckets().len() <= MAX_CHART_BUCKETS as usize);
+        assert!(!ages.label().is_empty());
+        for (from, to) in [
+            ("-9000000000000000000", "9000000000000000000"),
+            ("-1", "5"),
+            ("0", "253402300800000"),
+        ] {
+            assert!(
+                Window::parse(None, Some(from), Some(to), "7d", NOW).is_err(),
+                "{from}..{to}"
+            );
+        }
         assert!(Window::parse(Some("0d"), None, None, "7d", NOW).is_err());
     }
 

@@ -17,6 +17,9 @@ use std::hash::{Hash, Hasher};
 /// roll-up up into a copy of the raw events.
 pub const MAX_VALUES_PER_DAY: usize = 100;
 pub const OTHER_VALUE: &str = "(other values)";
+/// Distinct property names kept per event name; properties beyond them are not
+/// broken down (their events are still counted and stored whole).
+pub const MAX_PROPS_PER_NAME: usize = 50;
 /// Bound on the tracking state: beyond it, older days are forgotten.
 const MAX_TRACKED_KEYS: usize = 50_000;
 const MAX_KNOWN: usize = 200_000;
@@ -32,6 +35,8 @@ struct PropDay {
 #[derive(Default)]
 pub struct RollupState {
     values: HashMap<PropDay, HashSet<u64>>,
+    /// Property names seen per (project, event name).
+    props: HashMap<(String, String), HashSet<String>>,
     known_labels: HashSet<NewLabel>,
     known_keys: HashSet<NewPropKey>,
 }
@@ -48,6 +53,9 @@ impl RollupState {
         if self.values.len() > MAX_TRACKED_KEYS {
             let newest = self.values.keys().map(|k| k.day).max().unwrap_or(0);
             self.values.retain(|k, _| k.day >= newest);
+        }
+        if self.props.len() > MAX_TRACKED_KEYS {
+            self.props.clear();
         }
         let mut events: HashMap<EventCountKey, i64> = HashMap::new();
         let mut props: HashMap<PropCountKey, i64> = HashMap::new();
@@ -91,9 +99,20 @@ impl RollupState {
             for e in list {
                 let labels = Labels::new(&e.app, e.environment.as_deref(), e.release.as_deref());
                 let day = Granularity::Day.floor(e.timestamp);
-                let capped: Vec<(&str, &str)> = e
+                let names = self
+                    .props
+                    .entry((project_id.to_string(), e.name.clone()))
+                    .or_default();
+                let kept_props: Vec<&(String, String)> = e
                     .props
                     .iter()
+                    .filter(|(prop, _)| {
+                        names.contains(prop)
+                            || (names.len() < MAX_PROPS_PER_NAME && names.insert(prop.clone()))
+                    })
+                    .collect();
+                let capped: Vec<(&str, &str)> = kept_props
+                    .into_iter()
                     .map(|(prop, value)| {
                         let seen = self
                             .values
@@ -246,6 +265,29 @@ mod tests {
         state.committed(&r);
         let again = state.build(&[("p", &write)]);
         assert!(again.labels.is_empty() && again.prop_keys.is_empty());
+    }
+
+    #[test]
+    fn property_names_are_capped_per_event_name() {
+        let mut state = RollupState::default();
+        let write = IngestWrite::Events(
+            (0..MAX_PROPS_PER_NAME + 10)
+                .map(|i| event("odd", 1_000, &[(&format!("p{i}"), "v")]))
+                .collect(),
+        );
+        let r = state.build(&[("p", &write)]);
+        assert_eq!(r.prop_keys.len(), MAX_PROPS_PER_NAME);
+        let counted: i64 = r
+            .events
+            .iter()
+            .filter(|(k, _)| k.granularity == Granularity::Day)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(
+            counted as usize,
+            MAX_PROPS_PER_NAME + 10,
+            "every event still counts"
+        );
     }
 
     #[test]

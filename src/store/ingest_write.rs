@@ -318,8 +318,9 @@ impl Db {
                 qb.build().execute(&mut *tx).await?;
             }
 
-            // Sessions: which ones exist already, in a few queries per project.
-            let mut known: HashSet<(&str, &str)> = HashSet::new();
+            // Sessions: which ones exist already (and how the roll-ups count them), in a
+            // few queries per project.
+            let mut known: HashMap<(&str, &str), KnownSession> = HashMap::new();
             let mut asked: HashMap<&str, Vec<&str>> = HashMap::new();
             for item in items {
                 if let IngestWrite::Session(s) = item.write {
@@ -328,17 +329,21 @@ impl Db {
             }
             for (project_id, ids) in &asked {
                 for chunk in ids.chunks(256) {
-                    let mut qb = sqlx::QueryBuilder::new("SELECT session_id FROM sessions WHERE project_id = ");
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "SELECT session_id, started_at, app, environment, release, has_error \
+                         FROM sessions WHERE project_id = ",
+                    );
                     qb.push_bind(*project_id).push(" AND session_id IN (");
                     let mut list = qb.separated(", ");
                     for id in chunk {
                         list.push_bind(*id);
                     }
                     qb.push(")");
-                    let found: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-                    for id in found {
-                        if let Some(id) = chunk.iter().find(|c| **c == id) {
-                            known.insert((project_id, id));
+                    let found: Vec<KnownSession> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    let wanted: HashSet<&str> = chunk.iter().copied().collect();
+                    for row in found {
+                        if let Some(id) = wanted.get(row.session_id.as_str()) {
+                            known.insert((project_id, id), row);
                         }
                     }
                 }
@@ -353,7 +358,8 @@ impl Db {
                     IngestWrite::Error(_) => 1,
                     IngestWrite::Session(s) => {
                         let key = (item.project_id, s.session_id.as_str());
-                        if known.contains(&key) {
+                        if let Some(k) = known.get_mut(&key) {
+                            k.update(item.project_id, s, now, &mut stored);
                             let started = s.started_at.or(s.ended_at).unwrap_or(now);
                             let activity = s.ended_at.unwrap_or(now).max(started);
                             sqlx::query(
@@ -438,10 +444,13 @@ impl Db {
                         .push_bind_unseparated(&s.session_id)
                         .push_unseparated(") THEN 1 ELSE 0 END");
                 });
-                qb.push(" RETURNING session_id, has_error");
-                let created: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                for (session_id, has_error) in created {
-                    let Some(n) = chunk.iter().find(|n| n.write.session_id == session_id) else {
+                qb.push(" RETURNING project_id, session_id, has_error");
+                let created: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (project_id, session_id, has_error) in created {
+                    let Some(n) = chunk
+                        .iter()
+                        .find(|n| n.project_id == project_id && n.write.session_id == session_id)
+                    else {
                         continue;
                     };
                     // Counted under the labels it started with.
@@ -464,6 +473,57 @@ impl Db {
             tx.commit().await?;
         });
         Ok(summary)
+    }
+}
+
+/// A session that exists already, as the session roll-ups count it: under the bucket
+/// it started in and the labels it has.
+#[derive(sqlx::FromRow)]
+struct KnownSession {
+    session_id: String,
+    started_at: i64,
+    app: String,
+    environment: Option<String>,
+    release: Option<String>,
+    has_error: i64,
+}
+
+impl KnownSession {
+    fn labels(&self) -> Labels {
+        Labels::new(
+            &self.app,
+            self.environment.as_deref(),
+            self.release.as_deref(),
+        )
+    }
+
+    /// Applies an update as the `UPDATE` statement does, and moves the session in the
+    /// roll-ups when its start or labels change, so counts always match the rows.
+    fn update(&mut self, project_id: &str, s: &SessionWrite, now: i64, stored: &mut StoredRollups) {
+        let (before_start, before_labels) = (self.started_at, self.labels());
+        if let Some(app) = &s.app {
+            self.app.clone_from(app);
+        }
+        if s.environment.is_some() {
+            self.environment.clone_from(&s.environment);
+        }
+        if s.release.is_some() {
+            self.release.clone_from(&s.release);
+        }
+        let started = s.started_at.or(s.ended_at).unwrap_or(now);
+        if s.started_at.is_some() && started < self.started_at {
+            self.started_at = started;
+        }
+        let labels = self.labels();
+        if self.started_at != before_start || labels != before_labels {
+            stored.add_session(
+                project_id,
+                before_start,
+                &before_labels,
+                (-1, -self.has_error),
+            );
+            stored.add_session(project_id, self.started_at, &labels, (1, self.has_error));
+        }
     }
 }
 

@@ -127,21 +127,37 @@ impl Db {
         RETAINED.len()
     }
 
-    /// Groups with no occurrence left.
+    /// Groups with no occurrence left, and whatever of their roll-ups is left.
     pub async fn delete_empty_error_groups(
         &self,
         project_id: &str,
         cutoff: i64,
     ) -> StoreResult<u64> {
-        on_db!(self, pool => Ok(sqlx::query(
-            "DELETE FROM error_groups WHERE project_id = $1 AND last_seen < $2
+        let empty: Vec<String> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM error_groups WHERE project_id = $1 AND last_seen < $2
              AND NOT EXISTS (SELECT 1 FROM error_occurrences o WHERE o.group_id = error_groups.id)",
         )
         .bind(project_id)
         .bind(cutoff)
-        .execute(pool)
-        .await?
-        .rows_affected()))
+        .fetch_all(pool)
+        .await?);
+        for group in &empty {
+            for g in [Granularity::Hour, Granularity::Day] {
+                for base in GROUP_ROLLUPS {
+                    let sql = format!(
+                        "DELETE FROM {base}_{} WHERE group_id = $1",
+                        g.table_suffix()
+                    );
+                    on_db!(self, pool => {
+                        sqlx::query(&sql).bind(group).execute(pool).await?;
+                    });
+                }
+            }
+            on_db!(self, pool => {
+                sqlx::query("DELETE FROM error_groups WHERE id = $1").bind(group).execute(pool).await?;
+            });
+        }
+        Ok(empty.len() as u64)
     }
 
     pub async fn record_job_run(&self, run: &JobRunRow) -> StoreResult<()> {

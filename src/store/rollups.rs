@@ -58,7 +58,6 @@ fn table(base: &str, scope: &Scope) -> String {
 /// `LIKE` pattern matching `text` anywhere, with its wildcards escaped.
 fn contains_pattern(text: &str) -> String {
     let escaped = text
-        .to_lowercase()
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
@@ -159,7 +158,7 @@ impl Db {
         name: &str,
     ) -> StoreResult<Vec<String>> {
         on_db!(self, pool => Ok(sqlx::query_scalar(
-            "SELECT prop FROM event_property_keys WHERE project_id = $1 AND name = $2 ORDER BY prop",
+            "SELECT prop FROM event_property_keys WHERE project_id = $1 AND name = $2 ORDER BY prop LIMIT 200",
         )
         .bind(project_id)
         .bind(name)
@@ -282,9 +281,12 @@ impl Db {
             }
             if let Some(q) = &f.query {
                 let pattern = contains_pattern(q);
-                qb.push(" AND (LOWER(g.message) LIKE ")
+                // Case-insensitive: SQLite's LIKE is (for ASCII letters); PostgreSQL's ILIKE
+                // is (for every letter).
+                let like = if matches!(self, Db::Postgres(_)) { "ILIKE" } else { "LIKE" };
+                qb.push(format!(" AND (g.message {like} "))
                     .push_bind(pattern.clone())
-                    .push(" ESCAPE '\\' OR LOWER(COALESCE(g.error_type, '')) LIKE ")
+                    .push(format!(" ESCAPE '\\' OR COALESCE(g.error_type, '') {like} "))
                     .push_bind(pattern)
                     .push(" ESCAPE '\\')");
             }

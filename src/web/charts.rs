@@ -69,9 +69,13 @@ fn month_day(ms: i64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let s = format_rfc3339_ms(ms);
-    let month: usize = s[5..7].parse().unwrap_or(1);
-    let day: u32 = s[8..10].parse().unwrap_or(1);
+    let month: usize = s.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+    let day: u32 = s.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(1);
     format!("{} {day}", MONTHS[(month - 1).min(11)])
+}
+
+fn hour_minute(ms: i64) -> String {
+    format_rfc3339_ms(ms).get(11..16).unwrap_or("").to_string()
 }
 
 /// A bucket's label on the x axis.
@@ -80,7 +84,7 @@ pub fn bucket_label(start: i64, step: i64) -> String {
         if start % DAY_MS == 0 {
             month_day(start)
         } else {
-            format_rfc3339_ms(start)[11..16].to_string()
+            hour_minute(start)
         }
     } else {
         month_day(start)
@@ -90,12 +94,11 @@ pub fn bucket_label(start: i64, step: i64) -> String {
 /// A bucket's span for tooltips: "Nov 30 14:00–15:00" or "Nov 30".
 fn bucket_span(start: i64, step: i64) -> String {
     if step < DAY_MS {
-        let end = format_rfc3339_ms(start + step);
         format!(
             "{} {}–{} UTC",
             month_day(start),
-            &format_rfc3339_ms(start)[11..16],
-            &end[11..16]
+            hour_minute(start),
+            hour_minute(start + step)
         )
     } else if step == DAY_MS {
         month_day(start)
@@ -204,6 +207,29 @@ pub fn time_chart(
                 span class="legend" {
                     @if let Some(b) = bars { span class="key" { i class=(format!("swatch {}", b.class)) {} (b.name) } }
                     @for l in lines { span class="key" { i class=(format!("swatch {}", l.class)) {} (l.name) @if lines_own_axis { " (right axis)" } } }
+                }
+            }
+            // The same numbers as a table, for keyboards and screen readers.
+            details class="chart-data" {
+                summary { "Data" }
+                div class="table-wrap" {
+                    table class="table" {
+                        caption class="sr-only" { (caption) }
+                        thead { tr {
+                            th scope="col" { "Period" }
+                            @if let Some(b) = bars { th scope="col" class="num" { (b.name) } }
+                            @for l in lines { th scope="col" class="num" { (l.name) } }
+                        } }
+                        tbody {
+                            @for (i, start) in starts.iter().enumerate() {
+                                tr {
+                                    th scope="row" { (bucket_span(*start, step)) }
+                                    @if let Some(b) = bars { td class="num" { (format_value(b.values.get(i).copied().flatten(), unit)) } }
+                                    @for l in lines { td class="num" { (format_value(l.values.get(i).copied().flatten(), unit)) } }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -41,7 +41,11 @@ pub fn percent(p: Option<f64>) -> String {
 /// UTC date and time to the minute.
 pub fn when(ms: i64) -> String {
     let s = format_rfc3339_ms(ms);
-    format!("{} {}", &s[..10], &s[11..16])
+    format!(
+        "{} {}",
+        s.get(..10).unwrap_or(""),
+        s.get(11..16).unwrap_or("")
+    )
 }
 
 /// A `<time>` element showing `when`, with the exact instant for tooltips and scripts.
@@ -239,7 +243,7 @@ pub fn filter_bar(
                 .unwrap_or_else(|| filters.range.as_deref().unwrap_or("")),
         )
     };
-    let day = |ms: i64| format_rfc3339_ms(ms)[..10].to_string();
+    let day = |ms: i64| format_rfc3339_ms(ms).get(..10).unwrap_or("").to_string();
     html! {
         form class="filters" method="get" action=(path) {
             @for (k, v) in keep {

@@ -105,9 +105,15 @@ pub fn login_url(next: &str) -> String {
     }
 }
 
-/// A path on this server (never `//host` or a scheme), safe to redirect to.
+/// A path on this server (never `//host` or a scheme), safe to redirect to. Browsers
+/// drop tabs and newlines from URLs and read `\\` as `/`, so those are refused too.
 pub fn is_local_path(p: &str) -> bool {
-    p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains("://")
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains("://")
+        && !p
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
 }
 
 /// Percent-encodes a query-string value.
@@ -125,6 +131,8 @@ mod tests {
         assert!(!is_local_path("//evil.example"));
         assert!(!is_local_path("https://evil.example"));
         assert!(!is_local_path("/\\evil"));
+        assert!(!is_local_path("/\t/evil.example"));
+        assert!(!is_local_path("/\n/evil.example"));
         assert_eq!(
             login_url("/errors?range=7d"),
             "/login?next=%2Ferrors%3Frange%3D7d"

@@ -23,6 +23,8 @@ use poem::{handler, Request};
 use serde::Deserialize;
 
 const PAGE_SIZE: i64 = 25;
+/// Beyond this, a page number is taken as a mistake (and keeps offsets small).
+const MAX_PAGE: i64 = 10_000;
 
 const STATUSES: [(&str, &str); 4] = [
     ("unresolved", "Unresolved"),
@@ -57,7 +59,7 @@ impl ListParams {
             q: query_param(req, "q").unwrap_or_default(),
             page: query_param(req, "page")
                 .and_then(|p| p.parse().ok())
-                .filter(|p| *p >= 1)
+                .filter(|p| (1..=MAX_PAGE).contains(p))
                 .unwrap_or(1),
         }
     }
