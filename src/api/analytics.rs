@@ -7,12 +7,13 @@ use super::problem::ApiResult;
 use super::read::{reader, Range};
 use super::security::ApiAuth;
 use super::ApiTags;
+use crate::domain::timerange::Window;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::service::analytics;
 use crate::service::notifications;
 use crate::service::read;
 use crate::state::SharedState;
-use crate::store::NotificationRow;
+use crate::store::{NotificationRow, Scope};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::{Header, Query};
@@ -156,6 +157,22 @@ pub struct Marked {
 
 pub struct AnalyticsApi;
 
+/// The caller's project (checked), and the window and scope of the range parameters.
+async fn scoped(
+    state: &SharedState,
+    auth: &ApiAuth,
+    req: &Request,
+    header: &Header<Option<String>>,
+    query: &Query<Option<String>>,
+    range: Range,
+) -> ApiResult<(Window, Scope)> {
+    let who = reader(state, auth, req, header, query).await?;
+    let p = range.params();
+    let window = read::window(&p, state.clock.now_ms())?;
+    let scope = read::scope_in(&who.project_id, &window, &p)?;
+    Ok((window, scope))
+}
+
 /// Charts and breakdowns of a project, with the same authentication, project choice
 /// and range parameters as the other telemetry routes.
 #[OpenApi(tag = "ApiTags::Telemetry")]
@@ -177,10 +194,9 @@ impl AnalyticsApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
     ) -> ApiResult<Json<TimeSeries>> {
-        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let p = Range::new(from, to, range, app, environment, release).params();
-        let window = read::window(&p, state.clock.now_ms())?;
-        let scope = read::scope_in(&who.project_id, &window, &p)?;
+        let range = Range::new(from, to, range, app, environment, release);
+        let (window, scope) =
+            scoped(&state, &auth, req, &project_header, &project_id, range).await?;
         let s = analytics::timeseries(&state, &scope, &window).await?;
         Ok(Json(TimeSeries {
             from: format_rfc3339_ms(window.from),
@@ -217,10 +233,9 @@ impl AnalyticsApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
     ) -> ApiResult<Json<EventNames>> {
-        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let p = Range::new(from, to, range, app, environment, release).params();
-        let window = read::window(&p, state.clock.now_ms())?;
-        let scope = read::scope_in(&who.project_id, &window, &p)?;
+        let range = Range::new(from, to, range, app, environment, release);
+        let (window, scope) =
+            scoped(&state, &auth, req, &project_header, &project_id, range).await?;
         let names = analytics::event_names(&state, &scope, &window).await?;
         Ok(Json(EventNames {
             items: names
@@ -253,10 +268,8 @@ impl AnalyticsApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
     ) -> ApiResult<Json<PropertyBreakdown>> {
-        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let p = Range::new(from, to, range, app, environment, release).params();
-        let window = read::window(&p, state.clock.now_ms())?;
-        let scope = read::scope_in(&who.project_id, &window, &p)?;
+        let range = Range::new(from, to, range, app, environment, release);
+        let (_, scope) = scoped(&state, &auth, req, &project_header, &project_id, range).await?;
         let name = read::label("name", Some(&name.0))?
             .ok_or_else(|| crate::error::AppError::invalid("name", "`name` must not be empty"))?;
         let b = analytics::breakdown(&state, &scope, &name, property.0.as_deref()).await?;
@@ -288,10 +301,9 @@ impl AnalyticsApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
     ) -> ApiResult<Json<Performance>> {
-        let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let p = Range::new(from, to, range, app, environment, release).params();
-        let window = read::window(&p, state.clock.now_ms())?;
-        let scope = read::scope_in(&who.project_id, &window, &p)?;
+        let range = Range::new(from, to, range, app, environment, release);
+        let (window, scope) =
+            scoped(&state, &auth, req, &project_header, &project_id, range).await?;
         let list = analytics::vitals(&state, &scope, &window, false).await?;
         Ok(Json(Performance {
             vitals: list

@@ -88,6 +88,13 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// JSON text indented for reading; anything else as it is.
+pub fn pretty_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| text.to_string())
+}
+
 /// The change against the previous period, as an arrow and a percentage. `rise_is_bad`
 /// colours a rise red (errors) instead of green (events).
 pub fn delta(change: &Change, rise_is_bad: bool) -> Markup {

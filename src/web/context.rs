@@ -2,11 +2,14 @@
 //! page shows, the bell, and the CSRF token the page's forms carry.
 
 use crate::domain::rbac::Role;
+use crate::domain::timerange::Window;
 use crate::service::auth::{self, csrf_token, Credential, Principal, RequestMeta, SESSION_COOKIE};
 use crate::service::{notifications, preferences};
 use crate::state::SharedState;
+use crate::store::Scope;
 use crate::store::{NotificationRow, UserProjectRow};
 use crate::web::error::{PageResult, WebError};
+use crate::web::filters::Filters;
 use crate::web::security::{self, PROJECT_COOKIE};
 use poem::Request;
 
@@ -172,6 +175,29 @@ impl PageCtx {
     /// How the user is called on the page.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.session.who.email)
+    }
+}
+
+/// A signed-in page about the current project's telemetry: the shell, the filters of
+/// the URL, and the window and scope they give.
+pub struct Scoped {
+    pub ctx: PageCtx,
+    pub filters: Filters,
+    pub window: Window,
+    pub scope: Scope,
+}
+
+impl Scoped {
+    pub async fn load(state: &SharedState, req: &Request) -> PageResult<Scoped> {
+        let ctx = PageCtx::load(state, req).await?;
+        let filters = Filters::from_request(req);
+        let (window, scope) = filters.scope(&ctx.project()?.id, state.clock.now_ms())?;
+        Ok(Scoped {
+            ctx,
+            filters,
+            window,
+            scope,
+        })
     }
 }
 

@@ -8,9 +8,9 @@ use crate::state::SharedState;
 use crate::store::{GroupListFilter, GroupOrder};
 use crate::web::charts::{time_chart, Series};
 use crate::web::components::{
-    breakdown, count, csrf_field, empty, filter_bar, kpi, pager, status_badge, time,
+    breakdown, count, csrf_field, empty, filter_bar, kpi, pager, pretty_json, status_badge, time,
 };
-use crate::web::context::{query_param, PageCtx, Session};
+use crate::web::context::{query_param, PageCtx, Scoped, Session};
 use crate::web::error::{is_local_path, urlencode, PageResult, WebError};
 use crate::web::filters::Filters;
 use crate::web::layout::{page as layout, Tab};
@@ -137,11 +137,14 @@ fn list_view(
 
 #[handler]
 pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
-    let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
-    let filters = Filters::from_request(req);
+    let Scoped {
+        ctx,
+        filters,
+        window,
+        scope,
+    } = Scoped::load(&state, req).await?;
+    let project_id = scope.project_id.as_str();
     let p = ListParams::from_request(req);
-    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
     let order = SORTS
         .iter()
         .find(|(v, _, _)| *v == p.sort)
@@ -155,7 +158,7 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
     };
     let (groups, options) = futures_util::try_join!(
         analytics::error_groups(&state, &scope, &window, &filter),
-        analytics::filter_options(&state, &project.id),
+        analytics::filter_options(&state, project_id),
     )?;
     Ok(html(list_view(
         &ctx, &filters, &window, &options, &p, &groups,
@@ -302,30 +305,23 @@ fn detail_view(
     layout(ctx, &title, Tab::Errors, filters, body)
 }
 
-fn pretty_json(text: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(text)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or_else(|_| text.to_string())
-}
-
 #[handler]
 pub async fn detail(
     req: &Request,
     state: Data<&SharedState>,
     Path(id): Path<String>,
 ) -> PageResult {
-    let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
-    let filters = Filters::from_request(req);
-    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let Scoped {
+        ctx,
+        filters,
+        window,
+        scope,
+    } = Scoped::load(&state, req).await?;
+    let project_id = scope.project_id.as_str();
     let id = read::path_id("error group", &id)?;
-    let group = state
-        .db
-        .error_group(&project.id, id)
-        .await?
-        .ok_or_else(|| {
-            WebError::NotFound("This error group does not exist in this project.".into())
-        })?;
+    let group = state.db.error_group(project_id, id).await?.ok_or_else(|| {
+        WebError::NotFound("This error group does not exist in this project.".into())
+    })?;
     let before = read::parse_cursor(query_param(req, "before").as_deref())?;
     let d = analytics::error_detail(&state, &scope, &window, group, before.as_ref()).await?;
     let next = (d.occurrences.len() as i64 == analytics::OCCURRENCES_PER_PAGE)

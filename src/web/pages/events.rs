@@ -7,8 +7,10 @@ use crate::service::read;
 use crate::state::SharedState;
 use crate::store::{EventFilter, EventRow};
 use crate::web::charts::{time_chart, Series};
-use crate::web::components::{breakdown, count, delta, empty, filter_bar, kpi, pager, time};
-use crate::web::context::{query_param, PageCtx};
+use crate::web::components::{
+    breakdown, count, delta, empty, filter_bar, kpi, pager, pretty_json, time,
+};
+use crate::web::context::{query_param, PageCtx, Scoped};
 use crate::web::error::{urlencode, PageResult, WebError};
 use crate::web::filters::Filters;
 use crate::web::html;
@@ -159,10 +161,13 @@ fn view(ctx: &PageCtx, v: &EventsView<'_>) -> Markup {
 
 #[handler]
 pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
-    let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
-    let filters = Filters::from_request(req);
-    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let Scoped {
+        ctx,
+        filters,
+        window,
+        scope,
+    } = Scoped::load(&state, req).await?;
+    let project_id = scope.project_id.as_str();
     let name = read::label("name", query_param(req, "name").as_deref())?;
     let prop = query_param(req, "prop");
     let list = EventFilter {
@@ -180,8 +185,8 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
             prop.as_deref(),
             &list
         ),
-        analytics::filter_options(&state, &project.id),
-        async { Ok(state.db.project_labels(&project.id, "event").await?) },
+        analytics::filter_options(&state, project_id),
+        async { Ok(state.db.project_labels(project_id, "event").await?) },
     )?;
     let next = (data.list.len() as i64 == PAGE_SIZE)
         .then(|| data.list.last())
@@ -210,11 +215,7 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
 }
 
 fn detail_view(ctx: &PageCtx, filters: &Filters, e: &EventRow) -> Markup {
-    let props = e
-        .properties
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-        .and_then(|v| serde_json::to_string_pretty(&v).ok());
+    let props = e.properties.as_deref().map(pretty_json);
     let body = html! {
         p { a href=(filters.link("/events", &[("name", &e.name)])) { "← Events named " (e.name) } }
         div class="page-head" { h1 class="mono" { (e.name) } }
@@ -250,11 +251,11 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> PageResult {
     let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
+    let project_id = ctx.project()?.id.as_str();
     let filters = Filters::from_request(req);
     let event = state
         .db
-        .event_by_id(&project.id, read::path_id("event", &id)?)
+        .event_by_id(project_id, read::path_id("event", &id)?)
         .await?
         .ok_or_else(|| WebError::NotFound("This event does not exist in this project.".into()))?;
     Ok(html(detail_view(&ctx, &filters, &event)))

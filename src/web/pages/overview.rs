@@ -8,7 +8,7 @@ use crate::web::charts::{rating_bar, sparkline, time_chart, Series};
 use crate::web::components::{
     count, delta, delta_points, empty, filter_bar, kpi, percent, rating_badge, status_badge,
 };
-use crate::web::context::{query_param, PageCtx, Session};
+use crate::web::context::{query_param, PageCtx, Scoped, Session};
 use crate::web::error::{is_local_path, PageResult};
 use crate::web::filters::Filters;
 use crate::web::layout::{page as layout, Tab};
@@ -194,14 +194,17 @@ fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
 
 #[handler]
 pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
-    let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
-    let filters = Filters::from_request(req);
-    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let Scoped {
+        ctx,
+        filters,
+        window,
+        scope,
+    } = Scoped::load(&state, req).await?;
+    let project_id = scope.project_id.as_str();
     let (data, options, has_data) = futures_util::try_join!(
         analytics::overview(&state, &scope, &window),
-        analytics::filter_options(&state, &project.id),
-        async { Ok(state.db.project_has_data(&project.id).await?) },
+        analytics::filter_options(&state, project_id),
+        async { Ok(state.db.project_has_data(project_id).await?) },
     )?;
     Ok(html(view(
         &ctx,

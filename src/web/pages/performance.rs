@@ -5,7 +5,7 @@ use crate::service::analytics::{self, VitalSummary};
 use crate::state::SharedState;
 use crate::web::charts::{time_chart, Series};
 use crate::web::components::{count, empty, filter_bar, percent};
-use crate::web::context::PageCtx;
+use crate::web::context::{PageCtx, Scoped};
 use crate::web::error::PageResult;
 use crate::web::filters::Filters;
 use crate::web::html;
@@ -84,13 +84,16 @@ fn view(
 
 #[handler]
 pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
-    let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
-    let filters = Filters::from_request(req);
-    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let Scoped {
+        ctx,
+        filters,
+        window,
+        scope,
+    } = Scoped::load(&state, req).await?;
+    let project_id = scope.project_id.as_str();
     let (list, options) = futures_util::try_join!(
         analytics::vitals(&state, &scope, &window, true),
-        analytics::filter_options(&state, &project.id),
+        analytics::filter_options(&state, project_id),
     )?;
     Ok(html(view(&ctx, &filters, &window, &options, &list)))
 }

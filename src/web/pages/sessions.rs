@@ -9,7 +9,7 @@ use crate::web::charts::{time_chart, Series};
 use crate::web::components::{
     count, delta, delta_points, duration, empty, filter_bar, kpi, pager, percent, time,
 };
-use crate::web::context::{query_param, PageCtx};
+use crate::web::context::{query_param, PageCtx, Scoped};
 use crate::web::error::{urlencode, PageResult, WebError};
 use crate::web::filters::Filters;
 use crate::web::html;
@@ -98,10 +98,13 @@ fn list_view(
 
 #[handler]
 pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
-    let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
-    let filters = Filters::from_request(req);
-    let (window, scope) = filters.scope(&project.id, state.clock.now_ms())?;
+    let Scoped {
+        ctx,
+        filters,
+        window,
+        scope,
+    } = Scoped::load(&state, req).await?;
+    let project_id = scope.project_id.as_str();
     let list = SessionFilter {
         scope: scope.clone(),
         cursor: read::parse_cursor(query_param(req, "before").as_deref())?,
@@ -109,7 +112,7 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
     };
     let (data, options) = futures_util::try_join!(
         analytics::sessions(&state, &scope, &window, &list),
-        analytics::filter_options(&state, &project.id),
+        analytics::filter_options(&state, project_id),
     )?;
     let next = (data.list.len() as i64 == PAGE_SIZE)
         .then(|| data.list.last())
@@ -214,20 +217,20 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> PageResult {
     let ctx = PageCtx::load(&state, req).await?;
-    let project = ctx.project()?;
+    let project_id = ctx.project()?.id.as_str();
     let filters = Filters::from_request(req);
     let session = state
         .db
-        .session_by_ref(&project.id, read::path_id("session", &id)?)
+        .session_by_ref(project_id, read::path_id("session", &id)?)
         .await?
         .ok_or_else(|| WebError::NotFound("This session does not exist in this project.".into()))?;
     let (events, errors) = futures_util::try_join!(
         state
             .db
-            .events_of_session(&project.id, &session.session_id, 1000),
+            .events_of_session(project_id, &session.session_id, 1000),
         state
             .db
-            .occurrences_of_session(&project.id, &session.session_id, 200),
+            .occurrences_of_session(project_id, &session.session_id, 200),
     )?;
     Ok(html(detail_view(
         &ctx, &filters, &session, &events, &errors,
