@@ -142,8 +142,15 @@ impl Db {
         let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
         let mut stored = StoredRollups::default();
 
+        // On SQLite the write lock is taken at once: a deferred transaction that
+        // reads first cannot upgrade once another connection (the bell's inserts, a
+        // dashboard change) has committed, and fails instead of waiting.
+        let begin = match self {
+            Db::Sqlite(_) => "BEGIN IMMEDIATE",
+            Db::Postgres(_) => "BEGIN",
+        };
         on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin).await?;
 
             // Events of every request, in a few multi-row inserts.
             let events = events_of(items);
