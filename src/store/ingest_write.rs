@@ -234,7 +234,7 @@ impl Db {
 
             // The sessions the errors belong to lend their device, and are marked as
             // crashed the first time one of their errors arrives.
-            let mut devices: HashMap<(&str, &str), (Option<String>, Option<String>)> = HashMap::new();
+            let mut devices: HashMap<(&str, &str), Device> = HashMap::new();
             let mut wanted: HashMap<&str, Vec<&str>> = HashMap::new();
             for (project_id, err) in &occurrences {
                 if let Some(session_id) = err.session_id.as_deref() {
@@ -482,6 +482,9 @@ impl Db {
         Ok(summary)
     }
 }
+
+/// The browser and OS of a session.
+type Device = (Option<String>, Option<String>);
 
 /// A session that exists already, as the session roll-ups count it: under the bucket
 /// it started in and the labels it has.

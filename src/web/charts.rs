@@ -2,6 +2,7 @@
 //! a tooltip per bucket through `<title>`, sparklines and rating bars. Colours come
 //! from CSS classes, so both themes apply and the CSP needs no inline styles.
 
+use crate::domain::timerange::Window;
 use crate::domain::timeutil::{format_rfc3339_ms, DAY_MS};
 use crate::web::components::count;
 use maud::{html, Markup};
@@ -120,17 +121,18 @@ fn format_value(v: Option<f64>, unit: &str) -> String {
 }
 
 /// Bars for `bars`, lines for `lines` (on a right-hand axis of their own when
-/// `lines_own_axis`), one column per bucket starting at `starts` (width `step`).
+/// `lines_own_axis`), one column per chart bucket of `window`.
 pub fn time_chart(
     id: &str,
     caption: &str,
-    starts: &[i64],
-    step: i64,
+    window: &Window,
     bars: Option<&Series<'_>>,
     lines: &[Series<'_>],
     lines_own_axis: bool,
     unit: &str,
 ) -> Markup {
+    let starts = window.chart_buckets();
+    let step = window.chart_step();
     let n = starts.len().max(1);
     let plot_w = W - LEFT - if lines_own_axis { RIGHT } else { 16.0 };
     let plot_h = H - TOP - BOTTOM;
@@ -358,11 +360,16 @@ mod tests {
 
     #[test]
     fn charts_name_every_bucket() {
+        let window = Window {
+            from: 0,
+            to: 2 * HOUR_MS,
+            granularity: crate::domain::timerange::Granularity::Hour,
+            preset: None,
+        };
         let svg = time_chart(
             "c",
             "Events",
-            &[0, HOUR_MS],
-            HOUR_MS,
+            &window,
             Some(&Series::counts("Events", "s-events", &[3, 0])),
             &[],
             false,

@@ -32,7 +32,7 @@ pub fn count(n: i64) -> String {
 /// A percentage with one decimal, or a dash when unknown.
 pub fn percent(p: Option<f64>) -> String {
     match p {
-        Some(p) if p >= 99.95 && p < 100.0 => "99.9 %".into(),
+        Some(p) if (99.95..100.0).contains(&p) => "99.9 %".into(),
         Some(p) => format!("{p:.1} %"),
         None => "–".into(),
     }

@@ -245,7 +245,7 @@ fn detail_view(
         (filter_bar(&format!("/errors/{}", g.id), filters, window, &Default::default(), &[]))
         section class="card" {
             div class="card-head" { h2 class="card-title" { "Events over time" } }
-            (time_chart("group-trend", "Events of this error over time", &window.chart_buckets(), window.chart_step(), Some(&chart), &[], false, ""))
+            (time_chart("group-trend", "Events of this error over time", window, Some(&chart), &[], false, ""))
         }
         div class="grid-2" {
             section class="card" {

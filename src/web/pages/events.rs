@@ -91,7 +91,7 @@ fn view(ctx: &PageCtx, v: &EventsView<'_>) -> Markup {
             }
             section class="card" {
                 div class="card-head" { h2 class="card-title" { @if v.name.is_some() { "Over time" } @else { "Busiest events over time" } } }
-                (time_chart("names", "Events by name over time", &v.window.chart_buckets(), v.window.chart_step(), None, &series, false, ""))
+                (time_chart("names", "Events by name over time", v.window, None, &series, false, ""))
             }
             div class="grid-2" {
                 section class="card" {

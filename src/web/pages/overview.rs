@@ -125,7 +125,6 @@ fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
     let d = v.data;
     let t = &d.totals;
     let p = &d.previous;
-    let starts = v.window.chart_buckets();
     let events = Series::counts("Events", "s-events", &d.events_series);
     let errors = Series::counts("Errors", "s-errors", &d.errors_series);
     let body = html! {
@@ -152,7 +151,7 @@ fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
                 @if t.events + t.errors == 0 {
                     p class="muted" { "Nothing in this range. Try a longer range." }
                 } @else {
-                    (time_chart("trend", "Events and errors over time", &starts, v.window.chart_step(), Some(&events), &[errors], true, ""))
+                    (time_chart("trend", "Events and errors over time", v.window, Some(&events), &[errors], true, ""))
                 }
             }
             div class="grid-2" {

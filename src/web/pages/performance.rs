@@ -73,7 +73,7 @@ fn view(
                     @let series = Series { name: "p75", class: "s1", values: v.series.clone() };
                     section class="card" {
                         div class="card-head" { h2 class="card-title" { (v.metric) " p75 over time" } }
-                        (time_chart(&format!("vital-{}", v.metric), &format!("{} p75 over time", v.metric), &window.chart_buckets(), window.chart_step(), None, &[series], false, unit(v.metric)))
+                        (time_chart(&format!("vital-{}", v.metric), &format!("{} p75 over time", v.metric), window, None, &[series], false, unit(v.metric)))
                     }
                 }
             }

@@ -56,7 +56,7 @@ fn list_view(
             }
             section class="card" {
                 div class="card-head" { h2 class="card-title" { "Sessions over time" } }
-                (time_chart("sessions", "Sessions started over time", &window.chart_buckets(), window.chart_step(), Some(&started), &[crashed], false, ""))
+                (time_chart("sessions", "Sessions started over time", window, Some(&started), &[crashed], false, ""))
             }
             section class="card" {
                 div class="card-head" { h2 class="card-title" { "Latest sessions" } }
