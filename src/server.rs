@@ -172,11 +172,11 @@ fn allow_origin(origin: Option<&str>) -> HeaderValue {
         .unwrap_or_else(|| HeaderValue::from_static("*"))
 }
 
-/// Prometheus text exposition of the ingest pipeline.
+/// Prometheus text exposition of the ingest pipeline and the last retention run.
 #[handler]
-fn metrics(state: Data<&SharedState>) -> Response {
+async fn metrics(state: Data<&SharedState>) -> Response {
     let s = &state.queue.stats;
-    let body = format!(
+    let mut body = format!(
         "# HELP telemetry_ingest_queue_depth Ingest requests waiting for the writer.\n\
          # TYPE telemetry_ingest_queue_depth gauge\n\
          telemetry_ingest_queue_depth {}\n\
@@ -202,6 +202,22 @@ fn metrics(state: Data<&SharedState>) -> Response {
         s.failed_jobs.load(Ordering::Relaxed),
         s.refused_full.load(Ordering::Relaxed),
     );
+    if let Ok(Some(run)) = state.db.last_job_run("retention").await {
+        body.push_str(&format!(
+            "# HELP telemetry_retention_last_run_timestamp_seconds When the last retention run finished.\n\
+             # TYPE telemetry_retention_last_run_timestamp_seconds gauge\n\
+             telemetry_retention_last_run_timestamp_seconds {:.3}\n\
+             # HELP telemetry_retention_last_run_duration_seconds How long the last retention run took.\n\
+             # TYPE telemetry_retention_last_run_duration_seconds gauge\n\
+             telemetry_retention_last_run_duration_seconds {:.3}\n\
+             # HELP telemetry_retention_last_run_rows_deleted Telemetry rows the last retention run deleted.\n\
+             # TYPE telemetry_retention_last_run_rows_deleted gauge\n\
+             telemetry_retention_last_run_rows_deleted {}\n",
+            run.finished_at as f64 / 1000.0,
+            (run.finished_at - run.started_at) as f64 / 1000.0,
+            run.rows_deleted,
+        ));
+    }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(body)

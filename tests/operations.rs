@@ -80,6 +80,26 @@ async fn metrics_and_openapi_are_served(backend: Backend) {
         .unwrap();
     assert_eq!(committed, "telemetry_ingest_committed_items_total 2");
     assert!(text.contains("telemetry_ingest_queue_depth 0"));
+    assert!(!text.contains("telemetry_retention_last_run"), "no run yet");
+
+    // A retention run shows up on /metrics.
+    telemetry_tracker::service::retention::run(&app.state.db, &app.state.clock, 90, 30, false)
+        .await
+        .unwrap();
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("telemetry_retention_last_run_rows_deleted 0"),
+        "{text}"
+    );
+    assert!(text.contains("telemetry_retention_last_run_timestamp_seconds "));
 
     let served: Value = app
         .http

@@ -160,6 +160,17 @@ impl Db {
         Ok(empty.len() as u64)
     }
 
+    /// The newest recorded run of `job` (dry runs excluded).
+    pub async fn last_job_run(&self, job: &str) -> StoreResult<Option<JobRunRow>> {
+        on_db!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, job, started_at, finished_at, rows_deleted, dry_run, details FROM job_runs
+             WHERE job = $1 AND dry_run = 0 ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(job)
+        .fetch_optional(pool)
+        .await?))
+    }
+
     pub async fn record_job_run(&self, run: &JobRunRow) -> StoreResult<()> {
         on_db!(self, pool => {
             sqlx::query(

@@ -571,6 +571,7 @@ pub async fn organization(req: &Request, state: Data<&SharedState>) -> PageResul
         Vec::new()
     };
     let retention = limits.retention_days.unwrap_or(state.config.retention_days);
+    let last_cleanup = state.db.last_job_run("retention").await?;
     Ok(html(shell(
         &ctx,
         "organization",
@@ -599,6 +600,12 @@ pub async fn organization(req: &Request, state: Data<&SharedState>) -> PageResul
                         @else { " (unlimited)" }
                     }
                     dt { "Data kept" } dd { (retention) " days" }
+                dt { "Last clean-up" } dd {
+                    @match &last_cleanup {
+                        Some(run) => { (time(run.finished_at)) " · " (count(run.rows_deleted)) " rows deleted" }
+                        None => { "not run yet (nightly at the time RETENTION_CRON sets)" }
+                    }
+                }
                 }
             }
             @if role == Role::Owner {
