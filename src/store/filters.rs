@@ -17,6 +17,24 @@ pub struct Scope {
     pub granularity: Granularity,
 }
 
+/// Appends `(v1, v2, …)`, each value bound, for an `IN` list.
+pub(crate) fn push_list<'a, DB, T>(
+    qb: &mut QueryBuilder<'a, DB>,
+    values: impl IntoIterator<Item = T>,
+) where
+    DB: Database,
+    T: Encode<'a, DB> + Type<DB> + 'a,
+{
+    qb.push("(");
+    {
+        let mut list = qb.separated(", ");
+        for v in values {
+            list.push_bind(v);
+        }
+    }
+    qb.push(")");
+}
+
 /// Appends the bucket range and label conditions of `scope` on a roll-up aliased `alias`.
 pub(crate) fn push_rollup_scope<'a, DB>(qb: &mut QueryBuilder<'a, DB>, scope: &Scope, alias: &str)
 where

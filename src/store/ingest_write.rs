@@ -1,6 +1,7 @@
 //! The ingest writer's group commit: every item of a group in one transaction,
 //! together with the roll-ups the dashboard reads.
 
+use super::filters::push_list;
 use super::rollup_write::{
     fixed_chunks, push_event_rollups, push_stored_rollups, push_upsert, ErrorCountKey,
     ErrorDeviceKey, ErrorUserKey, EventRollups, Labels, Script, Sink, Statements, StoredRollups,
@@ -250,12 +251,8 @@ impl Db {
                         "SELECT session_id, started_at, app, environment, release, device_browser, device_os, has_error \
                          FROM sessions WHERE project_id = ",
                     );
-                    qb.push_bind(*project_id).push(" AND session_id IN (");
-                    let mut list = qb.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    qb.push(")");
+                    qb.push_bind(*project_id).push(" AND session_id IN ");
+                    push_list(&mut qb, chunk.iter().copied());
                     let found: Vec<SessionOfError> = qb.build_query_as().fetch_all(&mut *tx).await?;
                     let mut crashed: Vec<&str> = Vec::new();
                     for s in found {
@@ -269,12 +266,8 @@ impl Db {
                     }
                     if !crashed.is_empty() {
                         let mut qb = sqlx::QueryBuilder::new("UPDATE sessions SET has_error = 1 WHERE project_id = ");
-                        qb.push_bind(*project_id).push(" AND session_id IN (");
-                        let mut list = qb.separated(", ");
-                        for id in &crashed {
-                            list.push_bind(*id);
-                        }
-                        qb.push(")");
+                        qb.push_bind(*project_id).push(" AND session_id IN ");
+                        push_list(&mut qb, crashed.iter().copied());
                         qb.build().execute(&mut *tx).await?;
                     }
                 }
@@ -340,12 +333,8 @@ impl Db {
                         "SELECT session_id, started_at, app, environment, release, has_error \
                          FROM sessions WHERE project_id = ",
                     );
-                    qb.push_bind(*project_id).push(" AND session_id IN (");
-                    let mut list = qb.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    qb.push(")");
+                    qb.push_bind(*project_id).push(" AND session_id IN ");
+                    push_list(&mut qb, chunk.iter().copied());
                     let found: Vec<KnownSession> = qb.build_query_as().fetch_all(&mut *tx).await?;
                     let wanted: HashSet<&str> = chunk.iter().copied().collect();
                     for row in found {

@@ -3,7 +3,7 @@
 //! cost follows the number of buckets in the range, not the number of events.
 
 use super::errors::{ErrorGroupRow, GROUP_COLUMNS};
-use super::filters::{push_labels, push_rollup_scope, Scope};
+use super::filters::{push_labels, push_list, push_rollup_scope, Scope};
 use super::{on_db, Db, StoreResult};
 use sqlx::QueryBuilder;
 
@@ -141,12 +141,9 @@ impl Db {
             ));
             qb.push_bind(s.project_id.clone()).push(" AND");
             push_rollup_scope(&mut qb, s, "r");
-            qb.push(" AND r.name IN (");
-            let mut list = qb.separated(", ");
-            for n in names {
-                list.push_bind(n.clone());
-            }
-            qb.push(") GROUP BY r.bucket, r.name ORDER BY r.bucket");
+            qb.push(" AND r.name IN ");
+            push_list(&mut qb, names.iter().cloned());
+            qb.push(" GROUP BY r.bucket, r.name ORDER BY r.bucket");
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }
@@ -315,12 +312,9 @@ impl Db {
                 table("rollup_errors", s)
             ));
             push_rollup_scope(&mut qb, s, "r");
-            qb.push(" AND r.group_id IN (");
-            let mut list = qb.separated(", ");
-            for id in group_ids {
-                list.push_bind(id.clone());
-            }
-            qb.push(") GROUP BY r.group_id, r.bucket");
+            qb.push(" AND r.group_id IN ");
+            push_list(&mut qb, group_ids.iter().cloned());
+            qb.push(" GROUP BY r.group_id, r.bucket");
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }
@@ -340,12 +334,9 @@ impl Db {
                 table("rollup_error_users", s)
             ));
             push_rollup_scope(&mut qb, s, "r");
-            qb.push(" AND r.group_id IN (");
-            let mut list = qb.separated(", ");
-            for id in group_ids {
-                list.push_bind(id.clone());
-            }
-            qb.push(") GROUP BY r.group_id");
+            qb.push(" AND r.group_id IN ");
+            push_list(&mut qb, group_ids.iter().cloned());
+            qb.push(" GROUP BY r.group_id");
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }

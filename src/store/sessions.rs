@@ -1,4 +1,4 @@
-use super::filters::{push_cursor, push_scope, Cursor, Scope};
+use super::filters::{push_cursor, push_list, push_scope, Cursor, Scope};
 use super::{on_db, Db, StoreResult};
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
@@ -104,12 +104,9 @@ impl Db {
                 let mut qb = QueryBuilder::new(format!(
                     "SELECT t.session_id, COUNT(*) FROM {table} t WHERE t.project_id = "
                 ));
-                qb.push_bind(project_id.to_string()).push(" AND t.session_id IN (");
-                let mut list = qb.separated(", ");
-                for id in session_ids {
-                    list.push_bind(id.clone());
-                }
-                qb.push(") GROUP BY t.session_id");
+                qb.push_bind(project_id.to_string()).push(" AND t.session_id IN ");
+                push_list(&mut qb, session_ids.iter().cloned());
+                qb.push(" GROUP BY t.session_id");
                 qb.build_query_as().fetch_all(pool).await?
             });
             for (id, n) in rows {
