@@ -184,35 +184,25 @@ pub async fn releases(state: &AppState, scope: &Scope) -> AppResult<Vec<ReleaseI
         db.rollup_release_sessions(scope),
     )?;
     let mut by_release: HashMap<String, ReleaseItem> = HashMap::new();
-    let mut entry = |release: &str| {
-        by_release
-            .entry(release.to_string())
-            .or_insert_with(|| ReleaseItem {
-                release: release.to_string(),
-                events: 0,
-                errors: 0,
-                sessions: 0,
-                crash_free: None,
-            })
-            .release
-            .clone()
-    };
-    for (r, _) in events.iter().chain(errors.iter()) {
-        entry(r);
-    }
-    for (r, _, _) in &sessions {
-        entry(r);
+    fn item(map: &mut HashMap<String, ReleaseItem>, release: String) -> &mut ReleaseItem {
+        map.entry(release.clone()).or_insert(ReleaseItem {
+            release,
+            events: 0,
+            errors: 0,
+            sessions: 0,
+            crash_free: None,
+        })
     }
     for (r, n) in events {
-        by_release.get_mut(&r).expect("added").events = n;
+        item(&mut by_release, r).events = n;
     }
     for (r, n) in errors {
-        by_release.get_mut(&r).expect("added").errors = n;
+        item(&mut by_release, r).errors = n;
     }
-    for (r, s, c) in sessions {
-        let item = by_release.get_mut(&r).expect("added");
-        item.sessions = s;
-        item.crash_free = crash_free(s, c);
+    for (r, started, crashed) in sessions {
+        let i = item(&mut by_release, r);
+        i.sessions = started;
+        i.crash_free = crash_free(started, crashed);
     }
     let mut list: Vec<ReleaseItem> = by_release
         .into_values()
