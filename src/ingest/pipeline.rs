@@ -151,13 +151,18 @@ impl IngestQueue {
     }
 }
 
-/// Checkpoints the SQLite WAL every second, beside the writer instead of inside its
-/// commits. Stops when the database is closed.
+/// How often the SQLite WAL is checkpointed beside the writer: often enough that
+/// the checkpoint the writer runs itself (see `Db::for_writer`) finds little left
+/// to copy.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Checkpoints the SQLite WAL beside the writer, copying pages back to the database
+/// while ingest goes on. Stops when the database is closed.
 async fn checkpointer(db: Db) {
     if !matches!(db, Db::Sqlite(_)) {
         return;
     }
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

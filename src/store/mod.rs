@@ -62,6 +62,10 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 /// checkpoints under heavy ingest routinely are, harmlessly).
 const SLOW_STATEMENT: Duration = Duration::from_secs(1);
 
+/// WAL size (pages) at which the ingest writer checkpoints after its commit.
+const WRITER_CHECKPOINT_PAGES: u32 = 8192;
+const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a row with the same unique key already exists")]
@@ -159,9 +163,11 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("cache_size", "-8192")
-            // Checkpoints run from a background task (`checkpoint`), never inside an
-            // ingest commit, so the writer does not stall on them.
+            // Checkpoints run from a background task (`checkpoint`), and on the ingest
+            // writer's connection once the WAL has grown (`for_writer`).
             .pragma("wal_autocheckpoint", "0")
+            // A WAL that grew during a burst is cut back to this size once it restarts.
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -214,11 +220,21 @@ impl Db {
     pub fn for_writer(&self) -> Db {
         match self {
             Db::Sqlite(pool) => {
-                let opts = (*pool.connect_options()).clone();
+                // The background checkpoints alone cannot keep the WAL bounded: under
+                // steady ingest new frames arrive while they run, so it is never fully
+                // copied back and never restarts. This connection makes nearly every
+                // write, so a checkpoint it runs between its own commits completes, and
+                // the next commit starts the WAL over. Most pages are copied by then.
+                let opts = (*pool.connect_options())
+                    .clone()
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string());
                 Db::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(1)
                         .acquire_timeout(Duration::from_secs(10))
+                        // Each commit would otherwise first ping the connection's
+                        // worker thread: a second round trip for nothing.
+                        .test_before_acquire(false)
                         .connect_lazy_with(opts),
                 )
             }
