@@ -5,7 +5,7 @@
 use crate::clock::Clock;
 use crate::domain::timeutil::month_key;
 use crate::ingest::rollup::RollupState;
-use crate::store::{Db, IngestWrite, WriteItem, WriteSummary};
+use crate::store::{Db, DirectWriter, IngestWrite, WriteItem, WriteSummary};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -191,6 +191,13 @@ async fn writer(
 ) {
     let mut touched: HashMap<String, i64> = HashMap::new();
     let mut rollups = RollupState::default();
+    let mut direct = match db.direct_writer().await {
+        Ok(direct) => direct,
+        Err(e) => {
+            tracing::warn!(error = %e, "no direct SQLite connection for the ingest writer; writing through the pool");
+            None
+        }
+    };
     while let Some(first) = rx.recv().await {
         let mut items = first.items();
         let mut group = vec![first];
@@ -224,7 +231,7 @@ async fn writer(
             .collect();
         used_keys.sort_unstable();
         used_keys.dedup();
-        let outcome = commit(&db, &mut rollups, now, &group, &used_keys).await;
+        let outcome = commit(&db, &mut direct, &mut rollups, now, &group, &used_keys).await;
         if outcome.is_ok() {
             for k in used_keys {
                 touched.insert(k.to_string(), now);
@@ -245,7 +252,8 @@ async fn writer(
                     let n = job.items();
                     let single = std::slice::from_ref(&job);
                     let started = Instant::now();
-                    match commit(&db, &mut rollups, clock.now_ms(), single, &[]).await {
+                    match commit(&db, &mut direct, &mut rollups, clock.now_ms(), single, &[]).await
+                    {
                         Ok(summary) => {
                             record(&stats, n, started);
                             let _ = job.done.send(Ok(()));
@@ -275,6 +283,7 @@ fn record(stats: &PipelineStats, items: usize, started: Instant) {
 
 async fn commit(
     db: &Db,
+    direct: &mut Option<DirectWriter>,
     rollups: &mut RollupState,
     now: i64,
     group: &[Job],
@@ -298,9 +307,19 @@ async fn commit(
         .map(|j| (j.project_id.as_str(), &j.write))
         .collect();
     let increments = rollups.build(&writes);
-    let summary = db
-        .write_ingest_group(&items, &new_apps, used_keys, &increments, now)
-        .await?;
+    let events_only = group
+        .iter()
+        .all(|j| matches!(j.write, IngestWrite::Events(_)));
+    // Once the database is closed (shutdown), nothing is written any more.
+    let summary = match direct.as_mut() {
+        Some(direct) if events_only && !db.is_closed() => {
+            direct.write_events(&items, &new_apps, used_keys, &increments, now)?
+        }
+        _ => {
+            db.write_ingest_group(&items, &new_apps, used_keys, &increments, now)
+                .await?
+        }
+    };
     rollups.committed(&increments);
     Ok(summary)
 }

@@ -3,15 +3,13 @@
 
 use super::filters::push_list;
 use super::rollup_write::{
-    fixed_chunks, push_event_rollups, push_stored_rollups, push_upsert, ErrorCountKey,
-    ErrorDeviceKey, ErrorUserKey, EventRollups, Labels, Script, Sink, Statements, StoredRollups,
+    fixed_chunks, push_event_rollups, push_stored_rollups, ErrorCountKey, ErrorDeviceKey,
+    ErrorUserKey, EventRollups, Labels, OnConflict, RowSink, Statements, StoredRollups,
 };
 use super::{on_db, Db, StoreResult};
 use crate::domain::identity;
 use crate::domain::timerange::Granularity;
 use crate::domain::vitals::VitalSample;
-use sqlx::sqlite::SqlitePool;
-use sqlx::{Database, Encode, Type};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone)]
@@ -131,14 +129,6 @@ impl Db {
         rollups: &EventRollups,
         now: i64,
     ) -> WriteOutcome {
-        if let Db::Sqlite(pool) = self {
-            if items
-                .iter()
-                .all(|i| matches!(i.write, IngestWrite::Events(_)))
-            {
-                return write_events_script(pool, items, new_apps, used_keys, rollups, now).await;
-            }
-        }
         let mut summary = WriteSummary::default();
         let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
         let mut stored = StoredRollups::default();
@@ -155,8 +145,8 @@ impl Db {
 
             // Events of every request, in a few multi-row inserts.
             let events = events_of(items);
-            let mut statements = Statements(Vec::new());
-            push_event_inserts(&mut statements, &events, now);
+            let mut statements = Statements::new();
+            push_event_inserts(&mut statements, &events, now)?;
             for qb in &mut statements.0 {
                 qb.build().execute(&mut *tx).await?;
             }
@@ -459,10 +449,10 @@ impl Db {
                 }
             }
 
-            let mut statements = Statements(Vec::new());
-            push_bookkeeping(&mut statements, &usage, new_apps, used_keys, now);
-            push_event_rollups(&mut statements, rollups, now);
-            push_stored_rollups(&mut statements, &stored);
+            let mut statements = Statements::new();
+            push_bookkeeping(&mut statements, &usage, new_apps, used_keys, now)?;
+            push_event_rollups(&mut statements, rollups, now)?;
+            push_stored_rollups(&mut statements, &stored)?;
             for qb in &mut statements.0 {
                 qb.build().execute(&mut *tx).await?;
             }
@@ -635,7 +625,7 @@ fn add_error_rollups(stored: &mut StoredRollups, o: &OccurrenceRow<'_>) {
 }
 
 /// Every event of the group's requests, with its project.
-fn events_of<'a>(items: &'a [WriteItem<'a>]) -> Vec<(&'a str, &'a EventWrite)> {
+pub(crate) fn events_of<'a>(items: &'a [WriteItem<'a>]) -> Vec<(&'a str, &'a EventWrite)> {
     items
         .iter()
         .filter_map(|i| match i.write {
@@ -646,104 +636,87 @@ fn events_of<'a>(items: &'a [WriteItem<'a>]) -> Vec<(&'a str, &'a EventWrite)> {
         .collect()
 }
 
-/// Multi-row `INSERT`s of `rows` (project id, event).
-fn push_event_inserts<'a, DB>(
-    sink: &mut impl Sink<'a, DB>,
-    rows: &[(&'a str, &'a EventWrite)],
+/// The events of `rows` (project id, event).
+pub(crate) fn push_event_inserts(
+    sink: &mut impl RowSink,
+    rows: &[(&str, &EventWrite)],
     now: i64,
-) where
-    DB: Database,
-    &'a str: Encode<'a, DB> + Type<DB>,
-    &'a String: Encode<'a, DB> + Type<DB>,
-    &'a Option<String>: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-{
-    for chunk in fixed_chunks(rows) {
-        let qb = sink.statement(chunk.len() * 14);
-        qb.push(
-            "INSERT INTO events (id, project_id, app, name, platform, environment, release, user_id, \
-             session_id, anonymous_id, sdk_version, properties, timestamp, received_at) ",
-        );
-        qb.push_values(chunk, |mut row, (project_id, e)| {
-            row.push_bind(&e.id)
-                .push_bind(*project_id)
-                .push_bind(&e.app)
-                .push_bind(&e.name)
-                .push_bind(&e.platform)
-                .push_bind(&e.environment)
-                .push_bind(&e.release)
-                .push_bind(&e.user_id)
-                .push_bind(&e.session_id)
-                .push_bind(&e.anonymous_id)
-                .push_bind(&e.sdk_version)
-                .push_bind(&e.properties)
-                .push_bind(e.timestamp)
-                .push_bind(now);
-        });
-    }
+) -> StoreResult<()> {
+    sink.insert(
+        "events",
+        &[
+            "id",
+            "project_id",
+            "app",
+            "name",
+            "platform",
+            "environment",
+            "release",
+            "user_id",
+            "session_id",
+            "anonymous_id",
+            "sdk_version",
+            "properties",
+            "timestamp",
+            "received_at",
+        ],
+        OnConflict::Fail,
+        rows,
+        |b, (project_id, e)| {
+            b.text(&e.id)
+                .text(project_id)
+                .text(&e.app)
+                .text(&e.name)
+                .opt(e.platform.as_deref())
+                .opt(e.environment.as_deref())
+                .opt(e.release.as_deref())
+                .opt(e.user_id.as_deref())
+                .opt(e.session_id.as_deref())
+                .opt(e.anonymous_id.as_deref())
+                .opt(e.sdk_version.as_deref())
+                .opt(e.properties.as_deref())
+                .int(e.timestamp)
+                .int(now);
+        },
+    )
 }
 
 /// Usage metering, newly seen app labels and key touches.
-fn push_bookkeeping<'a, DB>(
-    sink: &mut impl Sink<'a, DB>,
+pub(crate) fn push_bookkeeping(
+    sink: &mut impl RowSink,
     usage: &HashMap<(&str, &str), i64>,
     new_apps: &[(String, String)],
     used_keys: &[&str],
     now: i64,
-) where
-    DB: Database,
-    String: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-{
+) -> StoreResult<()> {
     let usage: Vec<(&(&str, &str), &i64)> = usage.iter().filter(|(_, d)| **d != 0).collect();
-    push_upsert(
-        sink,
+    sink.insert(
         "usage_monthly",
         &["project_id", "month", "units"],
-        &["project_id", "month"],
-        &["units"],
+        OnConflict::Add(&["project_id", "month"], &["units"]),
         &usage,
-        |sep, ((project_id, month), delta)| {
-            sep.push_bind(project_id.to_string())
-                .push_bind(month.to_string())
-                .push_bind(**delta);
+        |b, ((project_id, month), delta)| {
+            b.text(project_id).text(month).int(**delta);
         },
-    );
-    push_upsert(
-        sink,
+    )?;
+    sink.insert(
         "project_apps",
         &["project_id", "app", "first_seen"],
-        &["project_id", "app"],
-        &[],
+        OnConflict::Ignore(&["project_id", "app"]),
         new_apps,
-        |sep, (project_id, app)| {
-            sep.push_bind(project_id.clone())
-                .push_bind(app.clone())
-                .push_bind(now);
+        |b, (project_id, app)| {
+            b.text(project_id).text(app).int(now);
         },
-    );
+    )?;
     for key_id in used_keys {
-        sink.statement(2)
-            .push("UPDATE api_keys SET last_used_at = ")
-            .push_bind(now)
-            .push(" WHERE id = ")
-            .push_bind(key_id.to_string());
+        sink.set_by_id("api_keys", "last_used_at", now, key_id)?;
     }
+    Ok(())
 }
 
-/// A group of nothing but events, on SQLite, in a single round trip: the whole
-/// transaction goes to the connection as one script (split only to respect the
-/// bound-parameter limit). Every statement of a group commit is otherwise a hop to
-/// the connection's worker thread, and for the most common group (single events
-/// from many clients) the hops cost more than the writing.
-async fn write_events_script(
-    pool: &SqlitePool,
-    items: &[WriteItem<'_>],
-    new_apps: &[(String, String)],
-    used_keys: &[&str],
-    rollups: &EventRollups,
-    now: i64,
-) -> WriteOutcome {
+/// Units each (project, month) of a group of events uses beyond what its requests
+/// reserved already.
+pub(crate) fn event_usage<'i>(items: &'i [WriteItem<'i>]) -> HashMap<(&'i str, &'i str), i64> {
     let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
     for item in items {
         if let IngestWrite::Events(list) = item.write {
@@ -751,20 +724,5 @@ async fn write_events_script(
                 list.len() as i64 - item.reserved_units;
         }
     }
-    let events = events_of(items);
-    let mut script: Script<'_, sqlx::Sqlite> = Script::new("BEGIN IMMEDIATE");
-    push_event_inserts(&mut script, &events, now);
-    push_bookkeeping(&mut script, &usage, new_apps, used_keys, now);
-    push_event_rollups(&mut script, rollups, now);
-    script.push_raw("COMMIT");
-    let mut conn = pool.acquire().await?;
-    for part in &mut script.parts {
-        if let Err(e) = part.build().execute(&mut *conn).await {
-            // The script stopped part-way with its transaction open: undo it before
-            // the connection goes back to the pool.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e.into());
-        }
-    }
-    Ok(WriteSummary::default())
+    usage
 }

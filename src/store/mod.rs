@@ -5,6 +5,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod direct_write;
 mod errors;
 mod events;
 mod filters;
@@ -25,6 +26,7 @@ mod users;
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignupRow, UserSessionRow};
+pub use direct_write::DirectWriter;
 pub use errors::{ErrorGroupRow, ErrorListFilter, ErrorOccurrenceRow, ErrorSort};
 pub use events::{EventFilter, EventRow};
 pub use filters::{Cursor, Scope};
@@ -74,6 +76,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Direct(rusqlite::Error),
 }
 
 impl StoreError {
@@ -222,9 +226,10 @@ impl Db {
             Db::Sqlite(pool) => {
                 // The background checkpoints alone cannot keep the WAL bounded: under
                 // steady ingest new frames arrive while they run, so it is never fully
-                // copied back and never restarts. This connection makes nearly every
-                // write, so a checkpoint it runs between its own commits completes, and
-                // the next commit starts the WAL over. Most pages are copied by then.
+                // copied back and never restarts. The writer's connections (this one
+                // and `DirectWriter`) make nearly every write, so a checkpoint they run
+                // between their own commits completes, and the next commit starts the
+                // WAL over. Most pages are copied by then.
                 let opts = (*pool.connect_options())
                     .clone()
                     .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string());
@@ -269,5 +274,9 @@ impl Db {
 
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        on_db!(self, pool => pool.is_closed())
     }
 }

@@ -2,7 +2,9 @@
 //! adds its counts to an existing row, so a group commit writes one row per distinct
 //! key, whatever the number of items behind it.
 
+use super::StoreResult;
 use crate::domain::timerange::Granularity;
+use sqlx::query_builder::Separated;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 /// Rows per multi-row statement: powers of two up to 256 (well under both backends'
@@ -165,94 +167,129 @@ impl StoredRollups {
     }
 }
 
-/// Where statements go: one SQLite script, or one query each inside a transaction.
-pub(crate) trait Sink<'a, DB: Database> {
-    /// A builder ready for a new statement that binds `params` parameters.
-    fn statement(&mut self, params: usize) -> &mut QueryBuilder<'a, DB>;
+/// The values of one row, bound the same way whichever path writes it.
+pub(crate) trait Bind {
+    fn text(&mut self, value: &str) -> &mut dyn Bind;
+    fn opt(&mut self, value: Option<&str>) -> &mut dyn Bind;
+    fn int(&mut self, value: i64) -> &mut dyn Bind;
 }
 
-/// Statements executed one by one.
+/// What to do when an inserted row's key exists already.
+#[derive(Clone, Copy)]
+pub(crate) enum OnConflict<'c> {
+    /// A plain insert: the key is new (events).
+    Fail,
+    /// Keep the existing row.
+    Ignore(&'c [&'c str]),
+    /// Add each of the second list's columns to the existing row's.
+    Add(&'c [&'c str], &'c [&'c str]),
+}
+
+/// Where a group commit's rows go: multi-row statements built for sqlx
+/// (`Statements`), or prepared single-row statements on the SQLite writer's own
+/// connection (`store::direct_write`).
+pub(crate) trait RowSink {
+    fn insert<R>(
+        &mut self,
+        table: &str,
+        cols: &[&str],
+        on_conflict: OnConflict<'_>,
+        rows: &[R],
+        bind: impl Fn(&mut dyn Bind, &R),
+    ) -> StoreResult<()>;
+
+    /// `UPDATE table SET column = value WHERE id = id`.
+    fn set_by_id(&mut self, table: &str, column: &str, value: i64, id: &str) -> StoreResult<()>;
+}
+
+/// `INSERT INTO table (cols) ` — the values follow.
+pub(crate) fn insert_head(table: &str, cols: &[&str]) -> String {
+    format!("INSERT INTO {table} ({}) ", cols.join(", "))
+}
+
+/// What follows the values of an insert.
+pub(crate) fn conflict_clause(table: &str, on_conflict: OnConflict<'_>) -> String {
+    match on_conflict {
+        OnConflict::Fail => String::new(),
+        OnConflict::Ignore(key) => format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")),
+        OnConflict::Add(key, add) => {
+            let sets: Vec<String> = add
+                .iter()
+                .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+                .collect();
+            format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                key.join(", "),
+                sets.join(", ")
+            )
+        }
+    }
+}
+
+/// Statements for sqlx, executed one by one inside a transaction.
 pub(crate) struct Statements<'a, DB: Database>(pub Vec<QueryBuilder<'a, DB>>);
 
-impl<'a, DB: Database> Sink<'a, DB> for Statements<'a, DB> {
-    fn statement(&mut self, _params: usize) -> &mut QueryBuilder<'a, DB> {
-        self.0.push(QueryBuilder::new(""));
-        self.0.last_mut().expect("just pushed")
+impl<'a, DB: Database> Statements<'a, DB> {
+    pub fn new() -> Self {
+        Statements(Vec::new())
     }
 }
 
-/// Statements joined into scripts, each under SQLite's bound-parameter limit.
-pub(crate) struct Script<'a, DB: Database> {
-    pub parts: Vec<QueryBuilder<'a, DB>>,
-    params: usize,
-    /// Whether the current part already holds SQL that the next statement follows.
-    started: bool,
-}
-
-/// Parameters per script part: SQLite allows 32 766 per statement it prepares.
-const SCRIPT_PARAMS: usize = 30_000;
-
-impl<'a, DB: Database> Script<'a, DB> {
-    pub fn new(prefix: &str) -> Self {
-        Script {
-            parts: vec![QueryBuilder::new(prefix)],
-            params: 0,
-            started: !prefix.is_empty(),
-        }
-    }
-
-    /// Appends a statement without parameters.
-    pub fn push_raw(&mut self, sql: &str) {
-        self.statement(0).push(sql);
-    }
-}
-
-impl<'a, DB: Database> Sink<'a, DB> for Script<'a, DB> {
-    fn statement(&mut self, params: usize) -> &mut QueryBuilder<'a, DB> {
-        if self.params + params > SCRIPT_PARAMS && self.params > 0 {
-            self.parts.push(QueryBuilder::new(""));
-            self.params = 0;
-            self.started = false;
-        }
-        self.params += params;
-        let qb = self.parts.last_mut().expect("one part");
-        if self.started {
-            qb.push(";\n");
-        }
-        self.started = true;
-        qb
-    }
-}
-
-/// Appends `INSERT INTO table (cols) VALUES … ON CONFLICT (key) DO UPDATE SET` each
-/// `add` column to its sum, in fixed-size chunks.
-pub(crate) fn push_upsert<'a, DB, R>(
-    sink: &mut impl Sink<'a, DB>,
-    table: &str,
-    cols: &[&str],
-    key: &[&str],
-    add: &[&str],
-    rows: &[R],
-    mut bind: impl FnMut(&mut sqlx::query_builder::Separated<'_, 'a, DB, &'static str>, &R),
-) where
-    DB: Database,
+impl<'a, DB: Database> RowSink for Statements<'a, DB>
+where
+    String: Encode<'a, DB> + Type<DB>,
+    Option<String>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
 {
-    let conflict = if add.is_empty() {
-        "DO NOTHING".to_string()
-    } else {
-        let sets: Vec<String> = add
-            .iter()
-            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
-            .collect();
-        format!("DO UPDATE SET {}", sets.join(", "))
-    };
-    let head = format!("INSERT INTO {table} ({}) ", cols.join(", "));
-    let tail = format!(" ON CONFLICT ({}) {conflict}", key.join(", "));
-    for chunk in fixed_chunks(rows) {
-        let qb = sink.statement(chunk.len() * cols.len());
-        qb.push(&head);
-        qb.push_values(chunk, |mut sep, row| bind(&mut sep, row));
-        qb.push(&tail);
+    /// Multi-row statements in fixed-size chunks.
+    fn insert<R>(
+        &mut self,
+        table: &str,
+        cols: &[&str],
+        on_conflict: OnConflict<'_>,
+        rows: &[R],
+        bind: impl Fn(&mut dyn Bind, &R),
+    ) -> StoreResult<()> {
+        let head = insert_head(table, cols);
+        let tail = conflict_clause(table, on_conflict);
+        for chunk in fixed_chunks(rows) {
+            let mut qb = QueryBuilder::new(&head);
+            qb.push_values(chunk, |mut sep, row| bind(&mut sep, row));
+            qb.push(&tail);
+            self.0.push(qb);
+        }
+        Ok(())
+    }
+
+    fn set_by_id(&mut self, table: &str, column: &str, value: i64, id: &str) -> StoreResult<()> {
+        let mut qb = QueryBuilder::new(format!("UPDATE {table} SET {column} = "));
+        qb.push_bind(value)
+            .push(" WHERE id = ")
+            .push_bind(id.to_string());
+        self.0.push(qb);
+        Ok(())
+    }
+}
+
+impl<'qb, 'a: 'qb, DB: Database> Bind for Separated<'qb, 'a, DB, &'static str>
+where
+    String: Encode<'a, DB> + Type<DB>,
+    Option<String>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    fn text(&mut self, value: &str) -> &mut dyn Bind {
+        self.push_bind(value.to_string());
+        self
+    }
+
+    fn opt(&mut self, value: Option<&str>) -> &mut dyn Bind {
+        self.push_bind(value.map(str::to_string));
+        self
+    }
+
+    fn int(&mut self, value: i64) -> &mut dyn Bind {
+        self.push_bind(value);
+        self
     }
 }
 
@@ -261,20 +298,18 @@ fn table(base: &str, g: Granularity) -> String {
 }
 
 /// Writes every roll-up increment of `r`, one table at a time.
-pub(crate) fn push_event_rollups<'a, DB>(sink: &mut impl Sink<'a, DB>, r: &EventRollups, now: i64)
-where
-    DB: Database,
-    String: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-{
+pub(crate) fn push_event_rollups(
+    sink: &mut impl RowSink,
+    r: &EventRollups,
+    now: i64,
+) -> StoreResult<()> {
     for g in [Granularity::Hour, Granularity::Day] {
         let rows: Vec<&(EventCountKey, i64)> = r
             .events
             .iter()
             .filter(|(k, _)| k.granularity == g)
             .collect();
-        push_upsert(
-            sink,
+        sink.insert(
             &table("rollup_events", g),
             &[
                 "project_id",
@@ -285,30 +320,31 @@ where
                 "name",
                 "count",
             ],
-            &[
-                "project_id",
-                "bucket",
-                "app",
-                "environment",
-                "release",
-                "name",
-            ],
-            &["count"],
+            OnConflict::Add(
+                &[
+                    "project_id",
+                    "bucket",
+                    "app",
+                    "environment",
+                    "release",
+                    "name",
+                ],
+                &["count"],
+            ),
             &rows,
-            |sep, (k, n)| {
-                sep.push_bind(k.project_id.clone())
-                    .push_bind(k.bucket)
-                    .push_bind(k.labels.app.clone())
-                    .push_bind(k.labels.environment.clone())
-                    .push_bind(k.labels.release.clone())
-                    .push_bind(k.name.clone())
-                    .push_bind(*n);
+            |b, (k, n)| {
+                b.text(&k.project_id)
+                    .int(k.bucket)
+                    .text(&k.labels.app)
+                    .text(&k.labels.environment)
+                    .text(&k.labels.release)
+                    .text(&k.name)
+                    .int(*n);
             },
-        );
+        )?;
         let rows: Vec<&(PropCountKey, i64)> =
             r.props.iter().filter(|(k, _)| k.granularity == g).collect();
-        push_upsert(
-            sink,
+        sink.insert(
             &table("rollup_props", g),
             &[
                 "project_id",
@@ -321,37 +357,38 @@ where
                 "release",
                 "count",
             ],
-            &[
-                "project_id",
-                "name",
-                "prop",
-                "bucket",
-                "value",
-                "app",
-                "environment",
-                "release",
-            ],
-            &["count"],
+            OnConflict::Add(
+                &[
+                    "project_id",
+                    "name",
+                    "prop",
+                    "bucket",
+                    "value",
+                    "app",
+                    "environment",
+                    "release",
+                ],
+                &["count"],
+            ),
             &rows,
-            |sep, (k, n)| {
-                sep.push_bind(k.project_id.clone())
-                    .push_bind(k.name.clone())
-                    .push_bind(k.prop.clone())
-                    .push_bind(k.bucket)
-                    .push_bind(k.value.clone())
-                    .push_bind(k.labels.app.clone())
-                    .push_bind(k.labels.environment.clone())
-                    .push_bind(k.labels.release.clone())
-                    .push_bind(*n);
+            |b, (k, n)| {
+                b.text(&k.project_id)
+                    .text(&k.name)
+                    .text(&k.prop)
+                    .int(k.bucket)
+                    .text(&k.value)
+                    .text(&k.labels.app)
+                    .text(&k.labels.environment)
+                    .text(&k.labels.release)
+                    .int(*n);
             },
-        );
+        )?;
         let rows: Vec<&(VitalCountKey, i64)> = r
             .vitals
             .iter()
             .filter(|(k, _)| k.granularity == g)
             .collect();
-        push_upsert(
-            sink,
+        sink.insert(
             &table("rollup_vitals", g),
             &[
                 "project_id",
@@ -364,76 +401,63 @@ where
                 "bin",
                 "count",
             ],
-            &[
-                "project_id",
-                "bucket",
-                "app",
-                "environment",
-                "release",
-                "metric",
-                "rating",
-                "bin",
-            ],
-            &["count"],
+            OnConflict::Add(
+                &[
+                    "project_id",
+                    "bucket",
+                    "app",
+                    "environment",
+                    "release",
+                    "metric",
+                    "rating",
+                    "bin",
+                ],
+                &["count"],
+            ),
             &rows,
-            |sep, (k, n)| {
-                sep.push_bind(k.project_id.clone())
-                    .push_bind(k.bucket)
-                    .push_bind(k.labels.app.clone())
-                    .push_bind(k.labels.environment.clone())
-                    .push_bind(k.labels.release.clone())
-                    .push_bind(k.metric.to_string())
-                    .push_bind(k.rating.to_string())
-                    .push_bind(k.bin)
-                    .push_bind(*n);
+            |b, (k, n)| {
+                b.text(&k.project_id)
+                    .int(k.bucket)
+                    .text(&k.labels.app)
+                    .text(&k.labels.environment)
+                    .text(&k.labels.release)
+                    .text(k.metric)
+                    .text(k.rating)
+                    .int(k.bin)
+                    .int(*n);
             },
-        );
+        )?;
     }
-    push_upsert(
-        sink,
+    sink.insert(
         "project_labels",
         &["project_id", "kind", "value", "first_seen"],
-        &["project_id", "kind", "value"],
-        &[],
+        OnConflict::Ignore(&["project_id", "kind", "value"]),
         &r.labels,
-        |sep, l| {
-            sep.push_bind(l.project_id.clone())
-                .push_bind(l.kind.to_string())
-                .push_bind(l.value.clone())
-                .push_bind(now);
+        |b, l| {
+            b.text(&l.project_id).text(l.kind).text(&l.value).int(now);
         },
-    );
-    push_upsert(
-        sink,
+    )?;
+    sink.insert(
         "event_property_keys",
         &["project_id", "name", "prop", "first_seen"],
-        &["project_id", "name", "prop"],
-        &[],
+        OnConflict::Ignore(&["project_id", "name", "prop"]),
         &r.prop_keys,
-        |sep, k| {
-            sep.push_bind(k.project_id.clone())
-                .push_bind(k.name.clone())
-                .push_bind(k.prop.clone())
-                .push_bind(now);
+        |b, k| {
+            b.text(&k.project_id).text(&k.name).text(&k.prop).int(now);
         },
-    );
+    )?;
+    Ok(())
 }
 
 /// Writes the error and session roll-ups gathered inside a transaction.
-pub(crate) fn push_stored_rollups<'a, DB>(sink: &mut impl Sink<'a, DB>, r: &StoredRollups)
-where
-    DB: Database,
-    String: Encode<'a, DB> + Type<DB>,
-    i64: Encode<'a, DB> + Type<DB>,
-{
+pub(crate) fn push_stored_rollups(sink: &mut impl RowSink, r: &StoredRollups) -> StoreResult<()> {
     for g in [Granularity::Hour, Granularity::Day] {
         let rows: Vec<(&ErrorCountKey, &i64)> = r
             .errors
             .iter()
             .filter(|(k, _)| k.granularity == g)
             .collect();
-        push_upsert(
-            sink,
+        sink.insert(
             &table("rollup_errors", g),
             &[
                 "group_id",
@@ -443,21 +467,22 @@ where
                 "release",
                 "count",
             ],
-            &["group_id", "bucket", "app", "environment", "release"],
-            &["count"],
+            OnConflict::Add(
+                &["group_id", "bucket", "app", "environment", "release"],
+                &["count"],
+            ),
             &rows,
-            |sep, (k, n)| {
-                sep.push_bind(k.group_id.clone())
-                    .push_bind(k.bucket)
-                    .push_bind(k.labels.app.clone())
-                    .push_bind(k.labels.environment.clone())
-                    .push_bind(k.labels.release.clone())
-                    .push_bind(**n);
+            |b, (k, n)| {
+                b.text(&k.group_id)
+                    .int(k.bucket)
+                    .text(&k.labels.app)
+                    .text(&k.labels.environment)
+                    .text(&k.labels.release)
+                    .int(**n);
             },
-        );
+        )?;
         let rows: Vec<&ErrorUserKey> = r.users.iter().filter(|k| k.granularity == g).collect();
-        push_upsert(
-            sink,
+        sink.insert(
             &table("rollup_error_users", g),
             &[
                 "group_id",
@@ -467,52 +492,48 @@ where
                 "environment",
                 "release",
             ],
-            &[
+            OnConflict::Ignore(&[
                 "group_id",
                 "bucket",
                 "identity",
                 "app",
                 "environment",
                 "release",
-            ],
-            &[],
+            ]),
             &rows,
-            |sep, k| {
-                sep.push_bind(k.group_id.clone())
-                    .push_bind(k.bucket)
-                    .push_bind(k.identity)
-                    .push_bind(k.labels.app.clone())
-                    .push_bind(k.labels.environment.clone())
-                    .push_bind(k.labels.release.clone());
+            |b, k| {
+                b.text(&k.group_id)
+                    .int(k.bucket)
+                    .int(k.identity)
+                    .text(&k.labels.app)
+                    .text(&k.labels.environment)
+                    .text(&k.labels.release);
             },
-        );
+        )?;
         let rows: Vec<(&ErrorDeviceKey, &i64)> = r
             .devices
             .iter()
             .filter(|(k, _)| k.granularity == g)
             .collect();
-        push_upsert(
-            sink,
+        sink.insert(
             &table("rollup_error_devices", g),
             &["group_id", "bucket", "browser", "os", "count"],
-            &["group_id", "bucket", "browser", "os"],
-            &["count"],
+            OnConflict::Add(&["group_id", "bucket", "browser", "os"], &["count"]),
             &rows,
-            |sep, (k, n)| {
-                sep.push_bind(k.group_id.clone())
-                    .push_bind(k.bucket)
-                    .push_bind(k.browser.clone())
-                    .push_bind(k.os.clone())
-                    .push_bind(**n);
+            |b, (k, n)| {
+                b.text(&k.group_id)
+                    .int(k.bucket)
+                    .text(&k.browser)
+                    .text(&k.os)
+                    .int(**n);
             },
-        );
+        )?;
         let rows: Vec<(&SessionCountKey, &SessionCounts)> = r
             .sessions
             .iter()
             .filter(|(k, _)| k.granularity == g)
             .collect();
-        push_upsert(
-            sink,
+        sink.insert(
             &table("rollup_sessions", g),
             &[
                 "project_id",
@@ -523,20 +544,23 @@ where
                 "sessions",
                 "crashed",
             ],
-            &["project_id", "bucket", "app", "environment", "release"],
-            &["sessions", "crashed"],
+            OnConflict::Add(
+                &["project_id", "bucket", "app", "environment", "release"],
+                &["sessions", "crashed"],
+            ),
             &rows,
-            |sep, (k, (sessions, crashed))| {
-                sep.push_bind(k.project_id.clone())
-                    .push_bind(k.bucket)
-                    .push_bind(k.labels.app.clone())
-                    .push_bind(k.labels.environment.clone())
-                    .push_bind(k.labels.release.clone())
-                    .push_bind(*sessions)
-                    .push_bind(*crashed);
+            |b, (k, (sessions, crashed))| {
+                b.text(&k.project_id)
+                    .int(k.bucket)
+                    .text(&k.labels.app)
+                    .text(&k.labels.environment)
+                    .text(&k.labels.release)
+                    .int(*sessions)
+                    .int(*crashed);
             },
-        );
+        )?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,153 @@
+//! The SQLite ingest writer's own connection, used from the writer's thread
+//! directly. Through sqlx every statement is a hand-off to a worker thread and an
+//! answer back; a commit of single events from many clients is a dozen small
+//! statements, and those hand-offs took longer than the writing. Groups of nothing
+//! but events (the common case) are written here, with statements prepared once and
+//! kept; everything else goes through `Db::write_ingest_group`.
+
+use super::ingest_write::{
+    event_usage, events_of, push_bookkeeping, push_event_inserts, WriteItem, WriteOutcome,
+    WriteSummary,
+};
+use super::rollup_write::{
+    conflict_clause, insert_head, push_event_rollups, Bind, EventRollups, OnConflict, RowSink,
+};
+use super::{Db, StoreError, StoreResult};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::time::Duration;
+
+pub struct DirectWriter {
+    conn: Connection,
+}
+
+impl Db {
+    /// A direct connection for the ingest writer, on SQLite; `None` on PostgreSQL.
+    /// It takes over the durability setting of the pool's connections.
+    pub async fn direct_writer(&self) -> StoreResult<Option<DirectWriter>> {
+        let Db::Sqlite(pool) = self else {
+            return Ok(None);
+        };
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await?;
+        let conn = Connection::open(pool.connect_options().get_filename())?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {synchronous};
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -8192;
+             PRAGMA wal_autocheckpoint = {};
+             PRAGMA journal_size_limit = {};",
+            super::WRITER_CHECKPOINT_PAGES,
+            super::WAL_SIZE_LIMIT_BYTES,
+        ))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Some(DirectWriter { conn }))
+    }
+}
+
+impl DirectWriter {
+    /// Writes a group of nothing but events in one transaction: the events, their
+    /// usage, app labels and key touches, and their roll-ups.
+    pub fn write_events(
+        &mut self,
+        items: &[WriteItem<'_>],
+        new_apps: &[(String, String)],
+        used_keys: &[&str],
+        rollups: &EventRollups,
+        now: i64,
+    ) -> WriteOutcome {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut sink = Prepared(&tx);
+        push_event_inserts(&mut sink, &events_of(items), now)?;
+        push_bookkeeping(&mut sink, &event_usage(items), new_apps, used_keys, now)?;
+        push_event_rollups(&mut sink, rollups, now)?;
+        tx.commit()?;
+        Ok(WriteSummary::default())
+    }
+}
+
+/// Rows written one at a time through cached prepared statements.
+struct Prepared<'t>(&'t Transaction<'t>);
+
+impl RowSink for Prepared<'_> {
+    fn insert<R>(
+        &mut self,
+        table: &str,
+        cols: &[&str],
+        on_conflict: OnConflict<'_>,
+        rows: &[R],
+        bind: impl Fn(&mut dyn Bind, &R),
+    ) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let placeholders = vec!["?"; cols.len()].join(", ");
+        let sql = format!(
+            "{}VALUES ({placeholders}){}",
+            insert_head(table, cols),
+            conflict_clause(table, on_conflict)
+        );
+        let mut statement = self.0.prepare_cached(&sql)?;
+        for row in rows {
+            let mut params = Params {
+                statement: &mut statement,
+                next: 1,
+                failed: None,
+            };
+            bind(&mut params, row);
+            if let Some(e) = params.failed {
+                return Err(e.into());
+            }
+            statement.raw_execute()?;
+        }
+        Ok(())
+    }
+
+    fn set_by_id(&mut self, table: &str, column: &str, value: i64, id: &str) -> StoreResult<()> {
+        self.0
+            .prepare_cached(&format!("UPDATE {table} SET {column} = ? WHERE id = ?"))?
+            .execute((value, id))?;
+        Ok(())
+    }
+}
+
+/// Binds a row's values to the statement's parameters in order.
+struct Params<'s, 'c> {
+    statement: &'s mut rusqlite::CachedStatement<'c>,
+    next: usize,
+    /// The first binding that failed; reported once the row is bound.
+    failed: Option<rusqlite::Error>,
+}
+
+impl Params<'_, '_> {
+    fn bind(&mut self, value: impl rusqlite::ToSql) -> &mut dyn Bind {
+        if let Err(e) = self.statement.raw_bind_parameter(self.next, value) {
+            self.failed.get_or_insert(e);
+        }
+        self.next += 1;
+        self
+    }
+}
+
+impl Bind for Params<'_, '_> {
+    fn text(&mut self, value: &str) -> &mut dyn Bind {
+        self.bind(value)
+    }
+
+    fn opt(&mut self, value: Option<&str>) -> &mut dyn Bind {
+        self.bind(value)
+    }
+
+    fn int(&mut self, value: i64) -> &mut dyn Bind {
+        self.bind(value)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Direct(e)
+    }
+}
