@@ -88,7 +88,7 @@ impl RowSink for Prepared<'_> {
         let sql = format!(
             "{}VALUES ({placeholders}){}",
             insert_head(table, cols),
-            conflict_clause(table, on_conflict)
+            conflict_clause(table, cols, on_conflict)
         );
         let mut statement = self.0.prepare_cached(&sql)?;
         for row in rows {

@@ -693,7 +693,7 @@ pub(crate) fn push_bookkeeping(
     sink.insert(
         "usage_monthly",
         &["project_id", "month", "units"],
-        OnConflict::Add(&["project_id", "month"], &["units"]),
+        OnConflict::Add(&["units"]),
         &usage,
         |b, ((project_id, month), delta)| {
             b.text(project_id).text(month).int(**delta);

@@ -179,10 +179,10 @@ pub(crate) trait Bind {
 pub(crate) enum OnConflict<'c> {
     /// A plain insert: the key is new (events).
     Fail,
-    /// Keep the existing row.
+    /// Keep the existing row; the key is these columns.
     Ignore(&'c [&'c str]),
-    /// Add each of the second list's columns to the existing row's.
-    Add(&'c [&'c str], &'c [&'c str]),
+    /// Add these columns to the existing row's; the key is every other column.
+    Add(&'c [&'c str]),
 }
 
 /// Where a group commit's rows go: multi-row statements built for sqlx
@@ -207,12 +207,13 @@ pub(crate) fn insert_head(table: &str, cols: &[&str]) -> String {
     format!("INSERT INTO {table} ({}) ", cols.join(", "))
 }
 
-/// What follows the values of an insert.
-pub(crate) fn conflict_clause(table: &str, on_conflict: OnConflict<'_>) -> String {
+/// What follows the values of an insert of `cols`.
+pub(crate) fn conflict_clause(table: &str, cols: &[&str], on_conflict: OnConflict<'_>) -> String {
     match on_conflict {
         OnConflict::Fail => String::new(),
         OnConflict::Ignore(key) => format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")),
-        OnConflict::Add(key, add) => {
+        OnConflict::Add(add) => {
+            let key: Vec<&str> = cols.iter().copied().filter(|c| !add.contains(c)).collect();
             let sets: Vec<String> = add
                 .iter()
                 .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
@@ -251,7 +252,7 @@ where
         bind: impl Fn(&mut dyn Bind, &R),
     ) -> StoreResult<()> {
         let head = insert_head(table, cols);
-        let tail = conflict_clause(table, on_conflict);
+        let tail = conflict_clause(table, cols, on_conflict);
         for chunk in fixed_chunks(rows) {
             let mut qb = QueryBuilder::new(&head);
             qb.push_values(chunk, |mut sep, row| bind(&mut sep, row));
@@ -320,17 +321,7 @@ pub(crate) fn push_event_rollups(
                 "name",
                 "count",
             ],
-            OnConflict::Add(
-                &[
-                    "project_id",
-                    "bucket",
-                    "app",
-                    "environment",
-                    "release",
-                    "name",
-                ],
-                &["count"],
-            ),
+            OnConflict::Add(&["count"]),
             &rows,
             |b, (k, n)| {
                 b.text(&k.project_id)
@@ -357,19 +348,7 @@ pub(crate) fn push_event_rollups(
                 "release",
                 "count",
             ],
-            OnConflict::Add(
-                &[
-                    "project_id",
-                    "name",
-                    "prop",
-                    "bucket",
-                    "value",
-                    "app",
-                    "environment",
-                    "release",
-                ],
-                &["count"],
-            ),
+            OnConflict::Add(&["count"]),
             &rows,
             |b, (k, n)| {
                 b.text(&k.project_id)
@@ -401,19 +380,7 @@ pub(crate) fn push_event_rollups(
                 "bin",
                 "count",
             ],
-            OnConflict::Add(
-                &[
-                    "project_id",
-                    "bucket",
-                    "app",
-                    "environment",
-                    "release",
-                    "metric",
-                    "rating",
-                    "bin",
-                ],
-                &["count"],
-            ),
+            OnConflict::Add(&["count"]),
             &rows,
             |b, (k, n)| {
                 b.text(&k.project_id)
@@ -467,10 +434,7 @@ pub(crate) fn push_stored_rollups(sink: &mut impl RowSink, r: &StoredRollups) ->
                 "release",
                 "count",
             ],
-            OnConflict::Add(
-                &["group_id", "bucket", "app", "environment", "release"],
-                &["count"],
-            ),
+            OnConflict::Add(&["count"]),
             &rows,
             |b, (k, n)| {
                 b.text(&k.group_id)
@@ -518,7 +482,7 @@ pub(crate) fn push_stored_rollups(sink: &mut impl RowSink, r: &StoredRollups) ->
         sink.insert(
             &table("rollup_error_devices", g),
             &["group_id", "bucket", "browser", "os", "count"],
-            OnConflict::Add(&["group_id", "bucket", "browser", "os"], &["count"]),
+            OnConflict::Add(&["count"]),
             &rows,
             |b, (k, n)| {
                 b.text(&k.group_id)
@@ -544,10 +508,7 @@ pub(crate) fn push_stored_rollups(sink: &mut impl RowSink, r: &StoredRollups) ->
                 "sessions",
                 "crashed",
             ],
-            OnConflict::Add(
-                &["project_id", "bucket", "app", "environment", "release"],
-                &["sessions", "crashed"],
-            ),
+            OnConflict::Add(&["sessions", "crashed"]),
             &rows,
             |b, (k, (sessions, crashed))| {
                 b.text(&k.project_id)
