@@ -191,7 +191,27 @@ async fn sustained_ingest_keeps_the_wal_bounded(backend: Backend) {
     }
 }
 
+/// The SQLite ingest writer writes events through a connection of its own to the
+/// same file; PostgreSQL, and an in-memory SQLite database, have none.
+async fn sqlite_files_get_a_direct_writer(backend: Backend) {
+    let db = common::TestDb::new(backend).await;
+    let store = db.open().await;
+    assert_eq!(
+        store.direct_writer().await.unwrap().is_some(),
+        backend == Backend::Sqlite
+    );
+    let memory = telemetry_tracker::store::Db::connect(
+        Some("sqlite::memory:"),
+        &db.data_dir(),
+        telemetry_tracker::store::SqliteSync::Normal,
+    )
+    .await
+    .unwrap();
+    assert!(memory.direct_writer().await.unwrap().is_none());
+}
+
 on_both_backends!(
+    sqlite_files_get_a_direct_writer,
     health_turns_red_and_ingest_503_when_the_database_is_gone,
     metrics_and_openapi_are_served,
     sustained_ingest_keeps_the_wal_bounded

@@ -21,16 +21,27 @@ pub struct DirectWriter {
 }
 
 impl Db {
-    /// A direct connection for the ingest writer, on SQLite; `None` on PostgreSQL.
-    /// It takes over the durability setting of the pool's connections.
+    /// A direct connection for the ingest writer to the same SQLite file as the
+    /// pool, with the pool's durability setting; `None` on PostgreSQL, and for a
+    /// database that is not a file in WAL mode (in memory), which the pool keeps.
     pub async fn direct_writer(&self) -> StoreResult<Option<DirectWriter>> {
         let Db::Sqlite(pool) = self else {
             return Ok(None);
         };
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(pool)
+                .await?;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await?;
+        if file.is_empty() || !journal.eq_ignore_ascii_case("wal") {
+            return Ok(None);
+        }
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(pool)
             .await?;
-        let conn = Connection::open(pool.connect_options().get_filename())?;
+        let conn = Connection::open(file)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {synchronous};
