@@ -52,6 +52,11 @@ async fn health_turns_red_and_ingest_503_when_the_database_is_gone(backend: Back
     assert!(body["error"].is_string());
 }
 
+async fn metrics(app: &TestApp) -> String {
+    let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    res.text().await.unwrap()
+}
+
 async fn metrics_and_openapi_are_served(backend: Backend) {
     let app = TestApp::start(backend).await;
     let seed = app.seed("metrics").await;
@@ -65,15 +70,7 @@ async fn metrics_and_openapi_are_served(backend: Backend) {
         .status(),
         204
     );
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&app).await;
     let committed = text
         .lines()
         .find(|l| l.starts_with("telemetry_ingest_committed_items_total "))
@@ -86,15 +83,7 @@ async fn metrics_and_openapi_are_served(backend: Backend) {
     telemetry_tracker::service::retention::run(&app.state.db, &app.state.clock, 90, 30, false)
         .await
         .unwrap();
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&app).await;
     assert!(
         text.contains("telemetry_retention_last_run_rows_deleted 0"),
         "{text}"
