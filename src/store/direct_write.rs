@@ -14,7 +14,6 @@ use super::rollup_write::{
 };
 use super::{Db, StoreError, StoreResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use std::time::Duration;
 
 pub struct DirectWriter {
     conn: Connection,
@@ -42,13 +41,14 @@ impl Db {
             .fetch_one(pool)
             .await?;
         let conn = Connection::open(file)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(super::SQLITE_BUSY_TIMEOUT)?;
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {synchronous};
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -8192;
+             PRAGMA cache_size = -{};
              PRAGMA wal_autocheckpoint = {};
              PRAGMA journal_size_limit = {};",
+            super::SQLITE_CACHE_KIB,
             super::WRITER_CHECKPOINT_PAGES,
             super::WAL_SIZE_LIMIT_BYTES,
         ))?;

@@ -64,6 +64,10 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 /// checkpoints under heavy ingest routinely are, harmlessly).
 const SLOW_STATEMENT: Duration = Duration::from_secs(1);
 
+/// How long a SQLite connection waits for another's write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Page cache per SQLite connection, in KiB (`PRAGMA cache_size` takes it negative).
+const SQLITE_CACHE_KIB: u32 = 8192;
 /// WAL size (pages) at which the ingest writer checkpoints after its commit.
 const WRITER_CHECKPOINT_PAGES: u32 = 8192;
 const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
@@ -164,9 +168,9 @@ impl Db {
                 SqliteSync::Normal => SqliteSynchronous::Normal,
                 SqliteSync::Full => SqliteSynchronous::Full,
             })
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true)
-            .pragma("cache_size", "-8192")
+            .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
             // Checkpoints run from a background task (`checkpoint`), and on the ingest
             // writer's connection once the WAL has grown (`for_writer`).
             .pragma("wal_autocheckpoint", "0")
