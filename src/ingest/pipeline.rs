@@ -5,7 +5,7 @@
 use crate::clock::Clock;
 use crate::domain::timeutil::month_key;
 use crate::ingest::rollup::RollupState;
-use crate::store::{Db, DirectWriter, IngestWrite, WriteItem, WriteSummary};
+use crate::store::{Db, DirectWriter, IngestWrite, StoreError, WriteItem, WriteSummary};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -82,21 +82,11 @@ impl IngestQueue {
         let db = db.for_writer();
         let writer_db = db.clone();
         let writer_stats = stats.clone();
-        // The writer gets a thread and a runtime of its own: under load the shared
-        // runtime's queues are full of request tasks, and every database round trip
-        // of a commit would wait behind them.
-        std::thread::Builder::new()
-            .name("ingest-writer".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(writer(db, clock, rx, settings, writer_stats, notify)),
-                    Err(e) => tracing::error!(error = %e, "cannot start the ingest writer"),
-                }
-            })
-            .expect("spawning the ingest writer thread");
+        // The writer is a task of the server's runtime, not a thread of its own: a
+        // request handing its write over and being answered are then wake-ups within
+        // the runtime, where a separate thread cost two thread wake-ups per commit —
+        // more CPU than the commit itself when single events arrive one by one.
+        tokio::spawn(writer(db, clock, rx, settings, writer_stats, notify));
         IngestQueue {
             tx,
             writer_db,
@@ -190,15 +180,22 @@ async fn writer(
     notify: Notifier,
 ) {
     let mut touched: HashMap<String, i64> = HashMap::new();
-    let mut rollups = RollupState::default();
-    let mut direct = match db.direct_writer().await {
-        Ok(direct) => direct,
+    let mut committer = match Committer::start(db).await {
+        Ok(committer) => committer,
         Err(e) => {
-            tracing::warn!(error = %e, "no direct SQLite connection for the ingest writer; writing through the pool");
-            None
+            tracing::error!(error = %e, "cannot start the ingest writer");
+            return;
         }
     };
     while let Some(first) = rx.recv().await {
+        // The first request of a group wakes the writer at once, ahead of the other
+        // requests the runtime has ready. When the commit is to run right here (events
+        // on the direct connection), letting those run first hands their writes over
+        // too, so that one commit carries them all. A commit on the pool's thread runs
+        // beside the request tasks instead, so it starts at once.
+        if committer.direct.is_some() && matches!(first.write, IngestWrite::Events(_)) {
+            tokio::task::yield_now().await;
+        }
         let mut items = first.items();
         let mut group = vec![first];
         let deadline = Instant::now() + settings.group_wait;
@@ -220,7 +217,7 @@ async fn writer(
 
         let started = Instant::now();
         let now = clock.now_ms();
-        let mut used_keys: Vec<&str> = group
+        let mut used_keys: Vec<String> = group
             .iter()
             .filter_map(|j| j.key_id.as_deref())
             .filter(|k| {
@@ -228,13 +225,14 @@ async fn writer(
                     .get(*k)
                     .is_none_or(|t| now - t >= KEY_TOUCH_INTERVAL_MS)
             })
+            .map(str::to_string)
             .collect();
         used_keys.sort_unstable();
         used_keys.dedup();
-        let outcome = commit(&db, &mut direct, &mut rollups, now, &group, &used_keys).await;
+        let (group, outcome) = committer.commit(now, group, &used_keys).await;
         if outcome.is_ok() {
             for k in used_keys {
-                touched.insert(k.to_string(), now);
+                touched.insert(k, now);
             }
         }
         match outcome {
@@ -250,20 +248,23 @@ async fn writer(
                 tracing::warn!(error = %group_err, jobs = group.len(), "group commit failed; retrying one by one");
                 for job in group {
                     let n = job.items();
-                    let single = std::slice::from_ref(&job);
                     let started = Instant::now();
-                    match commit(&db, &mut direct, &mut rollups, clock.now_ms(), single, &[]).await
-                    {
-                        Ok(summary) => {
-                            record(&stats, n, started);
-                            let _ = job.done.send(Ok(()));
-                            notify(summary);
+                    let (single, outcome) = committer.commit(clock.now_ms(), vec![job], &[]).await;
+                    for job in single {
+                        match &outcome {
+                            Ok(_) => {
+                                record(&stats, n, started);
+                                let _ = job.done.send(Ok(()));
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, project = %job.project_id, "ingest write failed");
+                                stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
+                                let _ = job.done.send(Err(e.clone()));
+                            }
                         }
-                        Err(e) => {
-                            tracing::error!(error = %e, project = %job.project_id, "ingest write failed");
-                            stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
-                            let _ = job.done.send(Err(e.to_string()));
-                        }
+                    }
+                    if let Ok(summary) = outcome {
+                        notify(summary);
                     }
                 }
             }
@@ -281,15 +282,110 @@ fn record(stats: &PipelineStats, items: usize, started: Instant) {
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
 }
 
-async fn commit(
-    db: &Db,
-    direct: &mut Option<DirectWriter>,
-    rollups: &mut RollupState,
-    now: i64,
-    group: &[Job],
-    used_keys: &[&str],
-) -> Result<WriteSummary, crate::store::StoreError> {
-    let items: Vec<WriteItem<'_>> = group
+/// The group back, and its summary or why it failed.
+type CommitOutcome = (Vec<Job>, Result<WriteSummary, String>);
+
+/// Commits groups, keeping what the writer needs between them: the roll-up state, the
+/// direct SQLite connection, and on SQLite a thread for commits through the pool.
+struct Committer {
+    db: Db,
+    direct: Option<DirectWriter>,
+    rollups: RollupState,
+    /// On SQLite, a runtime on a thread of its own for groups holding errors or
+    /// sessions, which go through the writer's sqlx connection: each statement is a
+    /// round trip to that connection's thread, and answered within the busy server
+    /// runtime every one would wait behind request tasks. (PostgreSQL connections are
+    /// shared with the server and bound to its runtime, so they are used from there.)
+    /// The thread ends when the committer is dropped.
+    pool_runtime: Option<(tokio::runtime::Handle, oneshot::Sender<()>)>,
+}
+
+impl Committer {
+    async fn start(db: Db) -> std::io::Result<Committer> {
+        let direct = match db.direct_writer().await {
+            Ok(direct) => direct,
+            Err(e) => {
+                tracing::warn!(error = %e, "no direct SQLite connection for the ingest writer; writing through the pool");
+                None
+            }
+        };
+        let pool_runtime = match db {
+            Db::Sqlite(_) => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let handle = runtime.handle().clone();
+                let (stop, stopped) = oneshot::channel::<()>();
+                std::thread::Builder::new()
+                    .name("ingest-pool-writer".into())
+                    .spawn(move || {
+                        let _ = runtime.block_on(stopped);
+                    })?;
+                Some((handle, stop))
+            }
+            Db::Postgres(_) => None,
+        };
+        Ok(Committer {
+            db,
+            direct,
+            rollups: RollupState::default(),
+            pool_runtime,
+        })
+    }
+
+    /// Commits a group in one transaction; hands the group back with the outcome.
+    async fn commit(&mut self, now: i64, group: Vec<Job>, used_keys: &[String]) -> CommitOutcome {
+        let writes: Vec<(&str, &IngestWrite)> = group
+            .iter()
+            .map(|j| (j.project_id.as_str(), &j.write))
+            .collect();
+        let increments = self.rollups.build(&writes);
+        let events_only = group
+            .iter()
+            .all(|j| matches!(j.write, IngestWrite::Events(_)));
+        // Once the database is closed (shutdown), nothing is written any more.
+        let (group, increments, outcome) = match self.direct.as_mut() {
+            Some(direct) if events_only && !self.db.is_closed() => {
+                let outcome = write_group(&group, used_keys, |items, new_apps, keys| {
+                    direct.write_events(items, new_apps, keys, &increments, now)
+                });
+                (group, increments, outcome)
+            }
+            _ => {
+                let db = self.db.clone();
+                let used_keys = used_keys.to_vec();
+                let write = async move {
+                    let items = write_items(&group);
+                    let new_apps = new_apps_of(&group);
+                    let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
+                    let outcome = db
+                        .write_ingest_group(&items, &new_apps, &keys, &increments, now)
+                        .await;
+                    drop(items);
+                    (group, increments, outcome)
+                };
+                match &self.pool_runtime {
+                    Some((runtime, _)) => match runtime.spawn(write).await {
+                        Ok(done) => done,
+                        // The group went down with the task; its requests learn that
+                        // their answer channel closed.
+                        Err(e) => {
+                            return (Vec::new(), Err(format!("the ingest writer failed: {e}")))
+                        }
+                    },
+                    None => write.await,
+                }
+            }
+        };
+        if outcome.is_ok() {
+            self.rollups.committed(&increments);
+        }
+        (group, outcome.map_err(|e| e.to_string()))
+    }
+}
+
+fn write_items(group: &[Job]) -> Vec<WriteItem<'_>> {
+    group
         .iter()
         .map(|j| WriteItem {
             project_id: &j.project_id,
@@ -297,29 +393,25 @@ async fn commit(
             reserved_units: j.reserved_units,
             month: &j.month,
         })
-        .collect();
-    let new_apps: Vec<(String, String)> = group
+        .collect()
+}
+
+fn new_apps_of(group: &[Job]) -> Vec<(String, String)> {
+    group
         .iter()
         .flat_map(|j| j.new_apps.iter().map(|a| (j.project_id.clone(), a.clone())))
-        .collect();
-    let writes: Vec<(&str, &IngestWrite)> = group
-        .iter()
-        .map(|j| (j.project_id.as_str(), &j.write))
-        .collect();
-    let increments = rollups.build(&writes);
-    let events_only = group
-        .iter()
-        .all(|j| matches!(j.write, IngestWrite::Events(_)));
-    // Once the database is closed (shutdown), nothing is written any more.
-    let summary = match direct.as_mut() {
-        Some(direct) if events_only && !db.is_closed() => {
-            direct.write_events(&items, &new_apps, used_keys, &increments, now)?
-        }
-        _ => {
-            db.write_ingest_group(&items, &new_apps, used_keys, &increments, now)
-                .await?
-        }
-    };
-    rollups.committed(&increments);
-    Ok(summary)
+        .collect()
+}
+
+fn write_group(
+    group: &[Job],
+    used_keys: &[String],
+    write: impl FnOnce(
+        &[WriteItem<'_>],
+        &[(String, String)],
+        &[&str],
+    ) -> Result<WriteSummary, StoreError>,
+) -> Result<WriteSummary, StoreError> {
+    let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
+    write(&write_items(group), &new_apps_of(group), &keys)
 }

@@ -26,21 +26,63 @@ pub const MAX_PROPS_PER_NAME: usize = 50;
 const MAX_TRACKED_KEYS: usize = 50_000;
 const MAX_KNOWN: usize = 200_000;
 
-#[derive(Hash, PartialEq, Eq)]
-struct PropDay {
-    project_id: String,
-    name: String,
-    prop: String,
-    day: i64,
+/// Labels of an event as roll-up keys hold them: an absent label is ''.
+type LabelsRef<'a> = (&'a str, &'a str, &'a str);
+
+fn labels_ref<'a>(
+    app: &'a str,
+    environment: &'a Option<String>,
+    release: &'a Option<String>,
+) -> LabelsRef<'a> {
+    (
+        app,
+        environment.as_deref().unwrap_or_default(),
+        release.as_deref().unwrap_or_default(),
+    )
+}
+
+fn owned_labels((app, environment, release): LabelsRef<'_>) -> Labels {
+    Labels {
+        app: app.to_string(),
+        environment: environment.to_string(),
+        release: release.to_string(),
+    }
+}
+
+/// Writes `parts` joined by NUL (which stored text never holds) into `buf`: one key
+/// for the state's maps, built without allocating once `buf` has grown.
+fn joined<'b>(buf: &'b mut String, parts: &[&str]) -> &'b str {
+    buf.clear();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            buf.push('\0');
+        }
+        buf.push_str(part);
+    }
+    buf
 }
 
 #[derive(Default)]
 pub struct RollupState {
-    values: HashMap<PropDay, HashSet<u64>>,
+    /// Value hashes seen per (project, event name, property, day), with the day.
+    values: HashMap<String, (i64, HashSet<u64>)>,
     /// Property names seen per (project, event name).
-    props: HashMap<(String, String), HashSet<String>>,
-    known_labels: HashSet<NewLabel>,
-    known_keys: HashSet<NewPropKey>,
+    props: HashMap<String, HashSet<String>>,
+    /// (project, kind, value) of labels already written.
+    known_labels: HashSet<String>,
+    /// (project, event name, property) of property keys already written.
+    known_keys: HashSet<String>,
+}
+
+fn add_label<'a>(
+    labels: &mut HashSet<(&'a str, &'static str, &'a str)>,
+    project_id: &'a str,
+    kind: &'static str,
+    value: Option<&'a str>,
+) {
+    if let Some(value) = value.filter(|v| !v.is_empty()) {
+        labels.insert((project_id, kind, value));
+    }
 }
 
 fn hash_of(value: &str) -> u64 {
@@ -49,34 +91,46 @@ fn hash_of(value: &str) -> u64 {
     h.finish()
 }
 
+// Counting keys borrow from the group's items; only the distinct keys of a group
+// are made owned, at the end.
+type EventKey<'a> = (Granularity, &'a str, i64, LabelsRef<'a>, &'a str);
+type PropKey<'a> = (
+    Granularity,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    &'a str,
+    LabelsRef<'a>,
+);
+type VitalKey<'a> = (
+    Granularity,
+    &'a str,
+    i64,
+    LabelsRef<'a>,
+    &'static str,
+    &'static str,
+    i64,
+);
+
 impl RollupState {
     /// The increments for a group of (project id, write).
     pub fn build(&mut self, items: &[(&str, &IngestWrite)]) -> EventRollups {
         if self.values.len() > MAX_TRACKED_KEYS {
-            let newest = self.values.keys().map(|k| k.day).max().unwrap_or(0);
-            self.values.retain(|k, _| k.day >= newest);
+            let newest = self.values.values().map(|v| v.0).max().unwrap_or(0);
+            self.values.retain(|_, v| v.0 >= newest);
         }
         if self.props.len() > MAX_TRACKED_KEYS {
             self.props.clear();
         }
-        let mut events: HashMap<EventCountKey, i64> = HashMap::default();
-        let mut props: HashMap<PropCountKey, i64> = HashMap::default();
-        let mut vitals: HashMap<VitalCountKey, i64> = HashMap::default();
-        let mut labels: HashSet<NewLabel> = HashSet::default();
-        let mut prop_keys: HashSet<NewPropKey> = HashSet::default();
-        let mut label = |project_id: &str, kind: &'static str, value: Option<&str>| {
-            if let Some(value) = value.filter(|v| !v.is_empty()) {
-                let l = NewLabel {
-                    project_id: project_id.to_string(),
-                    kind,
-                    value: value.to_string(),
-                };
-                if !self.known_labels.contains(&l) {
-                    labels.insert(l);
-                }
-            }
-        };
-        for (project_id, write) in items {
+        let mut events: HashMap<EventKey<'_>, i64> = HashMap::default();
+        let mut props: HashMap<PropKey<'_>, i64> = HashMap::default();
+        let mut vitals: HashMap<VitalKey<'_>, i64> = HashMap::default();
+        let mut labels: HashSet<(&str, &'static str, &str)> = HashSet::default();
+        let mut prop_keys: HashSet<(&str, &str, &str)> = HashSet::default();
+        let mut buf = String::new();
+        let mut label = |project_id, kind, value| add_label(&mut labels, project_id, kind, value);
+        for &(project_id, write) in items {
             let (app, environment, release) = match write {
                 IngestWrite::Events(list) => {
                     for e in list {
@@ -94,102 +148,136 @@ impl RollupState {
             label(project_id, "environment", environment.as_deref());
             label(project_id, "release", release.as_deref());
         }
-        for (project_id, write) in items {
+        for &(project_id, write) in items {
             let IngestWrite::Events(list) = write else {
                 continue;
             };
             for e in list {
-                let labels = Labels::new(&e.app, e.environment.as_deref(), e.release.as_deref());
+                let labels = labels_ref(&e.app, &e.environment, &e.release);
                 let day = Granularity::Day.floor(e.timestamp);
-                let names = self
-                    .props
-                    .entry((project_id.to_string(), e.name.clone()))
-                    .or_default();
-                let kept_props: Vec<&(String, String)> = e
-                    .props
-                    .iter()
-                    .filter(|(prop, _)| {
-                        names.contains(prop)
-                            || (names.len() < MAX_PROPS_PER_NAME && names.insert(prop.clone()))
-                    })
-                    .collect();
-                let capped: Vec<(&str, &str)> = kept_props
-                    .into_iter()
-                    .map(|(prop, value)| {
-                        let seen = self
-                            .values
-                            .entry(PropDay {
-                                project_id: project_id.to_string(),
-                                name: e.name.clone(),
-                                prop: prop.clone(),
-                                day,
-                            })
-                            .or_default();
-                        let h = hash_of(value);
-                        let kept = seen.contains(&h)
-                            || (seen.len() < MAX_VALUES_PER_DAY && seen.insert(h));
-                        (
-                            prop.as_str(),
-                            if kept { value.as_str() } else { OTHER_VALUE },
-                        )
-                    })
-                    .collect();
-                for (prop, _) in &capped {
-                    let key = NewPropKey {
-                        project_id: project_id.to_string(),
-                        name: e.name.clone(),
-                        prop: prop.to_string(),
-                    };
-                    if !self.known_keys.contains(&key) {
-                        prop_keys.insert(key);
+                let names = match self.props.get_mut(joined(&mut buf, &[project_id, &e.name])) {
+                    Some(names) => names,
+                    None => self.props.entry(buf.clone()).or_default(),
+                };
+                let day_text = day.to_string();
+                let mut capped: Vec<(&str, &str)> = Vec::with_capacity(e.props.len());
+                for (prop, value) in &e.props {
+                    let kept_prop = names.contains(prop)
+                        || (names.len() < MAX_PROPS_PER_NAME && names.insert(prop.clone()));
+                    if !kept_prop {
+                        continue;
                     }
+                    let key = joined(&mut buf, &[project_id, &e.name, prop, &day_text]);
+                    let seen = match self.values.get_mut(key) {
+                        Some(v) => &mut v.1,
+                        None => {
+                            &mut self
+                                .values
+                                .entry(buf.clone())
+                                .or_insert((day, HashSet::default()))
+                                .1
+                        }
+                    };
+                    let h = hash_of(value);
+                    let kept =
+                        seen.contains(&h) || (seen.len() < MAX_VALUES_PER_DAY && seen.insert(h));
+                    capped.push((prop, if kept { value.as_str() } else { OTHER_VALUE }));
+                }
+                for &(prop, _) in &capped {
+                    prop_keys.insert((project_id, &e.name, prop));
                 }
                 for g in [Granularity::Hour, Granularity::Day] {
                     let bucket = g.floor(e.timestamp);
                     *events
-                        .entry(EventCountKey {
-                            granularity: g,
-                            project_id: project_id.to_string(),
-                            bucket,
-                            labels: labels.clone(),
-                            name: e.name.clone(),
-                        })
+                        .entry((g, project_id, bucket, labels, &e.name))
                         .or_default() += 1;
-                    for (prop, value) in &capped {
+                    for &(prop, value) in &capped {
                         *props
-                            .entry(PropCountKey {
-                                granularity: g,
-                                project_id: project_id.to_string(),
-                                name: e.name.clone(),
-                                prop: prop.to_string(),
-                                bucket,
-                                value: value.to_string(),
-                                labels: labels.clone(),
-                            })
+                            .entry((g, project_id, &e.name, prop, bucket, value, labels))
                             .or_default() += 1;
                     }
                     if let Some(v) = &e.vital {
                         *vitals
-                            .entry(VitalCountKey {
-                                granularity: g,
-                                project_id: project_id.to_string(),
-                                bucket,
-                                labels: labels.clone(),
-                                metric: v.metric,
-                                rating: v.rating,
-                                bin: v.bin,
-                            })
+                            .entry((g, project_id, bucket, labels, v.metric, v.rating, v.bin))
                             .or_default() += 1;
                     }
                 }
             }
         }
         EventRollups {
-            events: events.into_iter().collect(),
-            props: props.into_iter().collect(),
-            vitals: vitals.into_iter().collect(),
-            labels: labels.into_iter().collect(),
-            prop_keys: prop_keys.into_iter().collect(),
+            events: events
+                .into_iter()
+                .map(|((granularity, project_id, bucket, labels, name), n)| {
+                    let key = EventCountKey {
+                        granularity,
+                        project_id: project_id.to_string(),
+                        bucket,
+                        labels: owned_labels(labels),
+                        name: name.to_string(),
+                    };
+                    (key, n)
+                })
+                .collect(),
+            props: props
+                .into_iter()
+                .map(
+                    |((granularity, project_id, name, prop, bucket, value, labels), n)| {
+                        let key = PropCountKey {
+                            granularity,
+                            project_id: project_id.to_string(),
+                            name: name.to_string(),
+                            prop: prop.to_string(),
+                            bucket,
+                            value: value.to_string(),
+                            labels: owned_labels(labels),
+                        };
+                        (key, n)
+                    },
+                )
+                .collect(),
+            vitals: vitals
+                .into_iter()
+                .map(
+                    |((granularity, project_id, bucket, labels, metric, rating, bin), n)| {
+                        let key = VitalCountKey {
+                            granularity,
+                            project_id: project_id.to_string(),
+                            bucket,
+                            labels: owned_labels(labels),
+                            metric,
+                            rating,
+                            bin,
+                        };
+                        (key, n)
+                    },
+                )
+                .collect(),
+            labels: labels
+                .into_iter()
+                .filter(|&(project_id, kind, value)| {
+                    !self
+                        .known_labels
+                        .contains(joined(&mut buf, &[project_id, kind, value]))
+                })
+                .map(|(project_id, kind, value)| NewLabel {
+                    project_id: project_id.to_string(),
+                    kind,
+                    value: value.to_string(),
+                })
+                .collect(),
+            prop_keys: prop_keys
+                .into_iter()
+                .filter(|&(project_id, name, prop)| {
+                    !self
+                        .known_keys
+                        .contains(joined(&mut buf, &[project_id, name, prop]))
+                })
+                .map(|(project_id, name, prop)| NewPropKey {
+                    project_id: project_id.to_string(),
+                    name: name.to_string(),
+                    prop: prop.to_string(),
+                })
+                .collect(),
         }
     }
 
@@ -201,8 +289,15 @@ impl RollupState {
         if self.known_keys.len() > MAX_KNOWN {
             self.known_keys.clear();
         }
-        self.known_labels.extend(r.labels.iter().cloned());
-        self.known_keys.extend(r.prop_keys.iter().cloned());
+        let mut buf = String::new();
+        for l in &r.labels {
+            let key = joined(&mut buf, &[&l.project_id, l.kind, &l.value]).to_string();
+            self.known_labels.insert(key);
+        }
+        for k in &r.prop_keys {
+            let key = joined(&mut buf, &[&k.project_id, &k.name, &k.prop]).to_string();
+            self.known_keys.insert(key);
+        }
     }
 }
 
