@@ -5,7 +5,7 @@
 use crate::clock::Clock;
 use crate::domain::timeutil::month_key;
 use crate::ingest::rollup::RollupState;
-use crate::store::{Db, DirectWriter, IngestWrite, StoreError, WriteItem, WriteSummary};
+use crate::store::{Db, DirectWriter, IngestWrite, WriteItem, WriteSummary};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -346,9 +346,14 @@ impl Committer {
         // Once the database is closed (shutdown), nothing is written any more.
         let (group, increments, outcome) = match self.direct.as_mut() {
             Some(direct) if events_only && !self.db.is_closed() => {
-                let outcome = write_group(&group, used_keys, |items, new_apps, keys| {
-                    direct.write_events(items, new_apps, keys, &increments, now)
-                });
+                let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
+                let outcome = direct.write_events(
+                    &write_items(&group),
+                    &new_apps_of(&group),
+                    &keys,
+                    &increments,
+                    now,
+                );
                 (group, increments, outcome)
             }
             _ => {
@@ -401,17 +406,4 @@ fn new_apps_of(group: &[Job]) -> Vec<(String, String)> {
         .iter()
         .flat_map(|j| j.new_apps.iter().map(|a| (j.project_id.clone(), a.clone())))
         .collect()
-}
-
-fn write_group(
-    group: &[Job],
-    used_keys: &[String],
-    write: impl FnOnce(
-        &[WriteItem<'_>],
-        &[(String, String)],
-        &[&str],
-    ) -> Result<WriteSummary, StoreError>,
-) -> Result<WriteSummary, StoreError> {
-    let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
-    write(&write_items(group), &new_apps_of(group), &keys)
 }
