@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# A/B of two builds on SQLite: both servers run side by side on fresh databases and
+# take turns, round after round, so that the machine's drift weighs on both alike.
+# Each round runs /health and then the load on A, then the same on B.
+#
+#   bench/ab.sh BINARY_A BINARY_B [event|batch|errors]     (default: event)
+#   ROUNDS=5 SECONDS_PER_RUN=5 CONNECTIONS=64 bench/ab.sh old/telemetry-tracker target/release/telemetry-tracker
+#
+# Prints every round and, per build, the mean items/s (for single events, also as a
+# share of /health) and the ratios of B to A.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ $# -ge 2 ] || { sed -n 2,8p "$0" >&2; exit 2; }
+LOAD=${3:-event}
+ROUNDS=${ROUNDS:-5}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+CONNECTIONS=${CONNECTIONS:-64}
+case $LOAD in
+  event) path=/ingest/event ;;
+  batch) path=/ingest/batch ;;
+  errors) path=/ingest/error; export STACK_BYTES=${STACK_BYTES:-3000} ;;
+  *) echo "unknown load: $LOAD" >&2; exit 2 ;;
+esac
+command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
+
+work=$(mktemp -d)
+# start() runs in a subshell, so the servers' pids are kept in files.
+cleanup() { cat "$work"/*/pid 2>/dev/null | xargs -r kill 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+start() { # name binary -> "port key"
+  local dir="$work/$1" bin=$2 org project key port
+  mkdir -p "$dir"
+  tt() { "$bin" --json --data-dir "$dir" "$@"; }
+  org=$(tt user create --email ab@example.com --password 'benchmark password' --org AB | json_get '["org_id"]')
+  project=$(tt project create --org "$org" --name ab | json_get '["id"]')
+  key=$(tt apikey create --project "$project" | json_get '["key"]')
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  RUST_LOG=warn RATE_LIMIT_API_MAX=0 "$bin" serve --data-dir "$dir" --port "$port" >"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+  echo "$port $key"
+}
+
+read -r port_a key_a < <(start a "$1")
+read -r port_b key_b < <(start b "$2")
+
+rate() { # script port key -> items/s
+  TT_KEY=$3 wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "bench/lua/$1.lua" "http://127.0.0.1:$2$4" \
+    | tail -n1 | json_get '["items_per_s"]'
+}
+
+declare -A health=([a]=0 [b]=0) load=([a]=0 [b]=0)
+for round in $(seq 1 "$ROUNDS"); do
+  for side in a b; do
+    if [ $side = a ]; then port=$port_a key=$key_a; else port=$port_b key=$key_b; fi
+    h=$(rate health "$port" "$key" /health)
+    l=$(rate "$LOAD" "$port" "$key" "$path")
+    printf 'round %d %s: /health %.0f, %s %.0f\n' "$round" "$side" "$h" "$LOAD" "$l"
+    health[$side]=$(python3 -c "print(${health[$side]} + $h)")
+    load[$side]=$(python3 -c "print(${load[$side]} + $l)")
+  done
+done
+for side in a b; do
+  python3 -c "h, l = ${health[$side]}, ${load[$side]}; print(f'$side: /health {h/$ROUNDS:.0f}/s, $LOAD {l/$ROUNDS:.0f} items/s' + (f', {100*l/h:.1f} % of /health' if '$LOAD' == 'event' else ''))"
+done
+python3 -c "print(f'b/a: $LOAD {${load[b]}/${load[a]}:.3f}, /health {${health[b]}/${health[a]}:.3f}')"
