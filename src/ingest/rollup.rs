@@ -85,6 +85,21 @@ fn add_label<'a>(
     }
 }
 
+/// The (project, kind or name, value) triples of `found` not yet in `known`.
+fn unknown<'a, K: AsRef<str> + Copy>(
+    known: &HashSet<String>,
+    buf: &mut String,
+    found: HashSet<(&'a str, K, &'a str)>,
+) -> impl Iterator<Item = (&'a str, K, &'a str)> {
+    let fresh: Vec<_> = found
+        .into_iter()
+        .filter(|&(project_id, middle, value)| {
+            !known.contains(joined(buf, &[project_id, middle.as_ref(), value]))
+        })
+        .collect();
+    fresh.into_iter()
+}
+
 fn hash_of(value: &str) -> u64 {
     let mut h = DefaultHasher::new();
     value.hash(&mut h);
@@ -252,26 +267,14 @@ impl RollupState {
                     },
                 )
                 .collect(),
-            labels: labels
-                .into_iter()
-                .filter(|&(project_id, kind, value)| {
-                    !self
-                        .known_labels
-                        .contains(joined(&mut buf, &[project_id, kind, value]))
-                })
+            labels: unknown(&self.known_labels, &mut buf, labels)
                 .map(|(project_id, kind, value)| NewLabel {
                     project_id: project_id.to_string(),
                     kind,
                     value: value.to_string(),
                 })
                 .collect(),
-            prop_keys: prop_keys
-                .into_iter()
-                .filter(|&(project_id, name, prop)| {
-                    !self
-                        .known_keys
-                        .contains(joined(&mut buf, &[project_id, name, prop]))
-                })
+            prop_keys: unknown(&self.known_keys, &mut buf, prop_keys)
                 .map(|(project_id, name, prop)| NewPropKey {
                     project_id: project_id.to_string(),
                     name: name.to_string(),
