@@ -98,7 +98,7 @@ async fn acknowledged_events_survive_kill_9(backend: Backend) {
     let stored: BTreeSet<String> = store
         .list_events(&EventFilter {
             scope: Scope {
-                project_id,
+                project_id: project_id.clone(),
                 from: 0,
                 to: i64::MAX,
                 ..Default::default()
@@ -118,6 +118,25 @@ async fn acknowledged_events_survive_kill_9(backend: Backend) {
         "{} acknowledged items lost, e.g. {:?}",
         lost.len(),
         lost.iter().take(5).collect::<Vec<_>>()
+    );
+    // The roll-ups were written in the commits of the events they count: the kill
+    // left neither without the other.
+    let counted = store
+        .rollup_event_total(
+            &Scope {
+                project_id: project_id.clone(),
+                from: 0,
+                to: i64::MAX,
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        counted,
+        stored.len() as i64,
+        "roll-ups and stored events differ"
     );
     let kept_refused: Vec<&String> = ledger.refused.intersection(&stored).collect();
     assert!(

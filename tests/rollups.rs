@@ -1,6 +1,7 @@
 //! The roll-ups agree with the rows they count, whatever order things arrive in:
 //! sessions whose labels or start change later, sessions of two projects with the
-//! same client id in one commit, errors before their session.
+//! same client id in one commit, errors before their session, events from many
+//! clients at once.
 
 mod common;
 
@@ -8,7 +9,7 @@ use common::{Backend, TestApp};
 use serde_json::{json, Value};
 use telemetry_tracker::domain::timeutil::format_rfc3339_ms;
 use telemetry_tracker::ingest::rollup::RollupState;
-use telemetry_tracker::store::{IngestWrite, SessionWrite, WriteItem};
+use telemetry_tracker::store::{IngestWrite, Scope, SessionWrite, WriteItem};
 
 fn session(id: &str, environment: Option<&str>) -> SessionWrite {
     SessionWrite {
@@ -139,7 +140,38 @@ async fn one_commit_of_two_projects_with_the_same_session_id(backend: Backend) {
     assert_eq!(sessions["items"][0]["environment"], "beta");
 }
 
+async fn concurrent_single_events_are_all_counted(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("busy").await;
+    let (app, seed) = (&app, &seed);
+    // Many clients at once: commits of several requests, each with its own counts.
+    let clients = (0..16).map(|c| async move {
+        for i in 0..40 {
+            let plan = if (c + i) % 4 == 0 { "pro" } else { "free" };
+            let body = json!({ "app": "web", "name": "signup", "properties": { "plan": plan } });
+            let res = app.post_json("/ingest/event", &seed.key, &body).await;
+            assert_eq!(res.status(), 204);
+        }
+    });
+    futures_util::future::join_all(clients).await;
+    let scope = Scope {
+        project_id: seed.project_id.clone(),
+        from: 0,
+        to: i64::MAX,
+        ..Default::default()
+    };
+    let db = &app.state.db;
+    let total = db.rollup_event_total(&scope, None).await.unwrap();
+    let plans = db
+        .rollup_property_values(&scope, "signup", "plan", 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 640);
+    assert_eq!(plans, [("free".to_string(), 480), ("pro".to_string(), 160)]);
+}
+
 on_both_backends!(
     sessions_move_with_their_labels_and_start,
-    one_commit_of_two_projects_with_the_same_session_id
+    one_commit_of_two_projects_with_the_same_session_id,
+    concurrent_single_events_are_all_counted
 );
