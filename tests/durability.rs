@@ -95,14 +95,15 @@ async fn acknowledged_events_survive_kill_9(backend: Backend) {
     // Restart on the same data, then look at what was kept.
     let server = Server::start(&db, &[]).await;
     let store = db.open().await;
+    let everything = Scope {
+        project_id,
+        from: 0,
+        to: i64::MAX,
+        ..Default::default()
+    };
     let stored: BTreeSet<String> = store
         .list_events(&EventFilter {
-            scope: Scope {
-                project_id: project_id.clone(),
-                from: 0,
-                to: i64::MAX,
-                ..Default::default()
-            },
+            scope: everything.clone(),
             name: None,
             cursor: None,
             limit: 10_000_000,
@@ -121,18 +122,7 @@ async fn acknowledged_events_survive_kill_9(backend: Backend) {
     );
     // The roll-ups were written in the commits of the events they count: the kill
     // left neither without the other.
-    let counted = store
-        .rollup_event_total(
-            &Scope {
-                project_id: project_id.clone(),
-                from: 0,
-                to: i64::MAX,
-                ..Default::default()
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let counted = store.rollup_event_total(&everything, None).await.unwrap();
     assert_eq!(
         counted,
         stored.len() as i64,

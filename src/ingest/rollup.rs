@@ -90,14 +90,13 @@ fn unknown<'a, K: AsRef<str> + Copy>(
     known: &HashSet<String>,
     buf: &mut String,
     found: HashSet<(&'a str, K, &'a str)>,
-) -> impl Iterator<Item = (&'a str, K, &'a str)> {
-    let fresh: Vec<_> = found
+) -> Vec<(&'a str, K, &'a str)> {
+    found
         .into_iter()
         .filter(|&(project_id, middle, value)| {
             !known.contains(joined(buf, &[project_id, middle.as_ref(), value]))
         })
-        .collect();
-    fresh.into_iter()
+        .collect()
 }
 
 fn hash_of(value: &str) -> u64 {
@@ -268,6 +267,7 @@ impl RollupState {
                 )
                 .collect(),
             labels: unknown(&self.known_labels, &mut buf, labels)
+                .into_iter()
                 .map(|(project_id, kind, value)| NewLabel {
                     project_id: project_id.to_string(),
                     kind,
@@ -275,6 +275,7 @@ impl RollupState {
                 })
                 .collect(),
             prop_keys: unknown(&self.known_keys, &mut buf, prop_keys)
+                .into_iter()
                 .map(|(project_id, name, prop)| NewPropKey {
                     project_id: project_id.to_string(),
                     name: name.to_string(),
