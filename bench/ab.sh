@@ -29,19 +29,16 @@ work=$(mktemp -d)
 cleanup() { cat "$work"/*/pid 2>/dev/null | xargs -r kill 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+source bench/lib.sh
 
 start() { # name binary -> "port key"
-  local dir="$work/$1" bin=$2 org project key port
+  local dir="$work/$1" bin=$2 project key port
   mkdir -p "$dir"
-  tt() { "$bin" --json --data-dir "$dir" "$@"; }
-  org=$(tt user create --email ab@example.com --password 'benchmark password' --org AB | json_get '["org_id"]')
-  project=$(tt project create --org "$org" --name ab | json_get '["id"]')
-  key=$(tt apikey create --project "$project" | json_get '["key"]')
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  read -r project key < <(seed_project "$bin" "$dir" ab@example.com)
+  port=$(free_port)
   RUST_LOG=warn RATE_LIMIT_API_MAX=0 "$bin" serve --data-dir "$dir" --port "$port" >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+  wait_healthy "http://127.0.0.1:$port"
   echo "$port $key"
 }
 

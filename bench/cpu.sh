@@ -16,18 +16,15 @@ ROUNDS=${3:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
+source bench/lib.sh
 dir=$(mktemp -d)
-json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-tt() { "$BIN" --json --data-dir "$dir" "$@"; }
-org=$(tt user create --email cpu@example.com --password 'benchmark password' --org CPU | json_get '["org_id"]')
-project=$(tt project create --org "$org" --name cpu | json_get '["id"]')
-TT_KEY=$(tt apikey create --project "$project" | json_get '["key"]')
+read -r _ TT_KEY < <(seed_project "$BIN" "$dir" cpu@example.com)
 export TT_KEY
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 RUST_LOG=warn RATE_LIMIT_API_MAX=0 "$BIN" serve --data-dir "$dir" --port "$port" >"$dir/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+wait_healthy "http://127.0.0.1:$port"
 
 server_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 # idle and total jiffies of the whole machine

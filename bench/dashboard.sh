@@ -26,7 +26,7 @@ REPEAT=${REPEAT:-20}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 export PATH="$HOME/.cargo/bin:$PATH"
 
-json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(eval('d'+sys.argv[1]))" "$1"; }
+source bench/lib.sh
 
 run_backend() {
   local backend=$1 dir url="" name="tt_dash_$$"
@@ -54,12 +54,12 @@ run_backend() {
   fi
 
   local port pid base jar
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   base="http://127.0.0.1:$port"
   if [ -n "$url" ]; then export DATABASE_URL=$url; else unset DATABASE_URL; fi
   RUST_LOG=warn RATE_LIMIT_API_MAX=0 ./target/release/telemetry-tracker serve --data-dir "$dir" --port "$port" &
   pid=$!
-  for _ in $(seq 1 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+  wait_healthy "$base"
 
   # Sign in like a browser: the login form's token, then the session cookie.
   jar=$(mktemp)

@@ -28,7 +28,7 @@ need() {
   command -v oha >/dev/null || cargo install oha --locked --quiet
 }
 
-json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(eval('d'+sys.argv[1]))" "$1"; }
+source bench/lib.sh
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 peak_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -70,19 +70,17 @@ run_backend() {
   fi
   tt() { DATABASE_URL="$url" ./target/release/telemetry-tracker --json --data-dir "$dir" "$@"; }
 
-  local org project key token port pid
-  org=$(tt user create --email bench@example.com --password 'benchmark password' --org Bench | json_get '["org_id"]')
-  project=$(tt project create --org "$org" --name bench | json_get '["id"]')
-  key=$(tt apikey create --project "$project" | json_get '["key"]')
+  local project key token port pid
+  read -r project key < <(DATABASE_URL="$url" seed_project ./target/release/telemetry-tracker "$dir" bench@example.com)
   token=$(tt token create --email bench@example.com | json_get '["token"]')
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   BASE="http://127.0.0.1:$port"
   export TT_KEY=$key
 
   if [ -n "$url" ]; then export DATABASE_URL=$url; else unset DATABASE_URL; fi
   RUST_LOG=warn RATE_LIMIT_API_MAX=0 ./target/release/telemetry-tracker serve --data-dir "$dir" --port "$port" &
   pid=$!
-  for _ in $(seq 1 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
+  wait_healthy "$BASE"
   sleep 2
   local idle_rss; idle_rss=$(rss_kb "$pid")
   # The largest the SQLite write-ahead log gets during the run (it must stay bounded).
