@@ -37,7 +37,7 @@ pub struct DbConfig {
     pub data_dir: PathBuf,
 
     /// Database URL; `postgres://…` selects PostgreSQL. Default: SQLite file in --data-dir.
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// SQLite durability: `normal` survives a process crash, `full` also power loss.
@@ -119,7 +119,7 @@ pub struct ServeConfig {
     pub health_check_database: bool,
 
     /// SMTP server for outgoing mail, e.g. smtps://user:pass@host:465. Unset: mail is logged.
-    #[arg(long, env = "SMTP_URL")]
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 
     /// Sender address of outgoing mail.
@@ -142,9 +142,34 @@ pub struct ServeConfig {
     #[arg(long, env = "TELEMETRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u32,
 
-    /// Largest accepted request body in bytes.
+    /// Largest accepted ingest request body (`/ingest/*`) in bytes.
     #[arg(long, env = "TELEMETRY_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
+
+    /// Largest accepted body of every other request (`/api/*`, dashboard forms) in bytes.
+    #[arg(
+        long,
+        env = "TELEMETRY_API_MAX_BODY_BYTES",
+        default_value_t = 1_048_576
+    )]
+    pub api_max_body_bytes: usize,
+
+    /// Seconds a client may take to send a request's headers (also how long an idle
+    /// keep-alive connection waits for its next request's first headers).
+    #[arg(long, env = "TELEMETRY_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a client may take to send a request's body; slower bodies get 408.
+    #[arg(long, env = "TELEMETRY_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_read_timeout_secs: u64,
+
+    /// Seconds an idle keep-alive connection stays open without a request.
+    #[arg(long, env = "TELEMETRY_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = 60)]
+    pub keep_alive_timeout_secs: u64,
+
+    /// Most client connections open at once; further ones wait to be accepted.
+    #[arg(long, env = "TELEMETRY_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
 
     /// Ingest requests waiting to be written; beyond it ingest answers 503 with Retry-After.
     #[arg(
@@ -170,6 +195,16 @@ pub struct ServeConfig {
     /// Take the client IP from X-Forwarded-For (only behind a trusted reverse proxy).
     #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
+
+    /// With TRUST_PROXY: comma-separated addresses or CIDRs of the proxies in front of
+    /// the server. The client is the rightmost X-Forwarded-For entry not among them.
+    #[arg(
+        long,
+        env = "TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Requests per minute per IP to /api/auth (0: unlimited).
     #[arg(long, env = "RATE_LIMIT_AUTH_MAX", default_value_t = 30)]
@@ -206,6 +241,11 @@ impl ServeConfig {
     pub fn retention_schedule(&self) -> Option<&str> {
         let cron = self.retention_cron.trim();
         (!cron.is_empty() && !cron.eq_ignore_ascii_case("off")).then_some(cron)
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed, `None` unless TRUST_PROXY.
+    pub fn trusted_proxies(&self) -> Option<&[ipnet::IpNet]> {
+        self.trust_proxy.then_some(self.trusted_proxies.as_slice())
     }
 
     pub fn public_url(&self) -> String {
@@ -265,6 +305,30 @@ impl ServeConfig {
         }
         if self.max_body_bytes < 1024 {
             problems.push("TELEMETRY_MAX_BODY_BYTES must be at least 1024".into());
+        }
+        if self.api_max_body_bytes < 1024 {
+            problems.push("TELEMETRY_API_MAX_BODY_BYTES must be at least 1024".into());
+        }
+        for (value, name) in [
+            (
+                self.header_read_timeout_secs,
+                "TELEMETRY_HEADER_READ_TIMEOUT_SECS",
+            ),
+            (
+                self.body_read_timeout_secs,
+                "TELEMETRY_BODY_READ_TIMEOUT_SECS",
+            ),
+            (
+                self.keep_alive_timeout_secs,
+                "TELEMETRY_KEEP_ALIVE_TIMEOUT_SECS",
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_connections == 0 {
+            problems.push("TELEMETRY_MAX_CONNECTIONS must be at least 1".into());
         }
         if self.ingest_queue_capacity == 0
             || self.ingest_group_max == 0

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod mail;
@@ -45,9 +46,10 @@ pub fn build_state(
     clock: Clock,
     mailer: mail::Mailer,
 ) -> SharedState {
+    let outbox = mail::Outbox::start(mailer.clone());
     let notifier = service::notifications::Notifier {
         db: db.clone(),
-        mailer: mailer.clone(),
+        outbox: outbox.clone(),
         public_url: config.public_url(),
     };
     let notify_clock = clock.clone();
@@ -86,9 +88,11 @@ pub fn build_state(
         rps: Default::default(),
         apps: Default::default(),
         ip_limits: Default::default(),
-        login_failures: ratelimit::FailureThrottle::new(10, Duration::from_secs(15 * 60)),
+        login_failures: Default::default(),
         mailer,
+        outbox,
         queue,
+        refusals: Default::default(),
     })
 }
 

@@ -2,22 +2,27 @@
 
 use crate::api;
 use crate::api::problem::ErrorBody;
-use crate::ratelimit::{client_ip, Family};
+use crate::http::input::{self, Refused};
+use crate::http::refusals::Refusal;
+use crate::http::{conn, headers};
+use crate::ratelimit::Family;
 use crate::state::SharedState;
 use poem::http::{header, HeaderValue, Method, StatusCode};
-use poem::listener::TcpListener;
 use poem::web::Data;
 use poem::{handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, RouteMethod};
 use poem_openapi::__private::UrlQuery;
 use poem_openapi::OpenApi;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The whole HTTP application, used by `serve` and by the tests alike.
 pub fn app(state: SharedState) -> impl Endpoint {
     let spec = api::service();
-    let ui = spec.swagger_ui();
-    let spec_json = spec.spec();
+    let docs = api::spec::docs_html();
+    let spec_json = api::spec_json();
+    let allow = Arc::new(AllowTable::from_spec(&spec_json));
     let route = Route::new()
         .at(
             "/api/openapi.json",
@@ -27,7 +32,10 @@ pub fn app(state: SharedState) -> impl Endpoint {
                     .body(spec_json.clone())
             }),
         )
-        .nest("/api/docs", ui)
+        .at(
+            "/api/docs",
+            poem::endpoint::make_sync(move |_| poem::web::Html(docs.clone())),
+        )
         .at("/metrics", metrics)
         // The OpenAPI operations live under /api, /ingest and /health; everything
         // else is the dashboard.
@@ -35,7 +43,7 @@ pub fn app(state: SharedState) -> impl Endpoint {
     ingest_routes(route)
         .at("/health", api::service())
         .nest("/", crate::web::routes())
-        .around(edge)
+        .around(move |ep, req| edge(ep, req, allow.clone()))
         .data(state)
 }
 
@@ -66,18 +74,88 @@ async fn with_url_query(mut req: Request) -> poem::Result<Request> {
     Ok(req)
 }
 
-/// Everything in front of the routes, as one layer: per-IP limits, CORS, and JSON
-/// bodies for every error.
-async fn edge<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
-    if let Some(refused) = limit_per_ip(&req) {
-        return Ok(refused);
+/// Everything in front of the routes, as one layer: what every request must pass
+/// (bounded URL, headers and body, no NUL), per-IP limits, CORS, JSON bodies for
+/// every error on machine paths, `Allow` on 405, security headers on every
+/// response, and the refusal counters.
+async fn edge<E: Endpoint>(
+    ep: E,
+    mut req: Request,
+    allow: Arc<AllowTable>,
+) -> poem::Result<Response> {
+    let Some(state) = req.data::<SharedState>().cloned() else {
+        return Ok(ep.get_response(req).await);
+    };
+    let path = req.uri().path().to_string();
+    let kind = headers::Kind::of_path(&path);
+    let machine = kind != headers::Kind::Dashboard;
+    let mut res = match screen(&state, &mut req, &path).await {
+        Err(refused) => refusal_response(refused, machine),
+        Ok(()) => match limit_per_ip(&state, &req) {
+            Some(refused) => refused,
+            None => cors_and_json_errors(ep, req).await?,
+        },
+    };
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(header::ALLOW)
+    {
+        if let Some(methods) = allow.methods_of(&path) {
+            if let Ok(v) = HeaderValue::from_str(methods) {
+                res.headers_mut().insert(header::ALLOW, v);
+            }
+        }
     }
-    cors_and_json_errors(ep, req).await
+    headers::apply(kind, res.headers_mut());
+    if let Some(reason) = Refusal::of_status(res.status().as_u16()) {
+        state.refusals.count(reason);
+    }
+    Ok(res)
+}
+
+/// The checks of `http::input`; ingest bodies are read by the ingest operations,
+/// which have their own (larger, separate) limit and the same timeout.
+async fn screen(state: &SharedState, req: &mut Request, path: &str) -> Result<(), Refused> {
+    input::check_head(req)?;
+    if path == "/ingest" || path.starts_with("/ingest/") {
+        return Ok(());
+    }
+    let c = &state.config;
+    input::read_body(
+        req,
+        c.api_max_body_bytes,
+        Duration::from_secs(c.body_read_timeout_secs),
+    )
+    .await
+}
+
+fn refusal_response(refused: Refused, machine: bool) -> Response {
+    let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST);
+    if !machine {
+        let title = status.canonical_reason().unwrap_or("Bad request");
+        return Response::builder()
+            .status(status)
+            .content_type("text/html; charset=utf-8")
+            .body(crate::web::layout::error_page(title, &refused.message).into_string());
+    }
+    let mut body = ErrorBody::new(refused.message);
+    body.code = Some(
+        match refused.status {
+            408 => "body_timeout",
+            413 => "body_too_large",
+            414 => "url_too_long",
+            431 => "headers_too_large",
+            _ => "invalid_input",
+        }
+        .to_string(),
+    );
+    body.details = refused.field.map(|f| serde_json::json!({ "field": f }));
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(serde_json::to_string(&body).unwrap_or_default())
 }
 
 /// Per-IP limits per route family (SPEC §1); plans bound ingest per project instead.
-fn limit_per_ip(req: &Request) -> Option<Response> {
-    let state = req.data::<SharedState>()?;
+fn limit_per_ip(state: &SharedState, req: &Request) -> Option<Response> {
     let family = Family::of_request(req.method(), req.uri().path())?;
     let c = &state.config;
     let max = match family {
@@ -88,8 +166,7 @@ fn limit_per_ip(req: &Request) -> Option<Response> {
     if max == 0 {
         return None;
     }
-    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    let ip = client_ip(peer, req.header("x-forwarded-for"), c.trust_proxy)?;
+    let ip = crate::http::client_addr(c, req)?;
     let retry = state.ip_limits.check(family, ip, max).err()?;
     let body = ErrorBody::new(format!(
         "Too many requests from this address; retry in {retry} s."
@@ -101,6 +178,49 @@ fn limit_per_ip(req: &Request) -> Option<Response> {
             .header(header::RETRY_AFTER, retry.to_string())
             .body(serde_json::to_string(&body).unwrap_or_default()),
     )
+}
+
+/// The methods of every documented path, from the OpenAPI document, for the
+/// `Allow` header of a 405.
+struct AllowTable {
+    paths: Vec<(Vec<String>, String)>,
+}
+
+impl AllowTable {
+    fn from_spec(spec: &str) -> AllowTable {
+        let doc: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut paths = Vec::new();
+        if let Some(map) = doc.get("paths").and_then(|p| p.as_object()) {
+            for (path, ops) in map {
+                let mut methods: Vec<String> = ops
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                let segments = path.split('/').map(str::to_string).collect();
+                paths.push((segments, methods.join(", ")));
+            }
+        }
+        AllowTable { paths }
+    }
+
+    /// The most literal template matching `path` wins (`/api/auth/me` over `/api/auth/{id}`).
+    fn methods_of(&self, path: &str) -> Option<&str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.paths
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s == p || (s.starts_with('{') && !p.is_empty()))
+            })
+            .max_by_key(|(segments, _)| segments.iter().filter(|s| !s.starts_with('{')).count())
+            .map(|(_, methods)| methods.as_str())
+    }
 }
 
 fn is_machine_path(path: &str) -> bool {
@@ -178,7 +298,7 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
         let mut json = Response::builder()
             .status(status)
             .content_type("application/json")
-            .body(serde_json::to_string(&ErrorBody::new(message)).unwrap_or_default());
+            .body(serde_json::to_string(&ErrorBody::refusal(message)).unwrap_or_default());
         for (name, value) in res.headers() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 json.headers_mut().insert(name.clone(), value.clone());
@@ -232,6 +352,7 @@ async fn metrics(state: Data<&SharedState>) -> Response {
         s.failed_jobs.load(Ordering::Relaxed),
         s.refused_full.load(Ordering::Relaxed),
     );
+    body.push_str(&state.refusals.exposition());
     if let Ok(Some(run)) = state.db.last_job_run("retention").await {
         body.push_str(&format!(
             "# HELP telemetry_retention_last_run_timestamp_seconds When the last retention run finished.\n\
@@ -256,15 +377,33 @@ async fn metrics(state: Data<&SharedState>) -> Response {
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests (and their commits) finish.
 pub async fn serve(state: SharedState) -> std::io::Result<()> {
     let addr = format!("{}:{}", state.config.host, state.config.port);
-    let app = app(state.clone());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!(%addr, public_url = %state.config.public_url(), backend = state.db.backend(), "listening");
-    poem::Server::new(TcpListener::bind(addr))
-        .run_with_graceful_shutdown(
-            app,
-            shutdown_signal(),
-            Some(std::time::Duration::from_secs(25)),
-        )
-        .await
+    serve_on(listener, state, shutdown_signal()).await
+}
+
+/// Serves the application on a bound listener until `shutdown` resolves (tests use
+/// it with a listener of their own).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let c = &state.config;
+    let limits = conn::ConnLimits {
+        header_read: Duration::from_secs(c.header_read_timeout_secs),
+        keep_alive: Duration::from_secs(c.keep_alive_timeout_secs),
+        max_connections: c.max_connections,
+    };
+    conn::serve(
+        listener,
+        app(state.clone()),
+        limits,
+        state.refusals.clone(),
+        shutdown,
+        Duration::from_secs(25),
+    )
+    .await
 }
 
 async fn shutdown_signal() {

@@ -4,7 +4,7 @@ use crate::ingest::keys::KeyCache;
 use crate::ingest::limits::{AppLabels, RpsLimiter};
 use crate::ingest::pipeline::IngestQueue;
 use crate::mail::Mailer;
-use crate::ratelimit::{FailureThrottle, IpLimiter};
+use crate::ratelimit::{IpLimiter, LoginThrottle};
 use crate::store::Db;
 use std::sync::Arc;
 
@@ -17,10 +17,14 @@ pub struct AppState {
     pub rps: RpsLimiter,
     pub apps: AppLabels,
     pub ip_limits: IpLimiter,
-    /// Failed logins per account and per address.
-    pub login_failures: FailureThrottle,
+    /// Failed sign-ins per account, address and pair of both.
+    pub login_failures: LoginThrottle,
     pub mailer: Mailer,
+    /// Outgoing mail, sent in the background.
+    pub outbox: crate::mail::Outbox,
     pub queue: IngestQueue,
+    /// Refused requests by reason, for `/metrics`.
+    pub refusals: Arc<crate::http::refusals::Refusals>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -29,6 +33,7 @@ impl AppState {
     /// Closes every database connection, the ingest writer's included.
     pub async fn close(&self) {
         self.queue.close().await;
+        self.outbox.flush().await;
         self.db.close().await;
     }
 }

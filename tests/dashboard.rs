@@ -430,7 +430,7 @@ async fn preferences_pages_and_headers(backend: Backend) {
     );
     assert_eq!(web.get("/events?from=2026-13-45").await.status, 400);
     assert_eq!(web.get("/errors/not-a-group").await.status, 404);
-    assert_eq!(web.get("/sessions/%00").await.status, 404);
+    assert_eq!(web.get("/sessions/%00").await.status, 400);
     let missing = web.get("/no/such/page").await;
     assert_eq!(missing.status, 404);
     assert!(missing.has("There is no page at this address."));

@@ -42,9 +42,11 @@ async fn keys_are_checked(backend: Backend) {
     accounts::revoke_api_key(db, clock, &revoked.id)
         .await
         .unwrap();
-    let expired = accounts::create_api_key(db, clock, &seed.project_id, None, None, Some(0))
+    let expired = accounts::create_api_key(db, clock, &seed.project_id, None, None, Some(1))
         .await
         .unwrap();
+    // A day and a second later the key has expired; the other keys never do.
+    clock.advance(24 * 3_600_000 + 1_000);
     let wrong_secret = format!("{}_{}", &seed.key[..40], "ab".repeat(32));
     let unknown =
         "tt_live_0123456789abcdef0123456789abcdef_00112233445566778899aabbccddeeff".to_string();

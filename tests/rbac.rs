@@ -287,7 +287,7 @@ fn body(method: &str, route: &str, n: usize, actor: &User, case: &Case) -> Optio
         }
         ("PATCH", "/api/auth/me") => json!({ "name": "Someone" }),
         ("POST", "/api/auth/password") => {
-            json!({ "current_password": PASSWORD, "new_password": PASSWORD })
+            json!({ "current_password": PASSWORD, "new_password": PASSWORD, "sign_out_others": false })
         }
         ("POST", "/api/tokens") => json!({ "name": "another" }),
         ("POST", "/api/orgs") => json!({ "name": format!("created-{n}") }),

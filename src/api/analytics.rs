@@ -3,6 +3,7 @@
 //! the signed-in user's notifications.
 
 use super::context::caller;
+use super::json::ApiJson;
 use super::problem::ApiResult;
 use super::read::{reader, Range};
 use super::security::ApiAuth;
@@ -143,7 +144,7 @@ pub struct Notifications {
 #[derive(Debug, Object)]
 pub struct MarkRead {
     /// Notifications to mark read.
-    #[oai(default)]
+    #[oai(default, validator(max_items = 500))]
     pub ids: Vec<String>,
     /// Mark every notification read.
     #[oai(default)]
@@ -375,13 +376,14 @@ impl NotificationsApi {
         state: Data<&SharedState>,
         auth: ApiAuth,
         req: &Request,
-        body: Json<MarkRead>,
+        body: ApiJson<MarkRead>,
     ) -> ApiResult<Json<Marked>> {
         let (who, _) = caller(&state, &auth, req).await?;
-        let marked = if body.0.all {
+        let body = body.parse()?;
+        let marked = if body.all {
             notifications::mark_all_read(&state, &who).await?
         } else {
-            notifications::mark_read(&state, &who, &body.0.ids).await?
+            notifications::mark_read(&state, &who, &body.ids).await?
         };
         Ok(Json(Marked { marked }))
     }

@@ -1,6 +1,7 @@
 //! `/api/auth/*` and `/api/tokens`: accounts, dashboard sessions, personal tokens.
 
 use super::context::{caller, meta};
+use super::json::ApiJson;
 use super::problem::ApiResult;
 use super::responses::{Created, NoContent};
 use super::security::ApiAuth;
@@ -18,19 +19,26 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 #[derive(Debug, Object)]
 pub struct RegisterBody {
+    #[oai(validator(max_length = 254))]
     pub email: String,
     /// At least 10 characters.
+    #[oai(validator(min_length = 10, max_length = 1024))]
     pub password: String,
+    #[oai(validator(max_length = 120))]
     pub name: Option<String>,
     /// Name of the organization created for you (not with an invite).
+    #[oai(validator(max_length = 120))]
     pub org_name: Option<String>,
     /// Sign up through an invite (joins its organization with its role).
+    #[oai(validator(max_length = 200))]
     pub invite_token: Option<String>,
 }
 
 #[derive(Debug, Object)]
 pub struct LoginBody {
+    #[oai(validator(max_length = 254))]
     pub email: String,
+    #[oai(validator(max_length = 1024))]
     pub password: String,
 }
 
@@ -100,6 +108,7 @@ pub enum SignInResponse {
 #[derive(Debug, Object)]
 pub struct ConfirmBody {
     /// The token from the confirmation mail's link.
+    #[oai(validator(max_length = 200))]
     pub token: String,
 }
 
@@ -117,6 +126,8 @@ pub struct Me {
 
 #[derive(Debug, Object)]
 pub struct UpdateMe {
+    /// Up to 120 characters; empty or null clears it.
+    #[oai(validator(max_length = 120))]
     pub name: Option<String>,
 }
 
@@ -139,18 +150,33 @@ pub struct Revoked {
 
 #[derive(Debug, Object)]
 pub struct ChangePassword {
+    #[oai(validator(max_length = 1024))]
     pub current_password: String,
+    /// At least 10 characters.
+    #[oai(validator(min_length = 10, max_length = 1024))]
     pub new_password: String,
+    /// End every other dashboard session and revoke every personal access token
+    /// (default `true`), so a session or token taken before the change stops working.
+    #[oai(default = "default_true")]
+    pub sign_out_others: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Object)]
 pub struct ForgotPassword {
+    #[oai(validator(max_length = 254))]
     pub email: String,
 }
 
 #[derive(Debug, Object)]
 pub struct ResetPassword {
+    #[oai(validator(max_length = 200))]
     pub token: String,
+    /// At least 10 characters.
+    #[oai(validator(min_length = 10, max_length = 1024))]
     pub password: String,
 }
 
@@ -173,7 +199,10 @@ pub struct RegistrationPolicy {
 
 #[derive(Debug, Object)]
 pub struct NewToken {
+    #[oai(validator(min_length = 1, max_length = 120))]
     pub name: String,
+    /// Days until the token stops working; none: it never expires.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<u32>,
 }
 
@@ -232,10 +261,11 @@ impl AuthApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        body: Json<RegisterBody>,
+        body: ApiJson<RegisterBody>,
     ) -> ApiResult<SignInResponse> {
         let meta = meta(&state, req);
-        let b = &body.0;
+        let body = body.parse()?;
+        let b = &body;
         let reg = Registration {
             email: &b.email,
             password: &b.password,
@@ -260,9 +290,10 @@ impl AuthApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        body: Json<ConfirmBody>,
+        body: ApiJson<ConfirmBody>,
     ) -> ApiResult<SignInResponse> {
         let meta = meta(&state, req);
+        let body = body.parse()?;
         let (json, cookie) = signed_in(
             &state,
             auth::confirm_signup(&state, &body.token, &meta).await?,
@@ -276,9 +307,10 @@ impl AuthApi {
         &self,
         state: Data<&SharedState>,
         req: &Request,
-        body: Json<LoginBody>,
+        body: ApiJson<LoginBody>,
     ) -> ApiResult<SignInResponse> {
         let meta = meta(&state, req);
+        let body = body.parse()?;
         let (json, cookie) = signed_in(
             &state,
             auth::login(&state, &body.email, &body.password, &meta).await?,
@@ -327,9 +359,10 @@ impl AuthApi {
         state: Data<&SharedState>,
         auth: ApiAuth,
         req: &Request,
-        body: Json<UpdateMe>,
+        body: ApiJson<UpdateMe>,
     ) -> ApiResult<Json<User>> {
         let (who, _) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         Ok(Json(
             auth::update_name(&state, &who, body.name.as_deref())
                 .await?
@@ -397,10 +430,18 @@ impl AuthApi {
         state: Data<&SharedState>,
         auth: ApiAuth,
         req: &Request,
-        body: Json<ChangePassword>,
+        body: ApiJson<ChangePassword>,
     ) -> ApiResult<NoContent> {
         let (who, _) = caller(&state, &auth, req).await?;
-        auth::change_password(&state, &who, &body.current_password, &body.new_password).await?;
+        let body = body.parse()?;
+        auth::change_password(
+            &state,
+            &who,
+            &body.current_password,
+            &body.new_password,
+            body.sign_out_others,
+        )
+        .await?;
         Ok(NoContent::NoContent)
     }
 
@@ -410,8 +451,9 @@ impl AuthApi {
     async fn forgot_password(
         &self,
         state: Data<&SharedState>,
-        body: Json<ForgotPassword>,
+        body: ApiJson<ForgotPassword>,
     ) -> ApiResult<AcceptedMessage> {
+        let body = body.parse()?;
         auth::forgot_password(&state, &body.email).await?;
         Ok(AcceptedMessage::Accepted(Json(Message {
             message: "If an account uses this address, a reset link is on its way.".into(),
@@ -423,8 +465,9 @@ impl AuthApi {
     async fn reset_password(
         &self,
         state: Data<&SharedState>,
-        body: Json<ResetPassword>,
+        body: ApiJson<ResetPassword>,
     ) -> ApiResult<NoContent> {
+        let body = body.parse()?;
         auth::reset_password(&state, &body.token, &body.password).await?;
         Ok(NoContent::NoContent)
     }
@@ -460,9 +503,10 @@ impl AuthApi {
         state: Data<&SharedState>,
         auth: ApiAuth,
         req: &Request,
-        body: Json<NewToken>,
+        body: ApiJson<NewToken>,
     ) -> ApiResult<Created<CreatedTokenBody>> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         let t = orgs::create_token(&state, &who, &body.name, body.expires_in_days, &meta).await?;
         Ok(Created::Created(Json(CreatedTokenBody {
             id: t.id,

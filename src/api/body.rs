@@ -46,10 +46,25 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let limit = request
+        let (limit, timeout) = request
             .data::<SharedState>()
-            .map(|s| s.config.max_body_bytes)
-            .unwrap_or(1_048_576);
+            .map(|s| {
+                (
+                    s.config.max_body_bytes,
+                    std::time::Duration::from_secs(s.config.body_read_timeout_secs),
+                )
+            })
+            .unwrap_or((1_048_576, std::time::Duration::from_secs(30)));
+        // A body that does not arrive in time is refused whole: 408, nothing stored.
+        let timed_out = || {
+            poem::Error::from_string(
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs()
+                ),
+                poem::http::StatusCode::REQUEST_TIMEOUT,
+            )
+        };
         let too_large = || {
             poem::Error::from_string(
                 format!("request body is larger than {limit} bytes"),
@@ -68,10 +83,9 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
         // A declared length within the limit bounds the body (the HTTP layer enforces
         // it), so it can be collected in one go, without copying through a reader.
         if declared.is_some_and(|n| n <= limit as u64) {
-            let bytes = body
-                .take()?
-                .into_bytes()
+            let bytes = tokio::time::timeout(timeout, body.take()?.into_bytes())
                 .await
+                .map_err(|_| timed_out())?
                 .map_err(|e| read_error(&e))?;
             return Ok(JsonBody {
                 bytes,
@@ -83,20 +97,18 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
             // Read and drop a moderately oversized body so the client gets the 413
             // rather than a reset connection; a huge one is not worth reading.
             if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
-                let _ =
-                    tokio::io::copy(&mut (&mut reader).take(DRAIN_LIMIT), &mut tokio::io::sink())
-                        .await;
+                drain(&mut reader, timeout).await;
             }
             return Err(too_large());
         }
         let mut bytes = Vec::new();
-        (&mut reader)
-            .take(limit as u64 + 1)
-            .read_to_end(&mut bytes)
+        let mut bounded = (&mut reader).take(limit as u64 + 1);
+        tokio::time::timeout(timeout, bounded.read_to_end(&mut bytes))
             .await
+            .map_err(|_| timed_out())?
             .map_err(|e| read_error(&e))?;
         if bytes.len() > limit {
-            let _ = tokio::io::copy(&mut reader.take(DRAIN_LIMIT), &mut tokio::io::sink()).await;
+            drain(&mut reader, timeout).await;
             return Err(too_large());
         }
         Ok(JsonBody {
@@ -104,6 +116,13 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
             _type: PhantomData,
         })
     }
+}
+
+/// Reads and drops what is left of an oversized body (up to [`DRAIN_LIMIT`], within
+/// the body timeout), so the client gets the 413 rather than a reset connection.
+async fn drain(reader: &mut (impl tokio::io::AsyncRead + Unpin), timeout: std::time::Duration) {
+    let mut rest = reader.take(DRAIN_LIMIT);
+    let _ = tokio::time::timeout(timeout, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
 }
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + Send);

@@ -3,7 +3,7 @@
 
 use super::problem::ApiResult;
 use super::security::ApiAuth;
-use crate::ratelimit::client_ip;
+use crate::http::client_addr;
 use crate::service::auth::{self, Principal, RequestMeta};
 use crate::state::SharedState;
 use poem::http::Method;
@@ -11,18 +11,12 @@ use poem::Request;
 
 pub fn meta(state: &SharedState, req: &Request) -> RequestMeta {
     let header = |name: &str| req.header(name).map(str::to_string);
-    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
     RequestMeta {
         unsafe_method: !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS),
         origin: header("origin"),
         referer: header("referer"),
         csrf_token: header("x-csrf-token"),
-        ip: client_ip(
-            peer,
-            req.header("x-forwarded-for"),
-            state.config.trust_proxy,
-        )
-        .map(|ip| ip.to_string()),
+        ip: client_addr(&state.config, req).map(|ip| ip.to_string()),
         user_agent: header("user-agent"),
     }
 }

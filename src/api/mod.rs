@@ -6,11 +6,13 @@ pub mod body;
 pub mod context;
 pub mod health;
 pub mod ingest;
+pub mod json;
 pub mod orgs;
 pub mod problem;
 pub mod read;
 pub mod responses;
 pub mod security;
+pub mod spec;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -58,7 +60,4 @@ pub fn service() -> OpenApiService<Apis, ()> {
     )
 }
 
-/// The spec as committed in `openapi/openapi.json`: deterministic and free of hostnames.
-pub fn spec_json() -> String {
-    service().spec()
-}
+pub use spec::spec_json;

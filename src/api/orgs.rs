@@ -1,6 +1,7 @@
 //! Organizations, members, invites, the audit log, projects and API keys.
 
 use super::context::caller;
+use super::json::ApiJson;
 use super::problem::ApiResult;
 use super::responses::{Created, NoContent};
 use super::security::ApiAuth;
@@ -56,6 +57,8 @@ fn org(o: OrgRow, role: Option<Role>) -> Org {
 
 #[derive(Debug, Object)]
 pub struct NameBody {
+    /// 1–120 characters (surrounding spaces are trimmed).
+    #[oai(validator(min_length = 1, max_length = 120))]
     pub name: String,
 }
 
@@ -87,6 +90,7 @@ pub struct RoleBody {
 
 #[derive(Debug, Object)]
 pub struct InviteBody {
+    #[oai(validator(max_length = 254))]
     pub email: String,
     pub role: RoleName,
 }
@@ -139,6 +143,7 @@ pub struct InvitePreview {
 
 #[derive(Debug, Object)]
 pub struct AcceptBody {
+    #[oai(validator(max_length = 200))]
     pub token: String,
 }
 
@@ -199,9 +204,13 @@ impl From<ProjectRow> for Project {
 
 #[derive(Debug, Object)]
 pub struct NewKey {
+    #[oai(validator(max_length = 120))]
     pub label: Option<String>,
     /// Accept only events whose `app` is this label.
+    #[oai(validator(max_length = 128))]
     pub app: Option<String>,
+    /// Days until the key stops working; none: it never expires.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<u32>,
 }
 
@@ -280,9 +289,10 @@ impl OrgsApi {
         state: Data<&SharedState>,
         auth: ApiAuth,
         req: &Request,
-        body: Json<NameBody>,
+        body: ApiJson<NameBody>,
     ) -> ApiResult<Created<Org>> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         let o = orgs::create_org(&state, &who, &body.name, &meta).await?;
         Ok(Created::Created(Json(org(o, Some(Role::Owner)))))
     }
@@ -308,9 +318,10 @@ impl OrgsApi {
         auth: ApiAuth,
         req: &Request,
         org_id: Path<String>,
-        body: Json<NameBody>,
+        body: ApiJson<NameBody>,
     ) -> ApiResult<Json<Org>> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         let o = orgs::rename_org(&state, &who, &org_id.0, &body.name, &meta).await?;
         Ok(Json(org(o, Some(Role::Owner))))
     }
@@ -356,9 +367,10 @@ impl OrgsApi {
         req: &Request,
         org_id: Path<String>,
         user_id: Path<String>,
-        body: Json<RoleBody>,
+        body: ApiJson<RoleBody>,
     ) -> ApiResult<NoContent> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         orgs::set_role(&state, &who, &org_id.0, &user_id.0, body.role.into(), &meta).await?;
         Ok(NoContent::NoContent)
     }
@@ -420,9 +432,10 @@ impl OrgsApi {
         auth: ApiAuth,
         req: &Request,
         org_id: Path<String>,
-        body: Json<InviteBody>,
+        body: ApiJson<InviteBody>,
     ) -> ApiResult<Created<CreatedInvite>> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         let c = orgs::invite(
             &state,
             &who,
@@ -490,9 +503,10 @@ impl OrgsApi {
         state: Data<&SharedState>,
         auth: ApiAuth,
         req: &Request,
-        body: Json<AcceptBody>,
+        body: ApiJson<AcceptBody>,
     ) -> ApiResult<Json<Org>> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         let o = orgs::accept_invite(&state, &who, &body.token, &meta).await?;
         let role = state
             .db
@@ -511,7 +525,7 @@ impl OrgsApi {
         req: &Request,
         org_id: Path<String>,
         before: Query<Option<i64>>,
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> ApiResult<Json<AuditPage>> {
         let (who, _) = caller(&state, &auth, req).await?;
         let limit = crate::service::read::limit(limit.0)?;
@@ -551,9 +565,10 @@ impl OrgsApi {
         auth: ApiAuth,
         req: &Request,
         org_id: Path<String>,
-        body: Json<NameBody>,
+        body: ApiJson<NameBody>,
     ) -> ApiResult<Created<Project>> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         Ok(Created::Created(Json(
             orgs::create_project(&state, &who, &org_id.0, &body.name, &meta)
                 .await?
@@ -583,9 +598,10 @@ impl OrgsApi {
         auth: ApiAuth,
         req: &Request,
         project_id: Path<String>,
-        body: Json<NameBody>,
+        body: ApiJson<NameBody>,
     ) -> ApiResult<Json<Project>> {
         let (who, meta) = caller(&state, &auth, req).await?;
+        let body = body.parse()?;
         Ok(Json(
             orgs::rename_project(&state, &who, &project_id.0, &body.name, &meta)
                 .await?
@@ -634,10 +650,11 @@ impl OrgsApi {
         auth: ApiAuth,
         req: &Request,
         project_id: Path<String>,
-        body: Json<NewKey>,
+        body: ApiJson<NewKey>,
     ) -> ApiResult<Created<CreatedKeyBody>> {
         let (who, meta) = caller(&state, &auth, req).await?;
-        let b = &body.0;
+        let body = body.parse()?;
+        let b = &body;
         let k = orgs::create_api_key(
             &state,
             &who,

@@ -47,6 +47,19 @@ impl ErrorBody {
         }
     }
 
+    /// A refusal worded by poem, naming the field where poem does ("… parameter
+    /// `limit` …").
+    pub fn refusal(message: String) -> Self {
+        let field = message
+            .split("parameter `")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .map(|f| serde_json::json!({ "field": f }));
+        let mut body = ErrorBody::new(message);
+        body.details = field;
+        body
+    }
+
     fn code(mut self, code: &str) -> Self {
         self.code = Some(code.to_string());
         self
@@ -70,6 +83,9 @@ pub enum ApiError {
     NotFound(Json<ErrorBody>),
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The body did not arrive within the body-read timeout.
+    #[oai(status = 408)]
+    RequestTimeout(Json<ErrorBody>),
     /// The body is larger than the configured limit.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
@@ -94,11 +110,12 @@ fn from_request_error(err: poem::Error) -> ApiError {
     let message = err.to_string();
     match status {
         401 => ApiError::Unauthorized(Json(ErrorBody::new(message))),
+        408 => ApiError::RequestTimeout(Json(ErrorBody::new(message).code("body_timeout"))),
         413 => ApiError::PayloadTooLarge(Json(ErrorBody::new(message).code("body_too_large"))),
         415 => ApiError::UnsupportedMediaType(Json(ErrorBody::new(format!(
             "{message}; send Content-Type: application/json"
         )))),
-        _ => ApiError::BadRequest(Json(ErrorBody::new(message))),
+        _ => ApiError::BadRequest(Json(ErrorBody::refusal(message))),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The read API: overview, events, errors and sessions of one project.
 
 use super::context::meta;
+use super::json::ApiJson;
 use super::problem::{ApiError, ApiResult};
 use super::security::ApiAuth;
 use super::ApiTags;
@@ -410,7 +411,7 @@ impl ReadApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
         cursor: Query<Option<String>>,
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> ApiResult<Json<EventPage>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let range = Range {
@@ -478,7 +479,7 @@ impl ReadApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
         cursor: Query<Option<String>>,
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> ApiResult<Json<ErrorGroupPage>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let range = Range {
@@ -566,10 +567,11 @@ impl ReadApi {
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         id: Path<String>,
-        body: Json<ErrorStatusChange>,
+        body: ApiJson<ErrorStatusChange>,
     ) -> ApiResult<Json<ErrorGroup>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let group = read::set_error_status(&state, &who, &id.0, body.0.status.as_str()).await?;
+        let body = body.parse()?;
+        let group = read::set_error_status(&state, &who, &id.0, body.status.as_str()).await?;
         Ok(Json(group.into()))
     }
 
@@ -589,7 +591,7 @@ impl ReadApi {
         environment: Query<Option<String>>,
         release: Query<Option<String>>,
         cursor: Query<Option<String>>,
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> ApiResult<Json<SessionPage>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let range = Range {

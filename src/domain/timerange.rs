@@ -8,10 +8,12 @@ pub const HOUR_MS: i64 = 3_600_000;
 const WEEK_MS: i64 = 7 * DAY_MS;
 /// Most buckets a chart draws; longer windows get wider buckets.
 const MAX_CHART_BUCKETS: i64 = 120;
-/// Bounds accepted for `from`/`to`: the Unix epoch to the last day of year 9999
-/// (what RFC 3339 can write), so that no arithmetic on them can overflow.
+/// Bounds accepted for `from`/`to`, so that no arithmetic on them can overflow and
+/// every bound of a window can be written back.
 const EARLIEST_MS: i64 = 0;
-const LATEST_MS: i64 = 253_402_300_799_999;
+/// 9999-12-30T00:00:00Z: a window ending there still ends, rounded up to whole
+/// days, within what RFC 3339 can write (years up to 9999).
+const LATEST_MS: i64 = 253_402_128_000_000;
 
 /// The presets offered by the pickers, with their labels.
 pub const PRESETS: [(&str, &str); 7] = [
@@ -147,7 +149,7 @@ fn bound(field: &'static str, value: &str, end_of_day: bool) -> Result<i64, Rang
     if !(EARLIEST_MS..=LATEST_MS).contains(&ms) {
         return Err(err(
             field,
-            format!("`{field}` must lie between 1970-01-01 and 9999-12-31"),
+            format!("`{field}` must lie between 1970-01-01 and 9999-12-30"),
         ));
     }
     Ok(ms)

@@ -24,6 +24,16 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
 }
 
 /// The UTC month of `ms` as `YYYY-MM`, the key of usage metering.
+/// A wait for people: "45 seconds", "1 minute", "14 minutes".
+pub fn wait_in_words(secs: u64) -> String {
+    match secs {
+        0..=1 => "1 second".into(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "1 minute".into(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
 pub fn month_key(ms: i64) -> String {
     let t = to_datetime(ms);
     format!("{:04}-{:02}", t.year(), u8::from(t.month()))

@@ -4,7 +4,10 @@
 //! (plain text + HTML). Without it, the server still works: each message is
 //! written to the log (so an operator can pass the link on by hand) and dropped.
 
+pub mod outbox;
 pub mod templates;
+
+pub use outbox::Outbox;
 
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};

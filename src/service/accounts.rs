@@ -6,7 +6,7 @@ use crate::domain::slug::slugify;
 use crate::error::{AppError, AppResult};
 use crate::ingest::keys::generate_key;
 use crate::ingest::normalize::new_id;
-use crate::store::{ApiKeyRow, Db, NewApiKey, OrgRow, ProjectRow, UserRow};
+use crate::store::{ApiKeyRow, AuditRow, Db, MyOrgRow, NewApiKey, OrgRow, ProjectRow, UserRow};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -15,13 +15,22 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longer passwords are refused: hashing is meant to be slow, not unbounded.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 const TOKEN_PREFIX: &str = "ttp_";
 
 pub fn hash_password(password: &str) -> AppResult<String> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
         return Err(AppError::invalid(
             "password",
             format!("the password must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            "password",
+            format!("the password must be at most {MAX_PASSWORD_CHARS} characters"),
         ));
     }
     let salt = SaltString::generate(&mut OsRng);
@@ -124,12 +133,55 @@ pub async fn create_user_with_hash(
     Ok(CreatedUser { user, org })
 }
 
+/// Who makes a change through the API or the dashboard: the audit entry recording
+/// it is written in the change's own transaction. Changes an operator makes with
+/// the CLI have no actor and write none.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub user_id: &'a str,
+    pub ip: Option<&'a str>,
+}
+
+impl Actor<'_> {
+    pub fn entry(
+        &self,
+        org_id: &str,
+        action: &str,
+        target: Option<&str>,
+        details: Option<serde_json::Value>,
+        now: i64,
+    ) -> AuditRow {
+        AuditRow {
+            id: new_id(),
+            org_id: org_id.to_string(),
+            actor_id: Some(self.user_id.to_string()),
+            actor_email: None,
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            details: details.map(|d| d.to_string()),
+            ip: self.ip.map(str::to_string),
+            created_at: now,
+        }
+    }
+}
+
 pub async fn create_org(
     db: &Db,
     clock: &Clock,
     name: &str,
     owner_email: &str,
     plan: Plan,
+) -> AppResult<OrgRow> {
+    create_org_by(db, clock, name, owner_email, plan, None).await
+}
+
+pub async fn create_org_by(
+    db: &Db,
+    clock: &Clock,
+    name: &str,
+    owner_email: &str,
+    plan: Plan,
+    by: Option<&Actor<'_>>,
 ) -> AppResult<OrgRow> {
     let name = display_name("name", name)?;
     let owner = db
@@ -142,7 +194,20 @@ pub async fn create_org(
         plan: plan.as_str().to_string(),
         created_at: clock.now_ms(),
     };
-    db.insert_org_with_owner(&org, &owner.id)
+    let audit: Vec<AuditRow> = by
+        .map(|a| {
+            let details = serde_json::json!({ "name": org.name });
+            a.entry(
+                &org.id,
+                "org.create",
+                Some(&org.id),
+                Some(details),
+                org.created_at,
+            )
+        })
+        .into_iter()
+        .collect();
+    db.insert_org_with_owner(&org, &owner.id, &audit)
         .await
         .map_err(|e| match AppError::from(e) {
             AppError::Conflict(_) => AppError::Conflict(format!(
@@ -175,6 +240,16 @@ pub async fn create_project(
     org_ref: &str,
     name: &str,
 ) -> AppResult<ProjectRow> {
+    create_project_by(db, clock, org_ref, name, None).await
+}
+
+pub async fn create_project_by(
+    db: &Db,
+    clock: &Clock,
+    org_ref: &str,
+    name: &str,
+    by: Option<&Actor<'_>>,
+) -> AppResult<ProjectRow> {
     let org = find_org(db, org_ref).await?;
     let name = display_name("name", name)?;
     if let Some(max) = Plan::from_stored(&org.plan).limits().projects_per_org {
@@ -203,7 +278,21 @@ pub async fn create_project(
         slug,
         created_at: clock.now_ms(),
     };
-    db.insert_project(&project).await?;
+    let audit: Vec<AuditRow> = by
+        .map(|a| {
+            let details = serde_json::json!({ "name": project.name });
+            let (id, at) = (&project.id, project.created_at);
+            a.entry(
+                &project.org_id,
+                "project.create",
+                Some(id),
+                Some(details),
+                at,
+            )
+        })
+        .into_iter()
+        .collect();
+    db.insert_project(&project, &audit).await?;
     Ok(project)
 }
 
@@ -213,6 +302,24 @@ pub struct CreatedKey {
     pub prefix: String,
 }
 
+/// Longest lifetime a key or token can be given, in days (ten years).
+pub const MAX_EXPIRY_DAYS: u32 = 3650;
+
+/// When something created `now` and valid for `days` expires; `days` must be
+/// 1–[`MAX_EXPIRY_DAYS`].
+pub fn expiry(now: i64, days: Option<u32>) -> AppResult<Option<i64>> {
+    match days {
+        None => Ok(None),
+        Some(d) if (1..=MAX_EXPIRY_DAYS).contains(&d) => {
+            Ok(Some(now + i64::from(d) * crate::domain::timeutil::DAY_MS))
+        }
+        Some(_) => Err(AppError::invalid(
+            "expires_in_days",
+            format!("`expires_in_days` must be 1–{MAX_EXPIRY_DAYS}"),
+        )),
+    }
+}
+
 pub async fn create_api_key(
     db: &Db,
     clock: &Clock,
@@ -220,6 +327,28 @@ pub async fn create_api_key(
     label: Option<&str>,
     allowed_app: Option<&str>,
     expires_in_days: Option<u32>,
+) -> AppResult<CreatedKey> {
+    create_api_key_by(
+        db,
+        clock,
+        project_id,
+        label,
+        allowed_app,
+        expires_in_days,
+        None,
+    )
+    .await
+}
+
+/// `by`: the actor and the organization of the project, for the audit entry.
+pub async fn create_api_key_by(
+    db: &Db,
+    clock: &Clock,
+    project_id: &str,
+    label: Option<&str>,
+    allowed_app: Option<&str>,
+    expires_in_days: Option<u32>,
+    by: Option<(&Actor<'_>, &str)>,
 ) -> AppResult<CreatedKey> {
     let plan = db
         .project_plan(project_id)
@@ -249,24 +378,33 @@ pub async fn create_api_key(
         ));
     }
     let now = clock.now_ms();
+    let expires_at = expiry(now, expires_in_days)?;
     let (key, public_id, hash) = generate_key();
     let id = new_id();
-    db.insert_api_key(&NewApiKey {
-        id: &id,
-        project_id,
-        public_id: &public_id,
-        secret_hash: &hash,
-        label,
-        allowed_app,
-        created_at: now,
-        expires_at: expires_in_days.map(|d| now + i64::from(d) * crate::domain::timeutil::DAY_MS),
-    })
+    let prefix = format!("tt_live_{public_id}");
+    let audit: Vec<AuditRow> = by
+        .map(|(a, org_id)| {
+            let details =
+                serde_json::json!({ "project": project_id, "label": label, "app": allowed_app });
+            a.entry(org_id, "apikey.create", Some(&prefix), Some(details), now)
+        })
+        .into_iter()
+        .collect();
+    db.insert_api_key(
+        &NewApiKey {
+            id: &id,
+            project_id,
+            public_id: &public_id,
+            secret_hash: &hash,
+            label,
+            allowed_app,
+            created_at: now,
+            expires_at,
+        },
+        &audit,
+    )
     .await?;
-    Ok(CreatedKey {
-        id,
-        prefix: format!("tt_live_{public_id}"),
-        key,
-    })
+    Ok(CreatedKey { id, prefix, key })
 }
 
 pub async fn list_api_keys(db: &Db, project_id: &str) -> AppResult<Vec<ApiKeyRow>> {
@@ -277,7 +415,16 @@ pub async fn list_api_keys(db: &Db, project_id: &str) -> AppResult<Vec<ApiKeyRow
 }
 
 pub async fn revoke_api_key(db: &Db, clock: &Clock, id: &str) -> AppResult<()> {
-    if db.revoke_api_key(id, clock.now_ms()).await? {
+    revoke_api_key_by(db, clock, id, &[]).await
+}
+
+pub async fn revoke_api_key_by(
+    db: &Db,
+    clock: &Clock,
+    id: &str,
+    audit: &[AuditRow],
+) -> AppResult<()> {
+    if db.revoke_api_key(id, clock.now_ms(), audit).await? {
         Ok(())
     } else {
         Err(AppError::NotFound(format!("no active API key {id:?}")))
@@ -300,6 +447,20 @@ pub async fn create_token(
     email: &str,
     name: Option<&str>,
 ) -> AppResult<CreatedToken> {
+    create_token_by(db, clock, email, name, None, None).await
+}
+
+/// `by`: the actor and the organizations whose audit logs record the new token.
+pub async fn create_token_by(
+    db: &Db,
+    clock: &Clock,
+    email: &str,
+    name: Option<&str>,
+    expires_in_days: Option<u32>,
+    by: Option<(&Actor<'_>, &[MyOrgRow])>,
+) -> AppResult<CreatedToken> {
+    let now = clock.now_ms();
+    let expires_at = expiry(now, expires_in_days)?;
     let user = db
         .user_by_email(&normalize_email(email)?)
         .await?
@@ -309,13 +470,25 @@ pub async fn create_token(
     rand::thread_rng().fill_bytes(&mut secret);
     let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
     let id = new_id();
+    let audit: Vec<AuditRow> = by
+        .map(|(a, orgs)| {
+            orgs.iter()
+                .map(|org| {
+                    let details = serde_json::json!({ "name": name });
+                    a.entry(&org.id, "token.create", Some(&id), Some(details), now)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     db.insert_personal_token(
         &id,
         &user.id,
         &name,
         &token[..12],
         &token_hash(&token),
-        clock.now_ms(),
+        now,
+        expires_at,
+        &audit,
     )
     .await?;
     Ok(CreatedToken { id, token })

@@ -8,7 +8,7 @@ use crate::mail::templates;
 use crate::service::accounts::{self, hash_password, token_hash, verify_password};
 use crate::service::orgs;
 use crate::state::AppState;
-use crate::store::{NewUserSession, SignupRow, UserRow, UserSessionRow};
+use crate::store::{NewUserSession, SignOut, SignupRow, UserRow, UserSessionRow};
 use rand::RngCore;
 
 pub const SESSION_COOKIE: &str = "telemetry_session";
@@ -328,8 +328,7 @@ async fn welcome(
     orgs::send_mail(
         state,
         templates::welcome(&user.email, &state.config.public_url()),
-    )
-    .await;
+    );
     let token = start_session(state, &user.id, meta).await?;
     Ok(SignedIn { user, token })
 }
@@ -349,8 +348,7 @@ async fn request_signup(
         orgs::send_mail(
             state,
             templates::signup_existing(&email, &format!("{public}/forgot-password")),
-        )
-        .await;
+        );
         return Ok(());
     }
     let token = random_token("ttc_");
@@ -372,7 +370,7 @@ async fn request_signup(
         )
         .await?;
     let link = format!("{public}/signup/confirm?token={token}");
-    orgs::send_mail(state, templates::signup_confirm(&request.email, &link)).await;
+    orgs::send_mail(state, templates::signup_confirm(&request.email, &link));
     Ok(())
 }
 
@@ -407,17 +405,17 @@ pub async fn login(
     meta: &RequestMeta,
 ) -> AppResult<SignedIn> {
     let email = email.trim().to_lowercase();
-    let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
-    let account_key = format!("account:{email}");
-    for key in [&account_key, &ip_key] {
-        if let Err(retry) = state.login_failures.check(key) {
-            return Err(AppError::RateLimited {
-                message: "Too many failed logins; wait before trying again.".into(),
-                code: "login_throttled",
-                limit: None,
-                retry_after_secs: retry,
-            });
-        }
+    let address = meta.ip.as_deref().unwrap_or("unknown");
+    if let Err(retry) = state.login_failures.check(&email, address) {
+        return Err(AppError::RateLimited {
+            message: format!(
+                "Too many failed sign-ins; try again in {}.",
+                crate::domain::timeutil::wait_in_words(retry)
+            ),
+            code: "login_throttled",
+            limit: None,
+            retry_after_secs: retry,
+        });
     }
     let user = state.db.user_by_email(&email).await?;
     let hash = user
@@ -430,13 +428,12 @@ pub async fn login(
         .map_err(|e| AppError::Internal(e.to_string()))?;
     match user {
         Some(user) if ok => {
-            state.login_failures.clear(&account_key);
+            state.login_failures.succeeded(&email, address);
             let token = start_session(state, &user.id, meta).await?;
             Ok(SignedIn { user, token })
         }
         _ => {
-            state.login_failures.record_failure(&account_key);
-            state.login_failures.record_failure(&ip_key);
+            state.login_failures.failed(&email, address);
             Err(AppError::Unauthorized(INVALID_LOGIN.into()))
         }
     }
@@ -494,12 +491,15 @@ pub async fn update_name(
         .ok_or_else(|| AppError::NotFound("no such user".into()))
 }
 
-/// Changes the password after checking the current one; other sessions end.
+/// Changes the password after checking the current one. With `sign_out_others`
+/// (the default of both front ends) the user's other sessions end and every personal
+/// token is revoked: a session or token stolen before the change stops working.
 pub async fn change_password(
     state: &AppState,
     who: &Principal,
     current: &str,
     new: &str,
+    sign_out_others: bool,
 ) -> AppResult<()> {
     let user = state
         .db
@@ -513,13 +513,12 @@ pub async fn change_password(
         ));
     }
     let hash = hash_password(new)?;
+    let sign_out = sign_out_others.then_some(SignOut {
+        keep_session: who.session_id.as_deref(),
+    });
     state
         .db
-        .set_user_password(&who.user_id, &hash, state.clock.now_ms())
-        .await?;
-    state
-        .db
-        .delete_other_user_sessions(&who.user_id, who.session_id.as_deref())
+        .set_user_password(&who.user_id, &hash, state.clock.now_ms(), sign_out)
         .await?;
     Ok(())
 }
@@ -544,11 +543,12 @@ pub async fn forgot_password(state: &AppState, email: &str) -> AppResult<()> {
         )
         .await?;
     let link = format!("{}/reset-password?token={token}", state.config.public_url());
-    orgs::send_mail(state, templates::password_reset(&user.email, &link)).await;
+    orgs::send_mail(state, templates::password_reset(&user.email, &link));
     Ok(())
 }
 
-/// Sets a new password with a reset link's token; every session of the user ends.
+/// Sets a new password with a reset link's token; every session of the user ends
+/// and every personal token is revoked.
 pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResult<()> {
     let hash = hash_password(new)?;
     let now = state.clock.now_ms();
@@ -562,8 +562,12 @@ pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResu
                 "this reset link is invalid, used or expired; ask for a new one",
             )
         })?;
-    state.db.set_user_password(&user_id, &hash, now).await?;
-    state.db.delete_other_user_sessions(&user_id, None).await?;
+    // Whoever asked for the link may not be the only one who had the account.
+    let sign_out = SignOut { keep_session: None };
+    state
+        .db
+        .set_user_password(&user_id, &hash, now, Some(sign_out))
+        .await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use crate::domain::notify::{Kind, Prefs};
 use crate::error::{AppError, AppResult};
 use crate::ingest::normalize::new_id;
-use crate::mail::{templates, Mailer};
+use crate::mail::{templates, Outbox};
 use crate::service::auth::Principal;
 use crate::state::AppState;
 use crate::store::{Db, NotificationRow, WriteSummary};
@@ -17,7 +17,7 @@ pub const BELL_SIZE: i64 = 8;
 #[derive(Clone)]
 pub struct Notifier {
     pub db: Db,
-    pub mailer: Mailer,
+    pub outbox: Outbox,
     pub public_url: String,
 }
 
@@ -81,9 +81,7 @@ impl Notifier {
             if channels.email {
                 let link = format!("{}{target}", self.public_url);
                 let mail = templates::error_notification(&r.email, &title, &body, &link);
-                if let Err(e) = self.mailer.send(mail).await {
-                    tracing::warn!(error = %e, "notification mail not sent");
-                }
+                self.outbox.enqueue(mail);
             }
         }
         self.db.insert_notifications(&rows).await?;

@@ -7,7 +7,7 @@ use crate::domain::timeutil::DAY_MS;
 use crate::error::{AppError, AppResult};
 use crate::ingest::normalize::new_id;
 use crate::mail::{templates, Email};
-use crate::service::accounts::{self, token_hash, CreatedKey, CreatedToken};
+use crate::service::accounts::{self, token_hash, Actor, CreatedKey, CreatedToken};
 use crate::service::auth::{Principal, RequestMeta};
 use crate::state::AppState;
 use crate::store::{
@@ -18,10 +18,8 @@ use rand::RngCore;
 const INVITE_TTL_MS: i64 = 7 * DAY_MS;
 
 /// Sends mail; a failure is logged, never fatal to the request that caused it.
-pub async fn send_mail(state: &AppState, email: Email) {
-    if let Err(e) = state.mailer.send(email).await {
-        tracing::warn!(error = %e, "mail not sent");
-    }
+pub fn send_mail(state: &AppState, email: Email) {
+    state.outbox.enqueue(email);
 }
 
 /// The caller's role in `org_id`, or 404 when they are not a member (a foreign
@@ -68,7 +66,8 @@ pub async fn require_project(
     Ok(project)
 }
 
-pub async fn audit(
+/// The audit entry of a change `who` makes, written in the change's transaction.
+fn entry(
     state: &AppState,
     org_id: &str,
     who: &Principal,
@@ -76,20 +75,14 @@ pub async fn audit(
     action: &str,
     target: Option<&str>,
     details: Option<serde_json::Value>,
-) {
-    let row = AuditRow {
-        id: new_id(),
-        org_id: org_id.to_string(),
-        actor_id: Some(who.user_id.clone()),
-        actor_email: None,
-        action: action.to_string(),
-        target: target.map(str::to_string),
-        details: details.map(|d| d.to_string()),
-        ip: meta.ip.clone(),
-        created_at: state.clock.now_ms(),
-    };
-    if let Err(e) = state.db.insert_audit(&row).await {
-        tracing::error!(error = %e, action, "audit entry not written");
+) -> AuditRow {
+    actor(who, meta).entry(org_id, action, target, details, state.clock.now_ms())
+}
+
+fn actor<'a>(who: &'a Principal, meta: &'a RequestMeta) -> Actor<'a> {
+    Actor {
+        user_id: &who.user_id,
+        ip: meta.ip.as_deref(),
     }
 }
 
@@ -111,19 +104,16 @@ pub async fn create_org(
     name: &str,
     meta: &RequestMeta,
 ) -> AppResult<OrgRow> {
-    let org =
-        accounts::create_org(&state.db, &state.clock, name, &who.email, Plan::SelfHosted).await?;
-    audit(
-        state,
-        &org.id,
-        who,
-        meta,
-        "org.create",
-        Some(&org.id),
-        Some(serde_json::json!({ "name": org.name })),
+    let by = actor(who, meta);
+    accounts::create_org_by(
+        &state.db,
+        &state.clock,
+        name,
+        &who.email,
+        Plan::SelfHosted,
+        Some(&by),
     )
-    .await;
-    Ok(org)
+    .await
 }
 
 pub async fn get_org(state: &AppState, who: &Principal, org_id: &str) -> AppResult<(OrgRow, Role)> {
@@ -145,17 +135,7 @@ pub async fn rename_org(
 ) -> AppResult<OrgRow> {
     require(state, who, org_id, Action::Administer).await?;
     let name = name_field(name)?;
-    state
-        .db
-        .rename_org(org_id, &name)
-        .await
-        .map_err(|e| match AppError::from(e) {
-            AppError::Conflict(_) => {
-                AppError::Conflict(format!("an organization named {name:?} already exists"))
-            }
-            other => other,
-        })?;
-    audit(
+    let audit = entry(
         state,
         org_id,
         who,
@@ -163,8 +143,17 @@ pub async fn rename_org(
         "org.rename",
         Some(org_id),
         Some(serde_json::json!({ "name": name })),
-    )
-    .await;
+    );
+    state
+        .db
+        .rename_org(org_id, &name, &[audit])
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict(_) => {
+                AppError::Conflict(format!("an organization named {name:?} already exists"))
+            }
+            other => other,
+        })?;
     Ok(get_org(state, who, org_id).await?.0)
 }
 
@@ -175,8 +164,11 @@ pub async fn delete_org(
     meta: &RequestMeta,
 ) -> AppResult<()> {
     require(state, who, org_id, Action::Administer).await?;
-    audit(state, org_id, who, meta, "org.delete", Some(org_id), None).await;
-    state.db.delete_org(org_id, state.clock.now_ms()).await?;
+    let audit = entry(state, org_id, who, meta, "org.delete", Some(org_id), None);
+    state
+        .db
+        .delete_org(org_id, state.clock.now_ms(), &[audit])
+        .await?;
     Ok(())
 }
 
@@ -205,15 +197,7 @@ pub async fn set_role(
         .member_role(org_id, user_id)
         .await?
         .ok_or_else(|| AppError::NotFound("no such member".into()))?;
-    if state
-        .db
-        .set_member_role(org_id, user_id, role.as_str())
-        .await?
-        == 0
-    {
-        return Err(last_owner());
-    }
-    audit(
+    let audit = entry(
         state,
         org_id,
         who,
@@ -221,8 +205,15 @@ pub async fn set_role(
         "member.role",
         Some(user_id),
         Some(serde_json::json!({ "from": current, "to": role.as_str() })),
-    )
-    .await;
+    );
+    if state
+        .db
+        .set_member_role(org_id, user_id, role.as_str(), &[audit])
+        .await?
+        == 0
+    {
+        return Err(last_owner());
+    }
     Ok(())
 }
 
@@ -251,15 +242,15 @@ pub async fn remove_member(
         .member_role(org_id, user_id)
         .await?
         .ok_or_else(|| AppError::NotFound("no such member".into()))?;
-    if state.db.remove_member(org_id, user_id).await? == 0 {
-        return Err(last_owner());
-    }
     let action = if leaving {
         "member.leave"
     } else {
         "member.remove"
     };
-    audit(state, org_id, who, meta, action, Some(user_id), None).await;
+    let audit = entry(state, org_id, who, meta, action, Some(user_id), None);
+    if state.db.remove_member(org_id, user_id, &[audit]).await? == 0 {
+        return Err(last_owner());
+    }
     Ok(())
 }
 
@@ -292,8 +283,7 @@ async fn mail_invite(state: &AppState, who: &Principal, invite: &InviteRow, link
     send_mail(
         state,
         templates::invite(&invite.email, &org, &who.email, &invite.role, link),
-    )
-    .await;
+    );
     state.mailer.is_configured()
 }
 
@@ -335,10 +325,7 @@ pub async fn invite(
         accepted_at: None,
         revoked_at: None,
     };
-    state.db.insert_invite(&invite, &token_hash(&token)).await?;
-    let link = invite_link(state, &token);
-    let emailed = mail_invite(state, who, &invite, &link).await;
-    audit(
+    let audit = entry(
         state,
         org_id,
         who,
@@ -346,8 +333,13 @@ pub async fn invite(
         "invite.create",
         Some(&invite.email),
         Some(serde_json::json!({ "role": invite.role })),
-    )
-    .await;
+    );
+    state
+        .db
+        .insert_invite(&invite, &token_hash(&token), &[audit])
+        .await?;
+    let link = invite_link(state, &token);
+    let emailed = mail_invite(state, who, &invite, &link).await;
     Ok(CreatedInvite {
         invite,
         link,
@@ -373,16 +365,7 @@ pub async fn revoke_invite(
         .invite_in_org(org_id, invite_id)
         .await?
         .ok_or_else(|| AppError::NotFound("no such invite".into()))?;
-    if !state
-        .db
-        .revoke_invite(&invite.id, state.clock.now_ms())
-        .await?
-    {
-        return Err(AppError::Conflict(
-            "the invite was already accepted or revoked".into(),
-        ));
-    }
-    audit(
+    let audit = entry(
         state,
         org_id,
         who,
@@ -390,8 +373,16 @@ pub async fn revoke_invite(
         "invite.revoke",
         Some(&invite.email),
         None,
-    )
-    .await;
+    );
+    if !state
+        .db
+        .revoke_invite(&invite.id, state.clock.now_ms(), &[audit])
+        .await?
+    {
+        return Err(AppError::Conflict(
+            "the invite was already accepted or revoked".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -411,9 +402,18 @@ pub async fn resend_invite(
         .ok_or_else(|| AppError::NotFound("no such invite".into()))?;
     let token = invite_token();
     invite.expires_at = state.clock.now_ms() + INVITE_TTL_MS;
+    let audit = entry(
+        state,
+        org_id,
+        who,
+        meta,
+        "invite.resend",
+        Some(&invite.email),
+        None,
+    );
     if !state
         .db
-        .renew_invite(&invite.id, &token_hash(&token), invite.expires_at)
+        .renew_invite(&invite.id, &token_hash(&token), invite.expires_at, &[audit])
         .await?
     {
         return Err(AppError::Conflict(
@@ -422,16 +422,6 @@ pub async fn resend_invite(
     }
     let link = invite_link(state, &token);
     let emailed = mail_invite(state, who, &invite, &link).await;
-    audit(
-        state,
-        org_id,
-        who,
-        meta,
-        "invite.resend",
-        Some(&invite.email),
-        None,
-    )
-    .await;
     Ok(CreatedInvite {
         invite,
         link,
@@ -479,31 +469,27 @@ pub async fn accept_invite_as(
             invite.email
         )));
     }
+    let now = state.clock.now_ms();
+    let by = Actor {
+        user_id,
+        ip: meta.ip.as_deref(),
+    };
+    let audit = by.entry(
+        &invite.org_id,
+        "invite.accept",
+        Some(email),
+        Some(serde_json::json!({ "role": invite.role })),
+        now,
+    );
     if !state
         .db
-        .accept_invite(invite, user_id, state.clock.now_ms())
+        .accept_invite(invite, user_id, now, &[audit])
         .await?
     {
         return Err(AppError::NotFound(
             "This invite link is invalid, used or expired.".into(),
         ));
     }
-    let who = Principal {
-        user_id: user_id.to_string(),
-        email: email.to_string(),
-        is_admin: false,
-        session_id: None,
-    };
-    audit(
-        state,
-        &invite.org_id,
-        &who,
-        meta,
-        "invite.accept",
-        Some(email),
-        Some(serde_json::json!({ "role": invite.role })),
-    )
-    .await;
     Ok(())
 }
 
@@ -535,17 +521,9 @@ pub async fn create_project(
     meta: &RequestMeta,
 ) -> AppResult<ProjectRow> {
     require(state, who, org_id, Action::Edit).await?;
-    let project = accounts::create_project(&state.db, &state.clock, org_id, name).await?;
-    audit(
-        state,
-        org_id,
-        who,
-        meta,
-        "project.create",
-        Some(&project.id),
-        Some(serde_json::json!({ "name": project.name })),
-    )
-    .await;
+    let by = actor(who, meta);
+    let project =
+        accounts::create_project_by(&state.db, &state.clock, org_id, name, Some(&by)).await?;
     Ok(project)
 }
 
@@ -566,8 +544,7 @@ pub async fn rename_project(
 ) -> AppResult<ProjectRow> {
     let project = require_project(state, who, project_id, Action::Edit).await?;
     let name = name_field(name)?;
-    state.db.rename_project(project_id, &name).await?;
-    audit(
+    let audit = entry(
         state,
         &project.org_id,
         who,
@@ -575,8 +552,8 @@ pub async fn rename_project(
         "project.rename",
         Some(project_id),
         Some(serde_json::json!({ "name": name })),
-    )
-    .await;
+    );
+    state.db.rename_project(project_id, &name, &[audit]).await?;
     Ok(ProjectRow { name, ..project })
 }
 
@@ -587,11 +564,7 @@ pub async fn delete_project(
     meta: &RequestMeta,
 ) -> AppResult<()> {
     let project = require_project(state, who, project_id, Action::Administer).await?;
-    state
-        .db
-        .delete_project(project_id, state.clock.now_ms())
-        .await?;
-    audit(
+    let audit = entry(
         state,
         &project.org_id,
         who,
@@ -599,8 +572,11 @@ pub async fn delete_project(
         "project.delete",
         Some(project_id),
         None,
-    )
-    .await;
+    );
+    state
+        .db
+        .delete_project(project_id, state.clock.now_ms(), &[audit])
+        .await?;
     Ok(())
 }
 
@@ -623,26 +599,17 @@ pub async fn create_api_key(
     meta: &RequestMeta,
 ) -> AppResult<CreatedKey> {
     let project = require_project(state, who, project_id, Action::Edit).await?;
-    let key = accounts::create_api_key(
+    let by = actor(who, meta);
+    accounts::create_api_key_by(
         &state.db,
         &state.clock,
         project_id,
         label,
         app,
         expires_in_days,
+        Some((&by, &project.org_id)),
     )
-    .await?;
-    audit(
-        state,
-        &project.org_id,
-        who,
-        meta,
-        "apikey.create",
-        Some(&key.prefix),
-        Some(serde_json::json!({ "project": project_id, "label": label, "app": app })),
-    )
-    .await;
-    Ok(key)
+    .await
 }
 
 pub async fn revoke_api_key(
@@ -662,9 +629,7 @@ pub async fn revoke_api_key(
     if key_project != project.id {
         return Err(not_found());
     }
-    accounts::revoke_api_key(&state.db, &state.clock, key_id).await?;
-    state.keys.forget(&public_id);
-    audit(
+    let audit = entry(
         state,
         &project.org_id,
         who,
@@ -672,8 +637,9 @@ pub async fn revoke_api_key(
         "apikey.revoke",
         Some(&format!("tt_live_{public_id}")),
         None,
-    )
-    .await;
+    );
+    accounts::revoke_api_key_by(&state.db, &state.clock, key_id, &[audit]).await?;
+    state.keys.forget(&public_id);
     Ok(())
 }
 
@@ -688,29 +654,17 @@ pub async fn create_token(
     expires_in_days: Option<u32>,
     meta: &RequestMeta,
 ) -> AppResult<CreatedToken> {
-    let token = accounts::create_token(&state.db, &state.clock, &who.email, Some(name)).await?;
-    if let Some(days) = expires_in_days {
-        state
-            .db
-            .set_personal_token_expiry(
-                &token.id,
-                Some(state.clock.now_ms() + i64::from(days) * DAY_MS),
-            )
-            .await?;
-    }
-    for org in state.db.orgs_of_user(&who.user_id).await? {
-        audit(
-            state,
-            &org.id,
-            who,
-            meta,
-            "token.create",
-            Some(&token.id),
-            Some(serde_json::json!({ "name": name })),
-        )
-        .await;
-    }
-    Ok(token)
+    let orgs = state.db.orgs_of_user(&who.user_id).await?;
+    let by = actor(who, meta);
+    accounts::create_token_by(
+        &state.db,
+        &state.clock,
+        &who.email,
+        Some(name),
+        expires_in_days,
+        Some((&by, &orgs)),
+    )
+    .await
 }
 
 pub async fn revoke_token(
@@ -719,15 +673,19 @@ pub async fn revoke_token(
     id: &str,
     meta: &RequestMeta,
 ) -> AppResult<()> {
+    let audit: Vec<AuditRow> = state
+        .db
+        .orgs_of_user(&who.user_id)
+        .await?
+        .iter()
+        .map(|org| entry(state, &org.id, who, meta, "token.revoke", Some(id), None))
+        .collect();
     if !state
         .db
-        .revoke_personal_token(&who.user_id, id, state.clock.now_ms())
+        .revoke_personal_token(&who.user_id, id, state.clock.now_ms(), &audit)
         .await?
     {
         return Err(AppError::NotFound("no such token".into()));
-    }
-    for org in state.db.orgs_of_user(&who.user_id).await? {
-        audit(state, &org.id, who, meta, "token.revoke", Some(id), None).await;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-use super::{on_db, Db, StoreError, StoreResult};
+use super::audit::audited;
+use super::{on_db, AuditRow, Db, StoreError, StoreResult};
 
 pub struct NewApiKey<'a> {
     pub id: &'a str,
@@ -36,8 +37,8 @@ pub struct ApiKeyAuthRow {
 }
 
 impl Db {
-    pub async fn insert_api_key(&self, k: &NewApiKey<'_>) -> StoreResult<()> {
-        on_db!(self, pool => {
+    pub async fn insert_api_key(&self, k: &NewApiKey<'_>, audit: &[AuditRow]) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query(
                 "INSERT INTO api_keys (id, project_id, public_id, secret_hash, label, allowed_app, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -50,7 +51,7 @@ impl Db {
             .bind(k.allowed_app)
             .bind(k.created_at)
             .bind(k.expires_at)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
         });
@@ -77,16 +78,24 @@ impl Db {
         .await?))
     }
 
-    pub async fn revoke_api_key(&self, id: &str, now: i64) -> StoreResult<bool> {
-        on_db!(self, pool => {
+    pub async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &[AuditRow],
+    ) -> StoreResult<bool> {
+        audited!(self, audit, tx => {
             let done = sqlx::query(
                 "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL AND deleted_at IS NULL",
             )
             .bind(id)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(done.rows_affected() == 1)
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            Ok(true)
         })
     }
 

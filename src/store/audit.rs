@@ -1,5 +1,37 @@
 use super::{on_db, Db, StoreResult};
 
+/// Runs `$body` in a transaction `$tx` of either backend, then writes the audit
+/// entries `$audit` in the same transaction and commits: a change and the entries
+/// recording it are stored together or not at all. A body that finds nothing to
+/// change returns early (`return Ok(…)`), which rolls back and writes no entry.
+macro_rules! audited {
+    ($db:expr, $audit:expr, $tx:ident => $body:expr) => {
+        $crate::store::on_db!($db, pool => {
+            let mut $tx = pool.begin().await?;
+            let out = $body;
+            for row in $audit {
+                sqlx::query(
+                    "INSERT INTO audit_log (id, org_id, actor_id, action, target, details, ip, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&row.id)
+                .bind(&row.org_id)
+                .bind(&row.actor_id)
+                .bind(&row.action)
+                .bind(&row.target)
+                .bind(&row.details)
+                .bind(&row.ip)
+                .bind(row.created_at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            $tx.commit().await?;
+            out
+        })
+    };
+}
+pub(crate) use audited;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: String,
@@ -14,26 +46,6 @@ pub struct AuditRow {
 }
 
 impl Db {
-    pub async fn insert_audit(&self, row: &AuditRow) -> StoreResult<()> {
-        on_db!(self, pool => {
-            sqlx::query(
-                "INSERT INTO audit_log (id, org_id, actor_id, action, target, details, ip, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&row.id)
-            .bind(&row.org_id)
-            .bind(&row.actor_id)
-            .bind(&row.action)
-            .bind(&row.target)
-            .bind(&row.details)
-            .bind(&row.ip)
-            .bind(row.created_at)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
     /// Newest first; `before` continues from an earlier page's last `created_at`.
     pub async fn audit_log(
         &self,

@@ -25,6 +25,13 @@ pub struct NewUserSession<'a> {
 
 const SESSION_COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, ip, user_agent";
 
+/// What a password change ends besides the old password.
+#[derive(Debug, Clone, Copy)]
+pub struct SignOut<'a> {
+    /// The session that stays signed in (the one changing the password), if any.
+    pub keep_session: Option<&'a str>,
+}
+
 impl Db {
     pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
         on_db!(self, pool => Ok(sqlx::query_as(
@@ -47,21 +54,44 @@ impl Db {
         Ok(())
     }
 
+    /// Sets a new password and, in the same transaction, ends the user's dashboard
+    /// sessions but `keep` and revokes every personal token, when `sign_out` says so.
+    /// Returns the sessions ended and the tokens revoked.
     pub async fn set_user_password(
         &self,
         id: &str,
         password_hash: &str,
         now: i64,
-    ) -> StoreResult<()> {
+        sign_out: Option<SignOut<'_>>,
+    ) -> StoreResult<(u64, u64)> {
         on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(password_hash)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
-        });
-        Ok(())
+            let mut ended = (0, 0);
+            if let Some(SignOut { keep_session }) = sign_out {
+                ended.0 = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1 AND id <> $2")
+                    .bind(id)
+                    .bind(keep_session.unwrap_or(""))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                ended.1 = sqlx::query(
+                    "UPDATE personal_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(ended)
+        })
     }
 
     pub async fn insert_user_session(&self, s: &NewUserSession<'_>) -> StoreResult<()> {

@@ -1,4 +1,5 @@
-use super::{on_db, Db, StoreError, StoreResult};
+use super::audit::audited;
+use super::{on_db, AuditRow, Db, StoreError, StoreResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InviteRow {
@@ -17,8 +18,13 @@ const COLUMNS: &str =
     "id, org_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at";
 
 impl Db {
-    pub async fn insert_invite(&self, invite: &InviteRow, token_hash: &str) -> StoreResult<()> {
-        on_db!(self, pool => {
+    pub async fn insert_invite(
+        &self,
+        invite: &InviteRow,
+        token_hash: &str,
+        audit: &[AuditRow],
+    ) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query(
                 "INSERT INTO invites (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -31,7 +37,7 @@ impl Db {
             .bind(&invite.invited_by)
             .bind(invite.created_at)
             .bind(invite.expires_at)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
         });
@@ -71,9 +77,9 @@ impl Db {
         invite: &InviteRow,
         user_id: &str,
         now: i64,
+        audit: &[AuditRow],
     ) -> StoreResult<bool> {
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, audit, tx => {
             let used = sqlx::query(
                 "UPDATE invites SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
             )
@@ -95,20 +101,25 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
             Ok(true)
         })
     }
 
-    pub async fn revoke_invite(&self, id: &str, now: i64) -> StoreResult<bool> {
-        on_db!(self, pool => Ok(sqlx::query(
-            "UPDATE invites SET revoked_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected() == 1))
+    pub async fn revoke_invite(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<bool> {
+        audited!(self, audit, tx => {
+            let revoked = sqlx::query(
+                "UPDATE invites SET revoked_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if revoked != 1 {
+                return Ok(false);
+            }
+            Ok(true)
+        })
     }
 
     /// A new token and a new 7-day window for a pending invite (resend).
@@ -117,15 +128,22 @@ impl Db {
         id: &str,
         token_hash: &str,
         expires_at: i64,
+        audit: &[AuditRow],
     ) -> StoreResult<bool> {
-        on_db!(self, pool => Ok(sqlx::query(
-            "UPDATE invites SET token_hash = $2, expires_at = $3 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(token_hash)
-        .bind(expires_at)
-        .execute(pool)
-        .await?
-        .rows_affected() == 1))
+        audited!(self, audit, tx => {
+            let renewed = sqlx::query(
+                "UPDATE invites SET token_hash = $2, expires_at = $3 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(token_hash)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if renewed != 1 {
+                return Ok(false);
+            }
+            Ok(true)
+        })
     }
 }

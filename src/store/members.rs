@@ -1,6 +1,7 @@
 //! Memberships and the organization/project management queries behind them.
 
-use super::{on_db, Db, OrgRow, ProjectRow, StoreResult};
+use super::audit::audited;
+use super::{on_db, AuditRow, Db, OrgRow, ProjectRow, StoreResult};
 
 /// An organization as one member sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -54,12 +55,12 @@ impl Db {
         .await?))
     }
 
-    pub async fn rename_org(&self, id: &str, name: &str) -> StoreResult<()> {
-        on_db!(self, pool => {
+    pub async fn rename_org(&self, id: &str, name: &str, audit: &[AuditRow]) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query("UPDATE organizations SET name = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(name)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(super::StoreError::classify)?;
         });
@@ -67,12 +68,12 @@ impl Db {
     }
 
     /// Soft-deletes an organization; its projects and keys stop working with it.
-    pub async fn delete_org(&self, id: &str, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => {
+    pub async fn delete_org(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query("UPDATE organizations SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
         });
         Ok(())
@@ -96,31 +97,49 @@ impl Db {
         org_id: &str,
         user_id: &str,
         role: &str,
+        audit: &[AuditRow],
     ) -> StoreResult<u64> {
-        on_db!(self, pool => Ok(sqlx::query(
-            "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2
-             AND ($3 = 'OWNER' OR role <> 'OWNER'
-                  OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)",
-        )
-        .bind(org_id)
-        .bind(user_id)
-        .bind(role)
-        .execute(pool)
-        .await?
-        .rows_affected()))
+        audited!(self, audit, tx => {
+            let changed = sqlx::query(
+                "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2
+                 AND ($3 = 'OWNER' OR role <> 'OWNER'
+                      OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)",
+            )
+            .bind(org_id)
+            .bind(user_id)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Ok(0);
+            }
+            Ok(changed)
+        })
     }
 
     /// Removes a member unless it is the last owner. Returns rows removed.
-    pub async fn remove_member(&self, org_id: &str, user_id: &str) -> StoreResult<u64> {
-        on_db!(self, pool => Ok(sqlx::query(
-            "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2
-             AND (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)",
-        )
-        .bind(org_id)
-        .bind(user_id)
-        .execute(pool)
-        .await?
-        .rows_affected()))
+    pub async fn remove_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        audit: &[AuditRow],
+    ) -> StoreResult<u64> {
+        audited!(self, audit, tx => {
+            let removed = sqlx::query(
+                "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2
+                 AND (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)",
+            )
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if removed == 0 {
+                return Ok(0);
+            }
+            Ok(removed)
+        })
     }
 
     pub async fn projects_of_org(&self, org_id: &str) -> StoreResult<Vec<ProjectRow>> {
@@ -132,23 +151,28 @@ impl Db {
         .await?))
     }
 
-    pub async fn rename_project(&self, id: &str, name: &str) -> StoreResult<()> {
-        on_db!(self, pool => {
+    pub async fn rename_project(
+        &self,
+        id: &str,
+        name: &str,
+        audit: &[AuditRow],
+    ) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query("UPDATE projects SET name = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(name)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
         });
         Ok(())
     }
 
-    pub async fn delete_project(&self, id: &str, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => {
+    pub async fn delete_project(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query("UPDATE projects SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
         });
         Ok(())

@@ -25,7 +25,7 @@ mod users;
 
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
-pub use auth::{NewUserSession, SignupRow, UserSessionRow};
+pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
 pub use direct_write::DirectWriter;
 pub use errors::{ErrorGroupRow, ErrorListFilter, ErrorOccurrenceRow, ErrorSort};
 pub use events::{EventFilter, EventRow};

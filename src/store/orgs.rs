@@ -1,4 +1,5 @@
-use super::{on_db, Db, StoreError, StoreResult};
+use super::audit::audited;
+use super::{on_db, AuditRow, Db, StoreError, StoreResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrgRow {
@@ -10,9 +11,13 @@ pub struct OrgRow {
 
 impl Db {
     /// Creates an organization and its first member in one transaction.
-    pub async fn insert_org_with_owner(&self, org: &OrgRow, owner_id: &str) -> StoreResult<()> {
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+    pub async fn insert_org_with_owner(
+        &self,
+        org: &OrgRow,
+        owner_id: &str,
+        audit: &[AuditRow],
+    ) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query("INSERT INTO organizations (id, name, plan, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&org.id)
                 .bind(&org.name)
@@ -28,7 +33,6 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
-            tx.commit().await?;
         });
         Ok(())
     }

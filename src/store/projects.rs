@@ -1,4 +1,5 @@
-use super::{on_db, Db, StoreError, StoreResult};
+use super::audit::audited;
+use super::{on_db, AuditRow, Db, StoreError, StoreResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProjectRow {
@@ -48,15 +49,15 @@ impl Db {
         })
     }
 
-    pub async fn insert_project(&self, p: &ProjectRow) -> StoreResult<()> {
-        on_db!(self, pool => {
+    pub async fn insert_project(&self, p: &ProjectRow, audit: &[AuditRow]) -> StoreResult<()> {
+        audited!(self, audit, tx => {
             sqlx::query("INSERT INTO projects (id, org_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&p.id)
                 .bind(&p.org_id)
                 .bind(&p.name)
                 .bind(&p.slug)
                 .bind(p.created_at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
         });

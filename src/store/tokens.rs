@@ -1,4 +1,5 @@
-use super::{on_db, Db, StoreError, StoreResult};
+use super::audit::audited;
+use super::{on_db, AuditRow, Db, StoreError, StoreResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenAuthRow {
@@ -16,11 +17,13 @@ impl Db {
         prefix: &str,
         token_hash: &str,
         now: i64,
+        expires_at: Option<i64>,
+        audit: &[AuditRow],
     ) -> StoreResult<()> {
-        on_db!(self, pool => {
+        audited!(self, audit, tx => {
             sqlx::query(
-                "INSERT INTO personal_tokens (id, user_id, name, prefix, token_hash, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO personal_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(id)
             .bind(user_id)
@@ -28,7 +31,8 @@ impl Db {
             .bind(prefix)
             .bind(token_hash)
             .bind(now)
-            .execute(pool)
+            .bind(expires_at)
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
         });
@@ -100,15 +104,22 @@ impl Db {
         user_id: &str,
         id: &str,
         now: i64,
+        audit: &[AuditRow],
     ) -> StoreResult<bool> {
-        on_db!(self, pool => Ok(sqlx::query(
-            "UPDATE personal_tokens SET revoked_at = $3 WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected() == 1))
+        audited!(self, audit, tx => {
+            let revoked = sqlx::query(
+                "UPDATE personal_tokens SET revoked_at = $3 WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if revoked != 1 {
+                return Ok(false);
+            }
+            Ok(true)
+        })
     }
 }

@@ -3,9 +3,8 @@
 
 use crate::service::auth::{csrf_token, SESSION_COOKIE};
 use crate::state::AppState;
-use poem::http::{header, HeaderValue};
 use poem::web::cookie::{Cookie, SameSite};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::Request;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
@@ -17,41 +16,6 @@ pub const FLASH_COOKIE: &str = "tt_flash";
 pub const FORM_COOKIE: &str = "tt_form";
 /// The name of the hidden field carrying the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
-
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
-
-/// Security headers on every dashboard response; pages are never cached.
-pub async fn headers<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
-    let mut res = ep.call(req).await?.into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
-    );
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    Ok(res)
-}
 
 /// Cookies are `Secure` when the server is reached over https.
 fn secure(state: &AppState) -> bool {

@@ -8,7 +8,6 @@ pub mod smtp;
 pub mod web;
 
 use clap::Parser;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::Value;
 use std::path::PathBuf;
 use telemetry_tracker::clock::Clock;
@@ -149,14 +148,10 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let addr = acceptor.local_addr()[0]
-            .as_socket_addr()
-            .cloned()
-            .expect("tcp address");
+        let addr = listener.local_addr().expect("tcp address");
         let mut cfg = default_config();
         cfg.port = addr.port();
         tweak(&mut cfg);
@@ -164,8 +159,11 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let store = db.open().await;
         let state = telemetry_tracker::build_state(store, cfg, Clock::default(), mailer);
-        let app = telemetry_tracker::server::app(state.clone());
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        tokio::spawn(telemetry_tracker::server::serve_on(
+            listener,
+            state.clone(),
+            std::future::pending(),
+        ));
         TestApp {
             base: format!("http://{addr}"),
             state,

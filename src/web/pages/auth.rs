@@ -149,8 +149,15 @@ pub async fn login(
             &destination(f.next.as_deref()),
         )),
         Err(AppError::Unauthorized(m)) => Ok(again(&m, StatusCode::UNAUTHORIZED)),
-        Err(AppError::RateLimited { message, .. }) => {
-            Ok(again(&message, StatusCode::TOO_MANY_REQUESTS))
+        Err(AppError::RateLimited {
+            message,
+            retry_after_secs,
+            ..
+        }) => {
+            let mut res = again(&message, StatusCode::TOO_MANY_REQUESTS);
+            res.headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, retry_after_secs.into());
+            Ok(res)
         }
         Err(e) => Err(e.into()),
     }

@@ -19,7 +19,7 @@ use crate::web::error::PageResult;
 use crate::web::filters::Filters;
 use crate::web::layout::{page as layout, Tab};
 use crate::web::security;
-use crate::web::{html, see_other};
+use crate::web::{allow, html, see_other};
 use maud::{html, Markup};
 use poem::web::{Data, Form, Path};
 use poem::{get, handler, post, Request, Route};
@@ -28,32 +28,62 @@ use std::collections::HashMap;
 
 pub fn routes() -> Route {
     Route::new()
-        .at("/", get(index))
-        .at("/profile", get(profile).post(update_profile))
-        .at("/password", post(change_password))
-        .at("/sessions/revoke-others", post(revoke_other_sessions))
-        .at("/sessions/:id/revoke", post(revoke_session))
-        .at("/appearance", get(appearance).post(set_appearance))
+        .at("/", allow(get(index), "GET, HEAD"))
+        .at(
+            "/profile",
+            allow(get(profile).post(update_profile), "GET, HEAD, POST"),
+        )
+        .at("/password", allow(post(change_password), "POST"))
+        .at(
+            "/sessions/revoke-others",
+            allow(post(revoke_other_sessions), "POST"),
+        )
+        .at("/sessions/:id/revoke", allow(post(revoke_session), "POST"))
+        .at(
+            "/appearance",
+            allow(get(appearance).post(set_appearance), "GET, HEAD, POST"),
+        )
         .at(
             "/notifications",
-            get(notification_prefs).post(set_notification_prefs),
+            allow(
+                get(notification_prefs).post(set_notification_prefs),
+                "GET, HEAD, POST",
+            ),
         )
-        .at("/tokens", get(tokens).post(create_token))
-        .at("/tokens/:id/revoke", post(revoke_token))
-        .at("/organization", get(organization).post(rename_org))
-        .at("/organization/new", post(create_org))
-        .at("/organization/delete", post(delete_org))
-        .at("/organization/leave", post(leave_org))
-        .at("/members", get(members_get).post(invite))
-        .at("/members/:user_id/role", post(set_role))
-        .at("/members/:user_id/remove", post(remove_member))
-        .at("/invites/:id/revoke", post(revoke_invite))
-        .at("/invites/:id/resend", post(resend_invite))
-        .at("/projects", get(projects).post(create_project))
-        .at("/projects/:id/rename", post(rename_project))
-        .at("/projects/:id/delete", post(delete_project))
-        .at("/api-keys", get(api_keys).post(create_api_key))
-        .at("/api-keys/:id/revoke", post(revoke_api_key))
+        .at(
+            "/tokens",
+            allow(get(tokens).post(create_token), "GET, HEAD, POST"),
+        )
+        .at("/tokens/:id/revoke", allow(post(revoke_token), "POST"))
+        .at(
+            "/organization",
+            allow(get(organization).post(rename_org), "GET, HEAD, POST"),
+        )
+        .at("/organization/new", allow(post(create_org), "POST"))
+        .at("/organization/delete", allow(post(delete_org), "POST"))
+        .at("/organization/leave", allow(post(leave_org), "POST"))
+        .at(
+            "/members",
+            allow(get(members_get).post(invite), "GET, HEAD, POST"),
+        )
+        .at("/members/:user_id/role", allow(post(set_role), "POST"))
+        .at(
+            "/members/:user_id/remove",
+            allow(post(remove_member), "POST"),
+        )
+        .at("/invites/:id/revoke", allow(post(revoke_invite), "POST"))
+        .at("/invites/:id/resend", allow(post(resend_invite), "POST"))
+        .at(
+            "/projects",
+            allow(get(projects).post(create_project), "GET, HEAD, POST"),
+        )
+        .at("/projects/:id/rename", allow(post(rename_project), "POST"))
+        .at("/projects/:id/delete", allow(post(delete_project), "POST"))
+        .at(
+            "/api-keys",
+            allow(get(api_keys).post(create_api_key), "GET, HEAD, POST"),
+        )
+        .at("/api-keys/:id/revoke", allow(post(revoke_api_key), "POST"))
 }
 
 const ACCOUNT: [(&str, &str); 4] = [
@@ -170,7 +200,9 @@ fn profile_view(ctx: &PageCtx, sessions: &[UserSessionRow]) -> Markup {
                 form class="stack" method="post" action="/settings/password" {
                     (csrf_field(&ctx.csrf))
                     label { span class="label-text" { "Current password" } input type="password" name="current" autocomplete="current-password" required; }
-                    label { span class="label-text" { "New password" } input type="password" name="new" autocomplete="new-password" minlength="10" required; span class="hint" { "At least 10 characters. Your other sessions are logged out." } }
+                    label { span class="label-text" { "New password" } input type="password" name="new" autocomplete="new-password" minlength="10" required; span class="hint" { "At least 10 characters." } }
+                    label class="checkbox" { input type="checkbox" name="keep_others" value="on"; span { "Keep my other sessions and personal tokens" } }
+                    p class="hint" { "Unless you tick this, every other session is logged out and every personal token revoked, so nothing taken before the change keeps working." }
                     button class="btn btn-primary" type="submit" { "Change password" }
                 }
             }
@@ -244,12 +276,26 @@ pub async fn change_password(
     Form(f): Form<Posted>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let r = auth::change_password(&state, &s.who, f.get("current"), f.get("new")).await;
+    let sign_out_others = f.get("keep_others") != "on";
+    let r = auth::change_password(
+        &state,
+        &s.who,
+        f.get("current"),
+        f.get("new"),
+        sign_out_others,
+    )
+    .await;
     outcome(
         &state,
         req,
         r,
-        |_| "Password changed; your other sessions are logged out.".into(),
+        move |_| {
+            if sign_out_others {
+                "Password changed; your other sessions are logged out and your personal tokens revoked.".into()
+            } else {
+                "Password changed.".into()
+            }
+        },
         "/settings/profile",
     )
 }
