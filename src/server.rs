@@ -86,10 +86,12 @@ async fn edge<E: Endpoint>(
     let Some(state) = req.data::<SharedState>().cloned() else {
         return Ok(ep.get_response(req).await);
     };
-    let path = req.uri().path().to_string();
-    let kind = headers::Kind::of_path(&path);
+    // A clone of the URI shares its bytes: no copy on the hot path.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let kind = headers::Kind::of_path(path);
     let machine = kind != headers::Kind::Dashboard;
-    let mut res = match screen(&state, &mut req, &path).await {
+    let mut res = match screen(&state, &mut req, path).await {
         Err(refused) => refusal_response(refused, machine),
         Ok(()) => match limit_per_ip(&state, &req) {
             Some(refused) => refused,
@@ -98,7 +100,7 @@ async fn edge<E: Endpoint>(
     };
     if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(header::ALLOW)
     {
-        if let Some(methods) = allow.methods_of(&path) {
+        if let Some(methods) = allow.methods_of(path) {
             if let Ok(v) = HeaderValue::from_str(methods) {
                 res.headers_mut().insert(header::ALLOW, v);
             }
@@ -223,19 +225,12 @@ impl AllowTable {
     }
 }
 
-fn is_machine_path(path: &str) -> bool {
-    path == "/health"
-        || path.starts_with("/ingest")
-        || path.starts_with("/api/")
-        || path == "/metrics"
-}
-
 /// CORS (any origin for `/ingest/*`, which browsers call from every app), and JSON
 /// bodies for every error on machine-facing paths, including routing errors.
 async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
     let path = req.uri().path();
     let ingest = path == "/ingest" || path.starts_with("/ingest/");
-    let machine = is_machine_path(path);
+    let machine = headers::Kind::of_path(path) != headers::Kind::Dashboard;
     let origin = if ingest {
         req.header(header::ORIGIN).map(str::to_string)
     } else {

@@ -6,7 +6,9 @@ use crate::domain::slug::slugify;
 use crate::error::{AppError, AppResult};
 use crate::ingest::keys::generate_key;
 use crate::ingest::normalize::new_id;
-use crate::store::{ApiKeyRow, AuditRow, Db, MyOrgRow, NewApiKey, OrgRow, ProjectRow, UserRow};
+use crate::store::{
+    ApiKeyRow, AuditRow, Db, MyOrgRow, NewApiKey, NewPersonalToken, OrgRow, ProjectRow, UserRow,
+};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -481,13 +483,15 @@ pub async fn create_token_by(
         })
         .unwrap_or_default();
     db.insert_personal_token(
-        &id,
-        &user.id,
-        &name,
-        &token[..12],
-        &token_hash(&token),
-        now,
-        expires_at,
+        &NewPersonalToken {
+            id: &id,
+            user_id: &user.id,
+            name: &name,
+            prefix: &token[..12],
+            token_hash: &token_hash(&token),
+            created_at: now,
+            expires_at,
+        },
         &audit,
     )
     .await?;

@@ -54,8 +54,7 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
-        });
-        Ok(())
+        })
     }
 
     /// Keys that count against the plan's cap: neither revoked nor deleted.
@@ -92,10 +91,7 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() != 1 {
-                return Ok(false);
-            }
-            Ok(true)
+            done.rows_affected() == 1
         })
     }
 

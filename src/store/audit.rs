@@ -1,36 +1,64 @@
 use super::{on_db, Db, StoreResult};
 
-/// Runs `$body` in a transaction `$tx` of either backend, then writes the audit
-/// entries `$audit` in the same transaction and commits: a change and the entries
-/// recording it are stored together or not at all. A body that finds nothing to
-/// change returns early (`return Ok(…)`), which rolls back and writes no entry.
+/// Runs `$body` in a transaction `$tx` of either backend and, when its value says
+/// something changed ([`Changed`]), writes the audit entries `$audit` in the same
+/// transaction before committing: a change and the entries recording it are stored
+/// together or not at all. Evaluates to `StoreResult` of the body's value.
 macro_rules! audited {
     ($db:expr, $audit:expr, $tx:ident => $body:expr) => {
         $crate::store::on_db!($db, pool => {
             let mut $tx = pool.begin().await?;
-            let out = $body;
-            for row in $audit {
-                sqlx::query(
-                    "INSERT INTO audit_log (id, org_id, actor_id, action, target, details, ip, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&row.id)
-                .bind(&row.org_id)
-                .bind(&row.actor_id)
-                .bind(&row.action)
-                .bind(&row.target)
-                .bind(&row.details)
-                .bind(&row.ip)
-                .bind(row.created_at)
-                .execute(&mut *$tx)
-                .await?;
+            let value = $body;
+            if $crate::store::audit::Changed::changed(&value) {
+                for row in $audit {
+                    sqlx::query(
+                        "INSERT INTO audit_log (id, org_id, actor_id, action, target, details, ip, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&row.id)
+                    .bind(&row.org_id)
+                    .bind(&row.actor_id)
+                    .bind(&row.action)
+                    .bind(&row.target)
+                    .bind(&row.details)
+                    .bind(&row.ip)
+                    .bind(row.created_at)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
             }
             $tx.commit().await?;
-            out
+            Ok(value)
         })
     };
 }
 pub(crate) use audited;
+
+/// Whether the value an audited change returns means it changed anything: a write
+/// that found nothing to change records nothing.
+pub(crate) trait Changed {
+    fn changed(&self) -> bool;
+}
+
+impl Changed for () {
+    fn changed(&self) -> bool {
+        true
+    }
+}
+
+/// "Was it changed?"
+impl Changed for bool {
+    fn changed(&self) -> bool {
+        *self
+    }
+}
+
+/// Rows changed.
+impl Changed for u64 {
+    fn changed(&self) -> bool {
+        *self > 0
+    }
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {

@@ -40,8 +40,7 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
-        });
-        Ok(())
+        })
     }
 
     /// Pending (not accepted, not revoked) invites of an organization.
@@ -101,24 +100,20 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            Ok(true)
+            true
         })
     }
 
     pub async fn revoke_invite(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<bool> {
         audited!(self, audit, tx => {
-            let revoked = sqlx::query(
+            sqlx::query(
                 "UPDATE invites SET revoked_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
             )
             .bind(id)
             .bind(now)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if revoked != 1 {
-                return Ok(false);
-            }
-            Ok(true)
+            .rows_affected() == 1
         })
     }
 
@@ -131,7 +126,7 @@ impl Db {
         audit: &[AuditRow],
     ) -> StoreResult<bool> {
         audited!(self, audit, tx => {
-            let renewed = sqlx::query(
+            sqlx::query(
                 "UPDATE invites SET token_hash = $2, expires_at = $3 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
             )
             .bind(id)
@@ -139,11 +134,7 @@ impl Db {
             .bind(expires_at)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if renewed != 1 {
-                return Ok(false);
-            }
-            Ok(true)
+            .rows_affected() == 1
         })
     }
 }

@@ -63,8 +63,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(super::StoreError::classify)?;
-        });
-        Ok(())
+        })
     }
 
     /// Soft-deletes an organization; its projects and keys stop working with it.
@@ -75,8 +74,7 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-        });
-        Ok(())
+        })
     }
 
     pub async fn list_members(&self, org_id: &str) -> StoreResult<Vec<MemberRow>> {
@@ -100,7 +98,7 @@ impl Db {
         audit: &[AuditRow],
     ) -> StoreResult<u64> {
         audited!(self, audit, tx => {
-            let changed = sqlx::query(
+            sqlx::query(
                 "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2
                  AND ($3 = 'OWNER' OR role <> 'OWNER'
                       OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)",
@@ -110,11 +108,7 @@ impl Db {
             .bind(role)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if changed == 0 {
-                return Ok(0);
-            }
-            Ok(changed)
+            .rows_affected()
         })
     }
 
@@ -126,7 +120,7 @@ impl Db {
         audit: &[AuditRow],
     ) -> StoreResult<u64> {
         audited!(self, audit, tx => {
-            let removed = sqlx::query(
+            sqlx::query(
                 "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2
                  AND (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)",
             )
@@ -134,11 +128,7 @@ impl Db {
             .bind(user_id)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if removed == 0 {
-                return Ok(0);
-            }
-            Ok(removed)
+            .rows_affected()
         })
     }
 
@@ -163,8 +153,7 @@ impl Db {
                 .bind(name)
                 .execute(&mut *tx)
                 .await?;
-        });
-        Ok(())
+        })
     }
 
     pub async fn delete_project(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<()> {
@@ -174,8 +163,7 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-        });
-        Ok(())
+        })
     }
 
     pub async fn api_key_project(&self, key_id: &str) -> StoreResult<Option<(String, String)>> {

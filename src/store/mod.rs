@@ -45,7 +45,7 @@ pub use rollup_write::{
 };
 pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
 pub use sessions::{SessionFilter, SessionRow};
-pub use tokens::{TokenAuthRow, TokenRow};
+pub use tokens::{NewPersonalToken, TokenAuthRow, TokenRow};
 pub use users::UserRow;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

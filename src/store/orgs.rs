@@ -33,8 +33,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
-        });
-        Ok(())
+        })
     }
 
     /// Finds a live organization by id or, failing that, by exact name.

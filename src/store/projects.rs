@@ -60,8 +60,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
-        });
-        Ok(())
+        })
     }
 
     /// A live project of a live organization, by id.

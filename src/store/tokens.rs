@@ -8,16 +8,20 @@ pub struct TokenAuthRow {
     pub expires_at: Option<i64>,
 }
 
+pub struct NewPersonalToken<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub token_hash: &'a str,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
 impl Db {
     pub async fn insert_personal_token(
         &self,
-        id: &str,
-        user_id: &str,
-        name: &str,
-        prefix: &str,
-        token_hash: &str,
-        now: i64,
-        expires_at: Option<i64>,
+        t: &NewPersonalToken<'_>,
         audit: &[AuditRow],
     ) -> StoreResult<()> {
         audited!(self, audit, tx => {
@@ -25,18 +29,17 @@ impl Db {
                 "INSERT INTO personal_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(id)
-            .bind(user_id)
-            .bind(name)
-            .bind(prefix)
-            .bind(token_hash)
-            .bind(now)
-            .bind(expires_at)
+            .bind(t.id)
+            .bind(t.user_id)
+            .bind(t.name)
+            .bind(t.prefix)
+            .bind(t.token_hash)
+            .bind(t.created_at)
+            .bind(t.expires_at)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::classify)?;
-        });
-        Ok(())
+        })
     }
 
     pub async fn personal_token_for_auth(
@@ -107,7 +110,7 @@ impl Db {
         audit: &[AuditRow],
     ) -> StoreResult<bool> {
         audited!(self, audit, tx => {
-            let revoked = sqlx::query(
+            sqlx::query(
                 "UPDATE personal_tokens SET revoked_at = $3 WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
             )
             .bind(user_id)
@@ -115,11 +118,7 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if revoked != 1 {
-                return Ok(false);
-            }
-            Ok(true)
+            .rows_affected() == 1
         })
     }
 }
