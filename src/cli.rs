@@ -482,6 +482,14 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
             if out.exists() {
                 anyhow::bail!("{} already exists; choose a new file", out.display());
             }
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    anyhow::bail!(
+                        "the directory {} does not exist; create it or choose another --out",
+                        dir.display()
+                    );
+                }
+            }
             if !db.backup_sqlite(&out).await? {
                 anyhow::bail!("backup makes SQLite snapshots; for PostgreSQL use pg_dump (see docs/OPERATIONS.md)");
             }

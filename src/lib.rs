@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! Telemetry Tracker: error tracking, product-analytics events and session telemetry
 //! in one binary.
 
@@ -27,8 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn init_tracing(json: bool, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // The scheduler narrates its own start-up at INFO; the jobs log one line each.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},tokio_cron_scheduler=warn"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -98,10 +99,7 @@ pub fn build_state(
 
 /// `serve`: validate settings, open and migrate the database, start jobs, serve.
 pub async fn run_server(db_cfg: DbConfig, config: ServeConfig) -> anyhow::Result<()> {
-    let log_json =
-        std::env::var("TELEMETRY_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let _ = LogFormat::Text;
-    init_tracing(log_json, "info");
+    init_tracing(config.log_format == LogFormat::Json, "info");
     let problems = config.problems();
     if !problems.is_empty() {
         anyhow::bail!("invalid settings:\n  {}", problems.join("\n  "));

@@ -392,7 +392,26 @@ async fn help_never_shows_secret_values(backend: Backend) {
     );
 }
 
+async fn token_use_is_recorded_at_most_once_a_minute(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = app.seed("touchy").await;
+    let last_used = || async {
+        let (_, list) = send(&app, "GET", "/api/tokens", Some(&s.token), Value::Null).await;
+        list[0]["last_used_at"].as_str().unwrap().to_string()
+    };
+    let first = last_used().await;
+    app.state.clock.advance(30_000);
+    assert_eq!(
+        last_used().await,
+        first,
+        "not written again within the minute"
+    );
+    app.state.clock.advance(31_000);
+    assert_ne!(last_used().await, first, "written again after a minute");
+}
+
 on_both_backends!(
+    token_use_is_recorded_at_most_once_a_minute,
     wrong_types_and_out_of_range_values_are_refused,
     forgot_password_answers_alike_for_known_and_unknown_addresses,
     password_changes_end_stolen_sessions_and_tokens,

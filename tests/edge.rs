@@ -37,8 +37,9 @@ fn json_of(response: &str) -> Value {
 }
 
 async fn metric(app: &TestApp, reason: &str) -> u64 {
-    let text = app
-        .http
+    // A client of its own: the shared one may hold a connection the server closed
+    // after refusing a body.
+    let text = reqwest::Client::new()
         .get(app.url("/metrics"))
         .send()
         .await

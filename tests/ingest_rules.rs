@@ -61,6 +61,25 @@ async fn keys_are_checked(backend: Backend) {
     let (status, body) = status_and_body(res).await;
     assert_eq!((status, body["error"].as_str()), (401, Some(MISSING_KEY)));
 
+    // A revoked or expired key whose secret matches is told why.
+    for (key, why) in [
+        (&revoked.key, "was revoked on"),
+        (&expired.key, "expired on"),
+    ] {
+        let res = app
+            .post_json("/ingest/event", key, &event("web", "x"))
+            .await;
+        let (status, body) = status_and_body(res).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body["error"].as_str().unwrap().contains(why), "{body}");
+    }
+    // A wrong secret for a revoked key learns nothing.
+    let wrong_for_revoked = format!("{}_{}", &revoked.key[..40], "cd".repeat(32));
+    let res = app
+        .post_json("/ingest/event", &wrong_for_revoked, &event("web", "x"))
+        .await;
+    let (status, body) = status_and_body(res).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some(MISSING_KEY)));
     for bad in [
         "garbled",
         &unknown,

@@ -3,8 +3,10 @@
 //! sit idle between requests.
 //!
 //! The watchdog of each connection only looks at atomics the connection's reads and
-//! writes update, so serving a request costs no extra task wake-up; it ticks at
-//! half the shorter timeout, so a timeout fires within 1.5 times its setting.
+//! writes update, so serving a request costs no extra task wake-up. It sleeps until
+//! the earliest moment a timeout could be due — never longer than the header-read
+//! timeout, since a request head may start right after it looked — so each timeout
+//! fires on time, give or take the timer's resolution.
 
 use super::refusals::{Refusal, Refusals};
 use poem::web::{LocalAddr, RemoteAddr};
@@ -20,6 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+
+/// Largest read buffer of a connection.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How long clients may take, and how many may be connected at once.
 #[derive(Debug, Clone, Copy)]
@@ -137,17 +142,20 @@ async fn serve_connection(
             }
         }
     });
-    let builder =
+    let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // The read buffer holds a request's head and the body as it streams in: 64 KiB
+    // covers the largest accepted header block (32 KiB) and keeps a connection that
+    // streams a huge body from growing it to hyper's default of ~400 KiB.
+    builder.http1().max_buf_size(READ_BUFFER_BYTES);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    let tick = (limits.header_read.min(limits.keep_alive) / 2).max(Duration::from_millis(100));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     loop {
+        let check = tokio::time::sleep(clock.next_check(limits));
         tokio::select! {
             _ = conn.as_mut() => return,
             _ = stop.changed() => break,
-            _ = ticks.tick() => match clock.overdue(limits) {
+            _ = check => match clock.overdue(limits) {
                 Some(Overdue::Headers) => {
                     refusals.count(Refusal::HeaderTimeout);
                     tracing::debug!(%peer, "closing a connection whose headers did not arrive in time");
@@ -215,6 +223,24 @@ impl ConnClock {
     fn request_finished(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.last_io.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// How long the watchdog may sleep before a timeout could be due.
+    fn next_check(&self, limits: ConnLimits) -> Duration {
+        let header = limits.header_read.as_millis() as u64;
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return limits.header_read;
+        }
+        let now = self.now();
+        let head = self.head_since.load(Ordering::Relaxed);
+        let wait = if head > 0 {
+            (head - 1 + header).saturating_sub(now)
+        } else {
+            let idle_due =
+                self.last_io.load(Ordering::Relaxed) + limits.keep_alive.as_millis() as u64;
+            idle_due.saturating_sub(now).min(header)
+        };
+        Duration::from_millis(wait.max(10))
     }
 
     fn overdue(&self, limits: ConnLimits) -> Option<Overdue> {

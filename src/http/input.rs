@@ -3,10 +3,10 @@
 //! and a time limit, and no NUL character in any text it carries — PostgreSQL
 //! cannot store one, and nothing legitimate sends one.
 
+use futures_util::StreamExt;
 use poem::http::{header, Method};
 use poem::{Body, Request};
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// Longest accepted request target (path and query).
 pub const MAX_URL_BYTES: usize = 8 * 1024;
@@ -97,10 +97,23 @@ pub async fn read_body(req: &mut Request, limit: usize, timeout: Duration) -> Re
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let mut reader = req.take_body().into_async_read();
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    let mut bounded = (&mut reader).take(limit as u64 + 1);
-    match tokio::time::timeout(timeout, bounded.read_to_end(&mut bytes)).await {
+    // Kept as the chunks that arrive, not grown by doubling: a refused body never
+    // holds more than the limit and one chunk.
+    let mut stream = req.take_body().into_bytes_stream();
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut total = 0usize;
+    let collect = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            total += chunk.len();
+            if total > limit {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    match tokio::time::timeout(timeout, collect).await {
         Err(_) => {
             return Err(Refused::new(
                 408,
@@ -120,9 +133,13 @@ pub async fn read_body(req: &mut Request, limit: usize, timeout: Duration) -> Re
         }
         Ok(Ok(_)) => {}
     }
-    if bytes.len() > limit {
+    if total > limit {
         return Err(too_large());
     }
+    let bytes = match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    };
     let kind = content_kind(req);
     if let Some(field) = match kind {
         BodyKind::Json => nul_in_json(&bytes),

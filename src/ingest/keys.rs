@@ -52,6 +52,18 @@ pub fn generate_key() -> (String, String, String) {
     (format!("{PREFIX}{public}_{secret}"), public, hash)
 }
 
+/// What a presented key turned out to be.
+#[derive(Debug, Clone)]
+pub enum KeyCheck {
+    Valid(VerifiedKey),
+    /// The secret matched, but the key was revoked at this time (Unix ms).
+    Revoked(i64),
+    /// The secret matched, but the key expired at this time (Unix ms).
+    Expired(i64),
+    /// Malformed, unknown, wrong secret, or its project or organization deleted.
+    Invalid,
+}
+
 /// A key that passed verification.
 #[derive(Debug, Clone)]
 pub struct VerifiedKey {
@@ -67,16 +79,11 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    /// `Ok(None)` for any unusable key: malformed, unknown, wrong secret, revoked,
-    /// expired, or its project or organization deleted.
-    pub async fn verify(
-        &self,
-        db: &Db,
-        raw: &str,
-        now_ms: i64,
-    ) -> StoreResult<Option<VerifiedKey>> {
+    /// Only a key whose secret matches is told apart as revoked or expired: anyone
+    /// else learns nothing about which keys exist.
+    pub async fn verify(&self, db: &Db, raw: &str, now_ms: i64) -> StoreResult<KeyCheck> {
         let Some(key) = parse_key(raw) else {
-            return Ok(None);
+            return Ok(KeyCheck::Invalid);
         };
         let cached = self
             .entries
@@ -92,15 +99,20 @@ impl KeyCache {
                 row
             }
         };
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            return Ok(KeyCheck::Invalid);
+        };
         let presented = secret_hash(&key.public_id, &key.secret);
         if !bool::from(presented.as_bytes().ct_eq(row.secret_hash.as_bytes())) {
-            return Ok(None);
+            return Ok(KeyCheck::Invalid);
         }
-        if row.expires_at.is_some_and(|exp| exp <= now_ms) {
-            return Ok(None);
+        if let Some(at) = row.revoked_at {
+            return Ok(KeyCheck::Revoked(at));
         }
-        Ok(Some(VerifiedKey {
+        if let Some(exp) = row.expires_at.filter(|exp| *exp <= now_ms) {
+            return Ok(KeyCheck::Expired(exp));
+        }
+        Ok(KeyCheck::Valid(VerifiedKey {
             key_id: row.id,
             project_id: row.project_id,
             allowed_app: row.allowed_app,

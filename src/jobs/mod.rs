@@ -29,6 +29,10 @@ pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
             })
         })?)
         .await?;
+    tracing::info!(
+        idle_minutes = state.config.session_idle_minutes,
+        "idle-session closing scheduled every minute"
+    );
     match state.config.retention_schedule().map(str::to_string) {
         Some(cron) => add_retention(&scheduler, state, &cron).await?,
         None => tracing::info!("RETENTION_CRON is off: retention runs only from the CLI"),

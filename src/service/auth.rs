@@ -132,7 +132,10 @@ pub async fn authenticate(
                 .await?
                 .filter(|t| t.expires_at.is_none_or(|exp| exp > now))
                 .ok_or_else(unauthorized)?;
-            state.db.touch_personal_token(&row.id, now).await?;
+            // Like sessions and keys: at most one write a minute per token.
+            if row.last_used_at.is_none_or(|at| now - at > MINUTE_MS) {
+                state.db.touch_personal_token(&row.id, now).await?;
+            }
             (row.user_id, None)
         }
         Credential::Bearer(token) | Credential::Cookie(token) => {

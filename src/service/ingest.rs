@@ -4,6 +4,7 @@
 use crate::domain::plans::Plan;
 use crate::domain::timeutil::{format_rfc3339_ms, month_key, next_month_start_ms};
 use crate::error::{AppError, AppResult};
+use crate::ingest::keys::KeyCheck;
 use crate::ingest::limits::AppCheck;
 use crate::ingest::normalize;
 use crate::ingest::pipeline::SubmitError;
@@ -37,13 +38,21 @@ pub async fn authenticate(state: &AppState, key: Option<&str>) -> AppResult<Call
     if let Some(raw) = key {
         // A presented key must be good, even in development mode.
         return match state.keys.verify(&state.db, raw, now).await? {
-            Some(k) => Ok(Caller {
+            KeyCheck::Valid(k) => Ok(Caller {
                 project_id: k.project_id,
                 key_id: Some(k.key_id),
                 allowed_app: k.allowed_app.map(|a| a.trim().to_string()),
                 plan: Plan::from_stored(&k.plan),
             }),
-            None => Err(AppError::Unauthorized(MISSING_KEY.into())),
+            KeyCheck::Revoked(at) => Err(AppError::Unauthorized(format!(
+                "This API key was revoked on {}; create a new key in Settings → API keys.",
+                format_rfc3339_ms(at)
+            ))),
+            KeyCheck::Expired(at) => Err(AppError::Unauthorized(format!(
+                "This API key expired on {}; create a new key in Settings → API keys.",
+                format_rfc3339_ms(at)
+            ))),
+            KeyCheck::Invalid => Err(AppError::Unauthorized(MISSING_KEY.into())),
         };
     }
     match (

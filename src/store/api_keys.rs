@@ -33,6 +33,7 @@ pub struct ApiKeyAuthRow {
     pub secret_hash: String,
     pub allowed_app: Option<String>,
     pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
     pub plan: String,
 }
 
@@ -95,15 +96,16 @@ impl Db {
         })
     }
 
-    /// A usable key: not revoked or deleted, its project and organization live.
-    /// Expiry is left to the caller, which compares against its own clock.
+    /// A key whose project and organization are live, revoked or not (so that its
+    /// holder can be told). Revocation and expiry are left to the caller, which
+    /// checks the secret first and compares against its own clock.
     pub async fn api_key_for_auth(&self, public_id: &str) -> StoreResult<Option<ApiKeyAuthRow>> {
         on_db!(self, pool => Ok(sqlx::query_as(
-            "SELECT k.id, k.project_id, k.secret_hash, k.allowed_app, k.expires_at, o.plan
+            "SELECT k.id, k.project_id, k.secret_hash, k.allowed_app, k.expires_at, k.revoked_at, o.plan
              FROM api_keys k
              JOIN projects p ON p.id = k.project_id
              JOIN organizations o ON o.id = p.org_id
-             WHERE k.public_id = $1 AND k.revoked_at IS NULL AND k.deleted_at IS NULL
+             WHERE k.public_id = $1 AND k.deleted_at IS NULL
                AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
         )
         .bind(public_id)

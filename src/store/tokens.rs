@@ -6,6 +6,7 @@ pub struct TokenAuthRow {
     pub id: String,
     pub user_id: String,
     pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 pub struct NewPersonalToken<'a> {
@@ -47,7 +48,7 @@ impl Db {
         token_hash: &str,
     ) -> StoreResult<Option<TokenAuthRow>> {
         on_db!(self, pool => Ok(sqlx::query_as(
-            "SELECT id, user_id, expires_at FROM personal_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, user_id, expires_at, last_used_at FROM personal_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(pool)
