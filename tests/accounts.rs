@@ -591,6 +591,22 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
         (preview["org_name"].as_str(), preview["role"].as_str()),
         (Some("Acme"), Some("EDITOR"))
     );
+    // Another address with the invite is refused before any account exists.
+    let (status, _, body) = post(
+        &app,
+        "/api/auth/register",
+        json!({ "email": "intruder@example.com", "password": PASSWORD, "invite_token": token }),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("new@example.com"));
+    let (status, _, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({ "email": "intruder@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(status, 401, "no account was created");
     let (status, _, body) = post(
         &app,
         "/api/auth/register",

@@ -46,7 +46,7 @@ async fn retention_deletes_what_the_plan_no_longer_keeps(backend: Backend) {
     // 20 days later: past FREE's 14 days, within SELF_HOSTED's 90.
     clock.advance(20 * DAY_MS);
     let dry = retention::run(db, clock, 90, 30, true).await.unwrap();
-    assert_eq!(dry.rows_deleted, 4);
+    assert_eq!(dry.rows_deleted, 5, "exactly what the run deletes");
     let run = retention::run(db, clock, 90, 30, false).await.unwrap();
     assert_eq!(
         run.rows_deleted, 5,

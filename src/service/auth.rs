@@ -266,6 +266,18 @@ pub async fn register(
         ),
         None => None,
     };
+    // Checked before anything is created: a refused invite leaves no account behind.
+    if let Some(invite) = &invite {
+        if !invite
+            .email
+            .eq_ignore_ascii_case(&accounts::normalize_email(r.email)?)
+        {
+            return Err(AppError::forbidden(format!(
+                "This invite is for {}; sign up with that address.",
+                invite.email
+            )));
+        }
+    }
     let first_user = state.db.count_users().await? == 0;
     if invite.is_none() && !registration_open(state).await? {
         return Err(AppError::forbidden(

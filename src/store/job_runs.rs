@@ -96,7 +96,8 @@ impl Db {
         .await?))
     }
 
-    /// Rows older than `cutoff` for a project, per table (what a run would delete).
+    /// What a run would delete for a project: rows older than `cutoff`, and the error
+    /// groups left without an occurrence.
     pub async fn count_expired(&self, project_id: &str, cutoff: i64) -> StoreResult<i64> {
         let mut total = 0;
         for (table, col) in RETAINED {
@@ -104,7 +105,17 @@ impl Db {
             let n: i64 = on_db!(self, pool => sqlx::query_scalar(&sql).bind(project_id).bind(cutoff).fetch_one(pool).await?);
             total += n;
         }
-        Ok(total)
+        // The groups the run deletes once their last expired occurrence is gone.
+        let emptied: i64 = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM error_groups WHERE project_id = $1 AND last_seen < $2
+             AND NOT EXISTS (SELECT 1 FROM error_occurrences o
+                             WHERE o.group_id = error_groups.id AND o.timestamp >= $2)",
+        )
+        .bind(project_id)
+        .bind(cutoff)
+        .fetch_one(pool)
+        .await?);
+        Ok(total + emptied)
     }
 
     /// Deletes at most `batch` expired rows from one table of a project. Small batches
