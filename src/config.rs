@@ -184,6 +184,10 @@ pub struct ServeConfig {
     #[arg(long, env = "TELEMETRY_INGEST_QUEUE_MAX_MB", default_value_t = 32)]
     pub ingest_queue_max_mb: u32,
 
+    /// Most events in one `/ingest/batch` request (within the body limit).
+    #[arg(long, env = "TELEMETRY_INGEST_BATCH_MAX", default_value_t = crate::ingest::normalize::DEFAULT_MAX_BATCH)]
+    pub ingest_batch_max: usize,
+
     /// Most items written by one group commit.
     #[arg(long, env = "TELEMETRY_INGEST_GROUP_MAX", default_value_t = 2_000)]
     pub ingest_group_max: usize,
@@ -326,6 +330,9 @@ impl ServeConfig {
             if value == 0 {
                 problems.push(format!("{name} must be at least 1"));
             }
+        }
+        if !(1..=10_000).contains(&self.ingest_batch_max) {
+            problems.push("TELEMETRY_INGEST_BATCH_MAX must be 1–10000".into());
         }
         if self.max_connections == 0 {
             problems.push("TELEMETRY_MAX_CONNECTIONS must be at least 1".into());

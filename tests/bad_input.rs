@@ -40,11 +40,11 @@ fn bad_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("properties not object", br#"{"app":"web","name":"x","session_id":"s","message":"m","properties":[1],"context":"c","started_at":"yesterday","events":[{"app":"w","name":"x","properties":"p"}]}"#.to_vec()),
         ("oversized properties", format!(r#"{{"app":"web","name":"x","session_id":"s","message":"m","properties":{{"k":"{a}"}},"context":{{"k":"{a}"}},"ended_at":"nope","events":[{{"app":"w","name":"x","properties":{{"k":"{a}"}}}}]}}"#, a = long(40_000)).into_bytes()),
     ];
-    let items: Vec<Value> = (0..101)
+    let items: Vec<Value> = (0..1001)
         .map(|i| json!({ "app": "web", "name": format!("e{i}") }))
         .collect();
     bodies.push((
-        "101-item batch",
+        "1001-item batch",
         json!({ "events": items, "app": "web", "name": 5 })
             .to_string()
             .into_bytes(),

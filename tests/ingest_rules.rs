@@ -332,7 +332,7 @@ async fn batches_are_all_or_nothing(backend: Backend) {
             .status(),
         204
     );
-    let too_many: Vec<Value> = (0..101).map(|i| event("web", &format!("e{i}"))).collect();
+    let too_many: Vec<Value> = (0..1001).map(|i| event("web", &format!("e{i}"))).collect();
     let (status, body) = status_and_body(
         app.post_json("/ingest/batch", &seed.key, &json!({ "events": too_many }))
             .await,
@@ -640,7 +640,48 @@ async fn cors_preflight_allows_any_origin(backend: Backend) {
     }
 }
 
+async fn batches_hold_up_to_the_configured_number_of_events(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("batches").await;
+    let events = |n: usize| {
+        let items: Vec<Value> = (0..n)
+            .map(|i| json!({ "app": "web", "name": format!("e{}", i % 7) }))
+            .collect();
+        json!({ "events": items })
+    };
+    let res = app
+        .post_json("/ingest/batch", &seed.key, &events(1000))
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .post_json("/ingest/batch", &seed.key, &events(1001))
+        .await;
+    let (status, body) = status_and_body(res).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"]["field"], "events");
+    let (_, names) = app.read(&seed, "/api/events/names?from=0").await;
+    let total: i64 = names["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 1000, "{names}");
+    // A smaller limit is a setting.
+    let small = TestApp::start_with(backend, |c| c.ingest_batch_max = 5).await;
+    let seed = small.seed("small").await;
+    let res = small
+        .post_json("/ingest/batch", &seed.key, &events(6))
+        .await;
+    assert_eq!(res.status(), 400);
+    let res = small
+        .post_json("/ingest/batch", &seed.key, &events(5))
+        .await;
+    assert_eq!(res.status(), 204);
+}
+
 on_both_backends!(
+    batches_hold_up_to_the_configured_number_of_events,
     keys_are_checked,
     app_restricted_keys_refuse_other_apps,
     development_mode_accepts_keyless_ingest,

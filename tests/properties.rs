@@ -74,7 +74,7 @@ fn check_all(bytes: &[u8]) {
         }
     }
     if let Ok(b) = parse_json::<BatchIn>(bytes) {
-        if let Ok(items) = normalize::batch(&b, now) {
+        if let Ok(items) = normalize::batch(&b, now, 100) {
             assert!(items.len() <= 100);
         }
     }

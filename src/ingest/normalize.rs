@@ -9,7 +9,9 @@ use crate::error::{AppError, AppResult};
 use crate::store::{ErrorOccurrenceWrite, EventWrite, SessionWrite};
 use std::borrow::Cow;
 
-pub const MAX_BATCH: usize = 100;
+/// Default of `TELEMETRY_INGEST_BATCH_MAX`: the SDKs let users raise `batchSize` past
+/// 100, and drop a refused batch whole.
+pub const DEFAULT_MAX_BATCH: usize = 1000;
 pub const MAX_APP_CHARS: usize = 128;
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_LABEL_CHARS: usize = 200;
@@ -191,12 +193,13 @@ fn scalar_props(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String
         .collect()
 }
 
-pub fn batch(b: &BatchIn, now: i64) -> AppResult<Vec<EventWrite>> {
-    if b.events.len() > MAX_BATCH {
+/// A batch of at most `max` events, accepted or refused as a whole.
+pub fn batch(b: &BatchIn, now: i64, max: usize) -> AppResult<Vec<EventWrite>> {
+    if b.events.len() > max {
         return Err(AppError::invalid(
             "events",
             format!(
-                "`events` holds at most {MAX_BATCH} items (got {})",
+                "`events` holds at most {max} items (got {}); send smaller batches",
                 b.events.len()
             ),
         ));

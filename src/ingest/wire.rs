@@ -36,10 +36,11 @@ pub struct EventIn {
     pub timestamp: Option<String>,
 }
 
-/// Up to 100 events, accepted or refused as a whole.
+/// Up to 1 000 events (`TELEMETRY_INGEST_BATCH_MAX`) within the body limit, accepted
+/// or refused as a whole.
 #[derive(Debug, Clone, Deserialize, Object)]
 pub struct BatchIn {
-    #[oai(validator(max_items = 100))]
+    #[oai(validator(max_items = 1000))]
     pub events: Vec<EventIn>,
 }
 

@@ -85,7 +85,7 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
             (IngestWrite::Events(vec![w]), apps, 1)
         }
         Payload::Batch(b) => {
-            let events = normalize::batch(b, now)?;
+            let events = normalize::batch(b, now, state.config.ingest_batch_max)?;
             if events.is_empty() {
                 return Ok(());
             }
