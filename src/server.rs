@@ -106,7 +106,7 @@ async fn edge<E: Endpoint>(
             }
         }
     }
-    headers::apply(kind, res.headers_mut());
+    headers::apply(kind, res.status(), res.headers_mut());
     if let Some(reason) = Refusal::of_status(res.status().as_u16()) {
         state.refusals.count(reason);
     }

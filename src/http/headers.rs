@@ -1,7 +1,7 @@
 //! Security headers on every response, whatever produced it: the dashboard's pages,
-//! the API's JSON, the API docs, `/health` and `/metrics`.
+//! the API's JSON, the API docs, `/health`, `/metrics` and ingest refusals.
 
-use poem::http::{header, HeaderMap, HeaderValue};
+use poem::http::{header, HeaderMap, HeaderValue, StatusCode};
 
 /// The dashboard: its own scripts and styles only.
 const DASHBOARD_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -22,18 +22,16 @@ pub enum Kind {
     Dashboard,
     Docs,
     Data,
+    Ingest,
 }
 
 impl Kind {
     pub fn of_path(path: &str) -> Kind {
         if path == "/api/docs" || path.starts_with("/api/docs/") {
             Kind::Docs
-        } else if path == "/health"
-            || path == "/metrics"
-            || path.starts_with("/api/")
-            || path == "/ingest"
-            || path.starts_with("/ingest/")
-        {
+        } else if path == "/ingest" || path.starts_with("/ingest/") {
+            Kind::Ingest
+        } else if path == "/health" || path == "/metrics" || path.starts_with("/api/") {
             Kind::Data
         } else {
             Kind::Dashboard
@@ -41,11 +39,17 @@ impl Kind {
     }
 }
 
-pub fn apply(kind: Kind, h: &mut HeaderMap) {
+pub fn apply(kind: Kind, status: StatusCode, h: &mut HeaderMap) {
+    // An accepted ingest answer has no body to sniff or frame, and SDKs send
+    // thousands a second: it stays as small as it can be. Ingest refusals, which
+    // carry JSON, get the headers like every other response.
+    if kind == Kind::Ingest && status.is_success() {
+        return;
+    }
     let csp = match kind {
         Kind::Dashboard => DASHBOARD_CSP,
         Kind::Docs => DOCS_CSP,
-        Kind::Data => DATA_CSP,
+        Kind::Data | Kind::Ingest => DATA_CSP,
     };
     h.insert(
         header::CONTENT_SECURITY_POLICY,

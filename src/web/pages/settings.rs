@@ -223,7 +223,7 @@ fn profile_view(ctx: &PageCtx, sessions: &[UserSessionRow]) -> Markup {
                             @for s in sessions {
                                 @let current = ctx.who().session_id.as_deref() == Some(s.id.as_str());
                                 tr {
-                                    td { span class="truncate" { (s.user_agent.as_deref().unwrap_or("unknown")) @if current { " " span class="badge badge-good" { "This session" } } } }
+                                    td { @if current { span class="badge badge-good" { "This session" } " " } span class="truncate" { (s.user_agent.as_deref().unwrap_or("unknown")) } }
                                     td class="mono" { (s.ip.as_deref().unwrap_or("–")) }
                                     td { (time(s.created_at)) }
                                     td { (time(s.last_seen_at)) }
