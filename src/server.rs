@@ -91,9 +91,19 @@ async fn edge<E: Endpoint>(
     let path = uri.path();
     let kind = headers::Kind::of_path(path);
     let machine = kind != headers::Kind::Dashboard;
-    let mut res = match screen(&state, &mut req, path).await {
-        Err(refused) => refusal_response(refused, machine),
-        Ok(()) => match limit_per_ip(&state, &req) {
+    let refused = match input::check_head(&req) {
+        Err(refused) => Some(refused),
+        // Ingest operations read their own bodies (their own limit, the same timeout).
+        Ok(()) if kind != headers::Kind::Ingest && input::has_body(&req) => {
+            // Boxed: only requests with a body carry the reading state, so the
+            // future of every other request (ingest's among them) stays small.
+            Box::pin(read_body(&state, &mut req)).await.err()
+        }
+        Ok(()) => None,
+    };
+    let mut res = match refused {
+        Some(refused) => refusal_response(refused, machine),
+        None => match limit_per_ip(&state, &req) {
             Some(refused) => refused,
             None => cors_and_json_errors(ep, req).await?,
         },
@@ -113,13 +123,7 @@ async fn edge<E: Endpoint>(
     Ok(res)
 }
 
-/// The checks of `http::input`; ingest bodies are read by the ingest operations,
-/// which have their own (larger, separate) limit and the same timeout.
-async fn screen(state: &SharedState, req: &mut Request, path: &str) -> Result<(), Refused> {
-    input::check_head(req)?;
-    if path == "/ingest" || path.starts_with("/ingest/") {
-        return Ok(());
-    }
+async fn read_body(state: &SharedState, req: &mut Request) -> Result<(), Refused> {
     let c = &state.config;
     input::read_body(
         req,

@@ -81,9 +81,6 @@ pub fn check_head(req: &Request) -> Result<(), Refused> {
 /// Reads the body whole, within `limit` bytes and `timeout`, refuses NUL characters
 /// in JSON and form bodies, and puts it back for the handler.
 pub async fn read_body(req: &mut Request, limit: usize, timeout: Duration) -> Result<(), Refused> {
-    if !has_body(req) {
-        return Ok(());
-    }
     let too_large = || {
         Refused::new(
             413,
@@ -156,7 +153,8 @@ pub async fn read_body(req: &mut Request, limit: usize, timeout: Duration) -> Re
     Ok(())
 }
 
-fn has_body(req: &Request) -> bool {
+/// Whether a request may carry a body worth reading.
+pub fn has_body(req: &Request) -> bool {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && req.header(header::CONTENT_LENGTH).is_none()
         && req.header(header::TRANSFER_ENCODING).is_none()
