@@ -212,6 +212,13 @@ async fn cli_manages_users_orgs_projects_keys_and_tokens(backend: Backend) {
     assert!(ok);
     assert_eq!(report["rows_deleted"], 0);
 
+    let nowhere = db.dir.path().join("no-such-dir").join("snapshot.db");
+    let (ok, _, err) = cli(&db, &["backup", "--out", nowhere.to_str().unwrap()], None);
+    assert!(!ok);
+    assert!(
+        err.contains("no-such-dir") && err.contains("does not exist") && err.lines().count() <= 2,
+        "{err}"
+    );
     let out = db.dir.path().join("snapshot.db");
     let (ok, _, err) = cli(&db, &["backup", "--out", out.to_str().unwrap()], None);
     match backend {

@@ -24,6 +24,43 @@ fn committed_openapi_matches_the_code() {
 }
 
 #[test]
+fn the_spec_says_what_the_server_sends_and_accepts() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&telemetry_tracker::api::spec_json()).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    // Optional fields come back as null.
+    for (schema, field) in [
+        ("User", "name"),
+        ("Member", "name"),
+        ("ApiKey", "expires_at"),
+        ("ApiKey", "revoked_at"),
+        ("Token", "last_used_at"),
+        ("ErrorGroupPage", "next_cursor"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["nullable"], true,
+            "{schema}.{field}"
+        );
+    }
+    // Constraints the server enforces are stated.
+    let token = &schemas["NewToken"]["properties"];
+    assert_eq!(token["expires_in_days"]["minimum"], 1.0);
+    assert_eq!(token["expires_in_days"]["maximum"], 3650.0);
+    assert_eq!(token["name"]["maxLength"], 120);
+    assert_eq!(
+        schemas["Token"]["properties"]["created_at"]["format"],
+        "date-time"
+    );
+    let limit = spec["paths"]["/api/errors"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["maximum"], 500.0);
+}
+
+#[test]
 fn every_route_is_documented_with_error_bodies() {
     let spec: serde_json::Value =
         serde_json::from_str(&telemetry_tracker::api::spec_json()).unwrap();
