@@ -230,6 +230,14 @@ async fn password_changes_end_stolen_sessions_and_tokens(backend: Backend) {
     assert_eq!(me(kept).await, 401);
 }
 
+/// One wrong password from each of 198.51.100.`hosts`.
+async fn guesses_from_many_addresses(app: &TestApp, email: &str, hosts: std::ops::Range<u8>) {
+    for i in hosts {
+        let from = format!("198.51.100.{i}");
+        login(app, email, "wrong guess!", Some(&from)).await;
+    }
+}
+
 async fn guessing_is_slowed_but_the_owner_gets_in(backend: Backend) {
     let app = TestApp::start_with(backend, |c| c.trust_proxy = true).await;
     let s = app.seed("owner").await;
@@ -249,26 +257,10 @@ async fn guessing_is_slowed_but_the_owner_gets_in(backend: Backend) {
     assert_eq!(body["code"], "login_throttled");
     // Many addresses guessing: the owner still gets in from home (which clears the
     // account's count)...
-    for i in 10..40 {
-        login(
-            &app,
-            &s.email,
-            "wrong guess!",
-            Some(&format!("198.51.100.{i}")),
-        )
-        .await;
-    }
+    guesses_from_many_addresses(&app, &s.email, 10..40).await;
     assert_eq!(login(&app, &s.email, PASSWORD, Some(home)).await.0, 200);
     // ...while a new address waits its turn: one try a minute, taken by a guesser.
-    for i in 40..70 {
-        login(
-            &app,
-            &s.email,
-            "wrong guess!",
-            Some(&format!("198.51.100.{i}")),
-        )
-        .await;
-    }
+    guesses_from_many_addresses(&app, &s.email, 40..70).await;
     let res = app
         .http
         .post(app.url("/api/auth/login"))
