@@ -2,11 +2,11 @@
 //! same binary. With `--json`, a command prints exactly one JSON object on stdout.
 
 use crate::clock::Clock;
-use crate::config::{DbConfig, ServeConfig, SyncMode};
+use crate::config::{DbConfig, ServeConfig};
 use crate::domain::plans::Plan;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::service::{accounts, retention};
-use crate::store::{Db, SqliteSync};
+use crate::store::Db;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -180,12 +180,8 @@ pub struct RetentionArgs {
     /// Count what would be deleted without deleting.
     #[arg(long)]
     pub dry_run: bool,
-    /// Days kept on the SELF_HOSTED plan.
-    #[arg(long, env = "TELEMETRY_RETENTION_DAYS", default_value_t = 90)]
-    pub retention_days: u32,
-    /// Minutes without activity after which an open session is closed.
-    #[arg(long, env = "TELEMETRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
-    pub session_idle_minutes: u32,
+    #[command(flatten)]
+    pub retention: crate::config::RetentionSettings,
 }
 
 #[derive(Args)]
@@ -227,10 +223,7 @@ impl Output {
 }
 
 pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
-    let sync = match cfg.sqlite_synchronous {
-        SyncMode::Normal => SqliteSync::Normal,
-        SyncMode::Full => SqliteSync::Full,
-    };
+    let sync = cfg.sqlite_synchronous;
     // An empty DATABASE_URL (as env files often leave it) means the default.
     let url = cfg
         .database_url
@@ -464,8 +457,8 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
             let r = retention::run(
                 db,
                 clock,
-                args.retention_days,
-                args.session_idle_minutes,
+                args.retention.retention_days,
+                args.retention.session_idle_minutes,
                 args.dry_run,
             )
             .await?;

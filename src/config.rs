@@ -65,6 +65,33 @@ impl std::fmt::Debug for DbConfig {
     }
 }
 
+/// What is kept and for how long: read by `serve` (its jobs) and by `retention run`,
+/// declared once for both.
+#[derive(Args, Clone, Debug)]
+pub struct RetentionSettings {
+    /// Days of telemetry kept on the SELF_HOSTED plan (paid plans keep their own).
+    #[arg(long, env = "TELEMETRY_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
+
+    /// Minutes without activity after which an open session is closed.
+    #[arg(long, env = "TELEMETRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u32,
+}
+
+impl RetentionSettings {
+    /// Every problem with these settings, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.retention_days == 0 {
+            problems.push("TELEMETRY_RETENTION_DAYS must be at least 1".into());
+        }
+        if self.session_idle_minutes == 0 {
+            problems.push("TELEMETRY_SESSION_IDLE_MINUTES must be at least 1".into());
+        }
+        problems
+    }
+}
+
 /// Settings of the `serve` command.
 #[derive(Args, Clone)]
 pub struct ServeConfig {
@@ -134,13 +161,8 @@ pub struct ServeConfig {
     #[arg(long, env = "RETENTION_CRON", default_value = "0 0 3 * * *")]
     pub retention_cron: String,
 
-    /// Days of telemetry kept on the SELF_HOSTED plan (paid plans keep their own).
-    #[arg(long, env = "TELEMETRY_RETENTION_DAYS", default_value_t = 90)]
-    pub retention_days: u32,
-
-    /// Minutes without activity after which an open session is closed.
-    #[arg(long, env = "TELEMETRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
-    pub session_idle_minutes: u32,
+    #[command(flatten)]
+    pub retention: RetentionSettings,
 
     /// Largest accepted ingest request body (`/ingest/*`) in bytes.
     #[arg(long, env = "TELEMETRY_MAX_BODY_BYTES", default_value_t = 1_048_576)]
@@ -301,12 +323,7 @@ impl ServeConfig {
                 self.retention_cron
             ));
         }
-        if self.retention_days == 0 {
-            problems.push("TELEMETRY_RETENTION_DAYS must be at least 1".into());
-        }
-        if self.session_idle_minutes == 0 {
-            problems.push("TELEMETRY_SESSION_IDLE_MINUTES must be at least 1".into());
-        }
+        problems.extend(self.retention.problems());
         if self.max_body_bytes < 1024 {
             problems.push("TELEMETRY_MAX_BODY_BYTES must be at least 1024".into());
         }

@@ -192,7 +192,7 @@ async fn sqlite_files_get_a_direct_writer(backend: Backend) {
     let memory = telemetry_tracker::store::Db::connect(
         Some("sqlite::memory:"),
         &db.data_dir(),
-        telemetry_tracker::store::SqliteSync::Normal,
+        telemetry_tracker::store::SyncMode::Normal,
     )
     .await
     .unwrap();

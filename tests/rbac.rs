@@ -206,7 +206,7 @@ async fn case(
     .unwrap();
     let accept_token = accept.link.split("token=").nth(1).unwrap().to_string();
     // A dashboard session and a spare token of the actor's, to end and revoke.
-    let session_id = telemetry_tracker::ingest::normalize::new_id();
+    let session_id = telemetry_tracker::domain::ids::new_id();
     db.insert_user_session(&NewUserSession {
         id: &session_id,
         user_id: &actor.id,

@@ -13,7 +13,7 @@ use telemetry_tracker::store::{IngestWrite, Scope, SessionWrite, WriteItem};
 
 fn session(id: &str, environment: Option<&str>) -> SessionWrite {
     SessionWrite {
-        new_id: telemetry_tracker::ingest::normalize::new_id(),
+        new_id: telemetry_tracker::domain::ids::new_id(),
         session_id: id.into(),
         app: Some("web".into()),
         platform: None,

@@ -7,6 +7,7 @@ pub mod context;
 pub mod health;
 pub mod ingest;
 pub mod json;
+pub mod notifications;
 pub mod orgs;
 pub mod problem;
 pub mod read;
@@ -36,7 +37,7 @@ pub type Apis = (
     read::ReadApi,
     analytics::AnalyticsApi,
     auth::AuthApi,
-    analytics::NotificationsApi,
+    notifications::NotificationsApi,
     orgs::OrgsApi,
 );
 
@@ -48,7 +49,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             read::ReadApi,
             analytics::AnalyticsApi,
             auth::AuthApi,
-            analytics::NotificationsApi,
+            notifications::NotificationsApi,
             orgs::OrgsApi,
         ),
         "Telemetry Tracker",

@@ -2,6 +2,7 @@
 
 pub mod grouping;
 pub mod identity;
+pub mod ids;
 pub mod notify;
 pub mod plans;
 pub mod rbac;

@@ -3,6 +3,7 @@
 
 use super::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
 use crate::domain::grouping;
+use crate::domain::ids::new_id;
 use crate::domain::timeutil::{accept_client_time, parse_rfc3339_ms};
 use crate::domain::vitals;
 use crate::error::{AppError, AppResult};
@@ -25,10 +26,6 @@ const MAX_PROP_VALUE_CHARS: usize = 100;
 /// The event name the SDKs report web vitals under.
 pub const WEB_VITAL: &str = "$web_vital";
 const TRUNCATION_MARKER: &str = "… [truncated]";
-
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 /// Text as stored: NUL characters, which PostgreSQL text cannot hold, are dropped
 /// so that both backends store the same thing.

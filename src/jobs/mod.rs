@@ -18,7 +18,7 @@ pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
                 match retention::close_idle_sessions(
                     &state.db,
                     &state.clock,
-                    state.config.session_idle_minutes,
+                    state.config.retention.session_idle_minutes,
                 )
                 .await
                 {
@@ -30,7 +30,7 @@ pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
         })?)
         .await?;
     tracing::info!(
-        idle_minutes = state.config.session_idle_minutes,
+        idle_minutes = state.config.retention.session_idle_minutes,
         "idle-session closing scheduled every minute"
     );
     match state.config.retention_schedule().map(str::to_string) {
@@ -55,8 +55,8 @@ async fn add_retention(
                 match retention::run(
                     &state.db,
                     &state.clock,
-                    c.retention_days,
-                    c.session_idle_minutes,
+                    c.retention.retention_days,
+                    c.retention.session_idle_minutes,
                     false,
                 )
                 .await

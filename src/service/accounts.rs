@@ -1,11 +1,11 @@
 //! Users, organizations, projects, API keys and personal access tokens.
 
 use crate::clock::Clock;
+use crate::domain::ids::new_id;
 use crate::domain::plans::Plan;
 use crate::domain::slug::slugify;
 use crate::error::{AppError, AppResult};
 use crate::ingest::keys::generate_key;
-use crate::ingest::normalize::new_id;
 use crate::store::{
     ApiKeyRow, AuditRow, Db, MyOrgRow, NewApiKey, NewPersonalToken, OrgRow, ProjectRow, UserRow,
 };

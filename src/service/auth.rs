@@ -1,9 +1,9 @@
 //! Accounts: registration, login, dashboard sessions, tokens as credentials,
 //! password change and reset, and CSRF protection for cookie-authenticated calls.
 
+use crate::domain::ids::new_id;
 use crate::domain::timeutil::{DAY_MS, MINUTE_MS};
 use crate::error::{AppError, AppResult};
-use crate::ingest::normalize::new_id;
 use crate::mail::templates;
 use crate::service::accounts::{self, hash_password, token_hash, verify_password};
 use crate::service::orgs;

@@ -4,10 +4,10 @@
 //! group commit, so that every roll-up is maintained exactly as for real traffic.
 
 use crate::domain::grouping;
+use crate::domain::ids::new_id;
 use crate::domain::timeutil::{month_key, DAY_MS, MINUTE_MS};
 use crate::domain::vitals;
 use crate::error::{AppError, AppResult};
-use crate::ingest::normalize::new_id;
 use crate::ingest::rollup::RollupState;
 use crate::store::{Db, ErrorOccurrenceWrite, EventWrite, IngestWrite, SessionWrite, WriteItem};
 use rand::distributions::{Distribution, WeightedIndex};

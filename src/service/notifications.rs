@@ -2,9 +2,9 @@
 //! resolved one, every member of the project's organization gets a notification,
 //! in the bell and by mail as their preferences say.
 
+use crate::domain::ids::new_id;
 use crate::domain::notify::{Kind, Prefs};
 use crate::error::{AppError, AppResult};
-use crate::ingest::normalize::new_id;
 use crate::mail::{templates, Outbox};
 use crate::service::auth::Principal;
 use crate::state::AppState;

@@ -1,11 +1,11 @@
 //! Organizations, members, invites, projects, API keys and personal tokens, with
 //! the role checks of SPEC §4 and an audit entry for every change.
 
+use crate::domain::ids::new_id;
 use crate::domain::plans::Plan;
 use crate::domain::rbac::{allows, Action, Role};
 use crate::domain::timeutil::DAY_MS;
 use crate::error::{AppError, AppResult};
-use crate::ingest::normalize::new_id;
 use crate::mail::{templates, Email};
 use crate::service::accounts::{self, token_hash, Actor, CreatedKey, CreatedToken};
 use crate::service::auth::{Principal, RequestMeta};

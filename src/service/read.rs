@@ -1,5 +1,6 @@
 //! The read API's logic: who may read which project, time ranges, pagination.
 
+use crate::domain::rbac::{allows, Action, Role};
 use crate::domain::timerange::Window;
 use crate::error::{AppError, AppResult};
 use crate::service::analytics;
@@ -17,12 +18,12 @@ pub const DEFAULT_RANGE: &str = "30d";
 pub struct Reader {
     pub user_id: Option<String>,
     pub project_id: String,
-    pub role: String,
+    pub role: Role,
 }
 
 impl Reader {
     pub fn can_edit(&self) -> bool {
-        matches!(self.role.as_str(), "OWNER" | "EDITOR")
+        allows(self.role, Action::Edit)
     }
 }
 
@@ -62,7 +63,7 @@ pub async fn authorize(
             Ok(Reader {
                 user_id: None,
                 project_id: project_id.to_string(),
-                role: "VIEWER".into(),
+                role: Role::Viewer,
             })
         }
     }
@@ -82,7 +83,8 @@ pub async fn reader_for_user(
     Ok(Reader {
         user_id: Some(user_id.to_string()),
         project_id: access.id,
-        role: access.role,
+        // A role the code does not know (a newer schema) reads, never writes.
+        role: access.role.parse().unwrap_or(Role::Viewer),
     })
 }
 

@@ -2,11 +2,11 @@
 //! close sessions left open past the idle timeout. Each run is recorded.
 
 use crate::clock::Clock;
+use crate::domain::ids::new_id;
 use crate::domain::plans::Plan;
 use crate::domain::timeutil::{DAY_MS, MINUTE_MS};
 use crate::error::AppResult;
-use crate::ingest::normalize::new_id;
-use crate::store::{Db, JobRunRow};
+use crate::store::{Db, JobRunRow, Retained};
 
 const BATCH: i64 = 5_000;
 /// Bell notifications are kept this long, read or not.
@@ -49,7 +49,7 @@ pub async fn run(
             continue;
         }
         report.rollup_rows_deleted += db.delete_expired_rollups(project_id, cutoff).await?;
-        for table in 0..Db::retained_tables() {
+        for table in Retained::ALL {
             loop {
                 let n = db
                     .delete_expired_batch(table, project_id, cutoff, BATCH)

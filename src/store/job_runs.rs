@@ -12,12 +12,30 @@ pub struct JobRunRow {
     pub details: Option<String>,
 }
 
-/// Telemetry tables and the time column retention judges them by.
-const RETAINED: [(&str, &str); 3] = [
-    ("events", "timestamp"),
-    ("error_occurrences", "timestamp"),
-    ("sessions", "COALESCE(ended_at, last_activity_at)"),
-];
+/// The telemetry tables retention deletes from, row by row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retained {
+    Events,
+    ErrorOccurrences,
+    Sessions,
+}
+
+impl Retained {
+    pub const ALL: [Retained; 3] = [
+        Retained::Events,
+        Retained::ErrorOccurrences,
+        Retained::Sessions,
+    ];
+
+    /// The table, and the time a row counts as old by.
+    fn table_and_time(self) -> (&'static str, &'static str) {
+        match self {
+            Retained::Events => ("events", "timestamp"),
+            Retained::ErrorOccurrences => ("error_occurrences", "timestamp"),
+            Retained::Sessions => ("sessions", "COALESCE(ended_at, last_activity_at)"),
+        }
+    }
+}
 
 /// Roll-ups keyed by project, and those keyed by error group.
 const PROJECT_ROLLUPS: [&str; 4] = [
@@ -100,7 +118,7 @@ impl Db {
     /// groups left without an occurrence.
     pub async fn count_expired(&self, project_id: &str, cutoff: i64) -> StoreResult<i64> {
         let mut total = 0;
-        for (table, col) in RETAINED {
+        for (table, col) in Retained::ALL.map(Retained::table_and_time) {
             let sql = format!("SELECT COUNT(*) FROM {table} WHERE project_id = $1 AND {col} < $2");
             let n: i64 = on_db!(self, pool => sqlx::query_scalar(&sql).bind(project_id).bind(cutoff).fetch_one(pool).await?);
             total += n;
@@ -122,20 +140,16 @@ impl Db {
     /// keep each transaction short so ingest commits never wait long behind it.
     pub async fn delete_expired_batch(
         &self,
-        table_index: usize,
+        table: Retained,
         project_id: &str,
         cutoff: i64,
         batch: i64,
     ) -> StoreResult<u64> {
-        let (table, col) = RETAINED[table_index];
+        let (table, col) = table.table_and_time();
         let sql = format!(
             "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE project_id = $1 AND {col} < $2 LIMIT $3)"
         );
         on_db!(self, pool => Ok(sqlx::query(&sql).bind(project_id).bind(cutoff).bind(batch).execute(pool).await?.rows_affected()))
-    }
-
-    pub fn retained_tables() -> usize {
-        RETAINED.len()
     }
 
     /// Groups with no occurrence left, and whatever of their roll-ups is left.

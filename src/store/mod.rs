@@ -35,7 +35,7 @@ pub use ingest_write::{
     WriteSummary,
 };
 pub use invites::InviteRow;
-pub use job_runs::JobRunRow;
+pub use job_runs::{JobRunRow, Retained};
 pub use members::{MemberRow, MyOrgRow};
 pub use notifications::{NotificationRow, RecipientRow};
 pub use orgs::OrgRow;
@@ -98,13 +98,7 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Durability of a SQLite commit: `Normal` survives a process crash (WAL), `Full`
-/// fsyncs every commit and survives power loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqliteSync {
-    Normal,
-    Full,
-}
+pub use crate::config::SyncMode;
 
 /// The database, SQLite or PostgreSQL, behind one handle. Each backend keeps its
 /// native pool so bulk paths (multi-row inserts) stay fast.
@@ -128,7 +122,7 @@ pub(crate) use on_db;
 
 impl Db {
     /// Opens the database named by `url`, or the default SQLite file in `data_dir`.
-    pub async fn connect(url: Option<&str>, data_dir: &Path, sync: SqliteSync) -> StoreResult<Db> {
+    pub async fn connect(url: Option<&str>, data_dir: &Path, sync: SyncMode) -> StoreResult<Db> {
         match url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let opts = PgConnectOptions::from_str(url)?
@@ -159,14 +153,14 @@ impl Db {
         }
     }
 
-    async fn open_sqlite(opts: SqliteConnectOptions, sync: SqliteSync) -> StoreResult<Db> {
+    async fn open_sqlite(opts: SqliteConnectOptions, sync: SyncMode) -> StoreResult<Db> {
         let opts = opts
             .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match sync {
-                SqliteSync::Normal => SqliteSynchronous::Normal,
-                SqliteSync::Full => SqliteSynchronous::Full,
+                SyncMode::Normal => SqliteSynchronous::Normal,
+                SyncMode::Full => SqliteSynchronous::Full,
             })
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true)

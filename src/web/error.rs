@@ -40,7 +40,7 @@ impl From<AppError> for WebError {
             AppError::RateLimited { message, .. } => WebError::Invalid(message),
             AppError::Unavailable { message, .. } => WebError::Unavailable(message),
             other => {
-                let id = crate::ingest::normalize::new_id();
+                let id = crate::domain::ids::new_id();
                 tracing::error!(error = %other, request_id = %id, "dashboard request failed");
                 WebError::Internal { id }
             }

@@ -15,7 +15,7 @@ use telemetry_tracker::config::ServeConfig;
 use telemetry_tracker::mail::Mailer;
 use telemetry_tracker::service::accounts;
 use telemetry_tracker::state::SharedState;
-use telemetry_tracker::store::{Db, SqliteSync};
+use telemetry_tracker::store::{Db, SyncMode};
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -83,7 +83,7 @@ impl TestDb {
     }
 
     pub async fn open(&self) -> Db {
-        let db = Db::connect(self.url.as_deref(), &self.data_dir(), SqliteSync::Normal)
+        let db = Db::connect(self.url.as_deref(), &self.data_dir(), SyncMode::Normal)
             .await
             .expect("open db");
         db.migrate().await.expect("migrate");

@@ -616,7 +616,9 @@ pub async fn organization(req: &Request, state: Data<&SharedState>) -> PageResul
     } else {
         Vec::new()
     };
-    let retention = limits.retention_days.unwrap_or(state.config.retention_days);
+    let retention = limits
+        .retention_days
+        .unwrap_or(state.config.retention.retention_days);
     let last_cleanup = state.db.last_job_run("retention").await?;
     Ok(html(shell(
         &ctx,
