@@ -176,8 +176,7 @@ pub struct ServeConfig {
     )]
     pub api_max_body_bytes: usize,
 
-    /// Seconds a client may take to send a request's headers (also how long an idle
-    /// keep-alive connection waits for its next request's first headers).
+    /// Seconds a client may take, from its first bytes, to send a request's headers.
     #[arg(long, env = "TELEMETRY_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
 

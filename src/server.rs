@@ -20,8 +20,7 @@ use std::time::Duration;
 /// The whole HTTP application, used by `serve` and by the tests alike.
 pub fn app(state: SharedState) -> impl Endpoint {
     let spec = api::service();
-    let docs = api::spec::docs_html();
-    let spec_json = api::spec_json();
+    let (spec_json, docs) = api::spec::spec_and_docs();
     let allow = Arc::new(AllowTable::from_spec(&spec_json));
     let route = Route::new()
         .at(

@@ -15,11 +15,14 @@ pub fn spec_json() -> String {
     patched(&super::service().spec())
 }
 
-/// The Swagger UI page, showing the same document as `spec_json`.
-pub fn docs_html() -> String {
+/// The spec as `spec_json` gives it, and the Swagger UI page showing it, built from
+/// one generated document.
+pub fn spec_and_docs() -> (String, String) {
     let service = super::service();
     let raw = service.spec();
-    service.swagger_ui_html().replace(&raw, &patched(&raw))
+    let spec = patched(&raw);
+    let docs = service.swagger_ui_html().replace(&raw, &spec);
+    (spec, docs)
 }
 
 fn patched(raw: &str) -> String {
