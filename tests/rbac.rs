@@ -427,20 +427,22 @@ async fn other_organizations_ids_are_not_found(backend: Backend) {
                 .collect();
             let invites = db.pending_invites(&org_id).await.unwrap().len();
             let group = db
-                .list_error_groups(&telemetry_tracker::store::ErrorListFilter {
-                    scope: telemetry_tracker::store::Scope {
+                .rollup_error_groups(
+                    &telemetry_tracker::store::Scope {
                         project_id: project_id.clone(),
                         from: 0,
                         to: i64::MAX,
                         ..Default::default()
                     },
-                    limit: 10,
-                    ..Default::default()
-                })
+                    &telemetry_tracker::store::GroupListFilter {
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|g| g.status)
+                .map(|g| g.group.status)
                 .collect::<Vec<_>>();
             format!("{org:?} {members:?} {projects:?} {keys:?} {invites} {group:?}")
         }

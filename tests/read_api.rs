@@ -132,7 +132,45 @@ async fn lists_filter_and_paginate(backend: Backend) {
             204
         );
     }
-    assert_eq!(all_pages(&app, &seed, "/api/sessions", 2).await.len(), 3);
+    // An error nobody caught (the browser SDK's global handler) crashes s2; the
+    // handled ones of s1 only make it errored.
+    let crash = json!({ "app": "web", "message": "delta failed", "session_id": "s2",
+                        "user_id": "u1", "context": { "source": "window.onerror" } });
+    assert_eq!(
+        app.post_json("/ingest/error", &seed.key, &crash)
+            .await
+            .status(),
+        204
+    );
+    let sessions = all_pages(&app, &seed, "/api/sessions", 2).await;
+    assert_eq!(sessions.len(), 3);
+    let by_id = |id: &str| {
+        sessions
+            .iter()
+            .find(|s| s["session_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let (s1, s2, s3) = (by_id("s1"), by_id("s2"), by_id("s3"));
+    assert_eq!(
+        (
+            &s1["event_count"],
+            &s1["error_count"],
+            &s1["errored"],
+            &s1["crashed"]
+        ),
+        (&json!(5), &json!(6), &json!(true), &json!(false)),
+        "{s1}"
+    );
+    assert_eq!(
+        (&s2["error_count"], &s2["errored"], &s2["crashed"]),
+        (&json!(1), &json!(true), &json!(true)),
+        "{s2}"
+    );
+    assert_eq!(
+        (&s3["errored"], &s3["crashed"]),
+        (&json!(false), &json!(false))
+    );
     let (status, o) = app.read(&seed, "/api/overview?range=7d").await;
     assert_eq!(status, 200, "{o}");
     assert_eq!(
@@ -141,16 +179,25 @@ async fn lists_filter_and_paginate(backend: Backend) {
             o["errors"].as_i64(),
             o["sessions"].as_i64()
         ),
-        (Some(23), Some(6), Some(3))
+        (Some(23), Some(7), Some(3))
     );
     assert_eq!(
-        (o["affected_users"].as_i64(), o["crashed_sessions"].as_i64()),
-        (Some(1), Some(1))
+        (
+            o["affected_users"].as_i64(),
+            o["errored_sessions"].as_i64(),
+            o["crashed_sessions"].as_i64()
+        ),
+        (Some(1), Some(2), Some(1))
     );
+    assert!((o["error_free_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert!((o["crash_free_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
     let (_, s1) = app.read(&seed, "/api/sessions/s1").await;
     assert_eq!(s1["events"].as_array().unwrap().len(), 5);
     assert_eq!(s1["errors"].as_array().unwrap().len(), 6);
+    assert_eq!(s1["session"]["event_count"], 5);
+    let (_, s2) = app.read(&seed, "/api/sessions/s2").await;
+    assert_eq!(s2["errors"][0]["unhandled"], true, "{s2}");
+    assert_eq!(s2["session"]["crashed"], true);
     // The project can also be chosen with the query parameter.
     let res = app
         .http
@@ -361,9 +408,10 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
             sum("events"),
             sum("errors"),
             sum("sessions"),
+            sum("errored_sessions"),
             sum("crashed_sessions")
         ),
-        (16, 1, 2, 1)
+        (16, 1, 2, 1, 0)
     );
 
     let (_, names) = app.read(&seed, "/api/events/names?range=24h").await;
@@ -456,8 +504,91 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
     assert_eq!(list().await["unread"], 0);
 }
 
+/// An open session lasts until its last event; the errors list reports each group's
+/// numbers in the range, the same the group's detail reports.
+async fn open_sessions_and_groups_report_their_activity(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("activity").await;
+    let now = app.state.clock.now_ms();
+    let at = |ms: i64| telemetry_tracker::domain::timeutil::format_rfc3339_ms(ms);
+    let session = json!({ "session_id": "open", "app": "web", "started_at": at(now) });
+    assert_eq!(
+        app.post_json("/ingest/session", &seed.key, &session)
+            .await
+            .status(),
+        204
+    );
+    let events: Vec<Value> = [1_500, 4_000]
+        .iter()
+        .map(|d| json!({ "app": "web", "name": "tick", "session_id": "open", "timestamp": at(now + d) }))
+        .collect();
+    let batch = json!({ "events": events });
+    assert_eq!(
+        app.post_json("/ingest/batch", &seed.key, &batch)
+            .await
+            .status(),
+        204
+    );
+    let (status, detail) = app.read(&seed, "/api/sessions/open").await;
+    assert_eq!(status, 200, "{detail}");
+    let s = &detail["session"];
+    assert_eq!(
+        (&s["ended_at"], &s["duration_ms"]),
+        (&Value::Null, &json!(4_000)),
+        "{s}"
+    );
+    assert_eq!(s["last_activity_at"], json!(at(now + 4_000)));
+    let listed = all_pages(&app, &seed, "/api/sessions", 10).await;
+    assert_eq!(listed[0]["duration_ms"], 4_000);
+    assert_eq!(listed[0]["event_count"], 2);
+
+    for user in ["u1", "u2", "u2"] {
+        let err = json!({ "app": "web", "message": "boom", "user_id": user });
+        assert_eq!(
+            app.post_json("/ingest/error", &seed.key, &err)
+                .await
+                .status(),
+            204
+        );
+    }
+    let groups = all_pages(&app, &seed, "/api/errors?range=24h&sort=in_range", 10).await;
+    assert_eq!(groups.len(), 1);
+    let g = &groups[0];
+    assert_eq!(
+        (
+            &g["occurrences"],
+            &g["occurrences_in_range"],
+            &g["affected_users"]
+        ),
+        (&json!(3), &json!(3), &json!(2)),
+        "{g}"
+    );
+    let id = g["id"].as_str().unwrap();
+    let (status, detail) = app
+        .read(&seed, &format!("/api/errors/{id}?range=24h"))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(
+        (&detail["occurrences_in_range"], &detail["affected_users"]),
+        (&json!(3), &json!(2))
+    );
+    assert_eq!(detail["recent_occurrences"].as_array().unwrap().len(), 3);
+    // A range before anything happened: the group is not listed and counts nothing.
+    let old = "from=2000-01-01&to=2000-01-02";
+    assert!(all_pages(&app, &seed, &format!("/api/errors?{old}"), 10)
+        .await
+        .is_empty());
+    let (_, detail) = app.read(&seed, &format!("/api/errors/{id}?{old}")).await;
+    assert_eq!(
+        (&detail["occurrences_in_range"], &detail["affected_users"]),
+        (&json!(0), &json!(0))
+    );
+    assert_eq!(detail["group"]["occurrences"], 3);
+}
+
 on_both_backends!(
     charts_and_breakdowns_add_up,
+    open_sessions_and_groups_report_their_activity,
     lists_filter_and_paginate,
     tenants_never_see_each_other,
     per_ip_limits_answer_429_with_retry_after

@@ -64,13 +64,13 @@ async fn sessions_move_with_their_labels_and_start(backend: Backend) {
     post(json!({ "session_id": "s", "environment": "production" })).await;
     let prod = overview(app, seed, "&environment=production").await;
     assert_eq!(
-        (prod["sessions"].as_i64(), prod["crashed_sessions"].as_i64()),
+        (prod["sessions"].as_i64(), prod["errored_sessions"].as_i64()),
         (Some(1), Some(1)),
         "{prod}"
     );
     let all = overview(app, seed, "").await;
     assert_eq!(
-        (all["sessions"].as_i64(), all["crashed_sessions"].as_i64()),
+        (all["sessions"].as_i64(), all["errored_sessions"].as_i64()),
         (Some(1), Some(1)),
         "{all}"
     );

@@ -27,7 +27,9 @@ pub struct TimeBucket {
     pub errors: i64,
     /// Sessions started.
     pub sessions: i64,
-    /// Of those, sessions with an error.
+    /// Of those, sessions with at least one error, handled or not.
+    pub errored_sessions: i64,
+    /// Of those, sessions with at least one unhandled error.
     pub crashed_sessions: i64,
 }
 
@@ -125,7 +127,7 @@ async fn scoped(
 #[OpenApi(tag = "ApiTags::Telemetry")]
 #[allow(clippy::too_many_arguments)]
 impl AnalyticsApi {
-    /// Events, errors, sessions and crashed sessions per time bucket.
+    /// Events, errors, and sessions started, errored and crashed per time bucket.
     #[oai(path = "/api/timeseries", method = "get")]
     async fn timeseries(
         &self,
@@ -158,6 +160,7 @@ impl AnalyticsApi {
                     events: s.events[i],
                     errors: s.errors[i],
                     sessions: s.sessions[i],
+                    errored_sessions: s.errored[i],
                     crashed_sessions: s.crashed[i],
                 })
                 .collect(),

@@ -2,17 +2,20 @@
 
 use super::context::meta;
 use super::json::ApiJson;
-use super::problem::{ApiError, ApiResult};
+use super::problem::ApiResult;
 use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::grouping::parse_stack;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::error::AppError;
+use crate::service::analytics;
+use crate::service::errors::{self, GroupItem};
 use crate::service::read::{self, RangeParams, Reader};
+use crate::service::sessions::{self, SessionItem};
 use crate::state::SharedState;
 use crate::store::{
-    ErrorGroupRow, ErrorListFilter, ErrorOccurrenceRow, ErrorSort, EventFilter, EventRow,
-    SessionFilter, SessionRow,
+    ErrorGroupRow, ErrorOccurrenceRow, EventFilter, EventRow, GroupListFilter, GroupOrder,
+    SessionFilter,
 };
 use poem::web::Data;
 use poem::Request;
@@ -34,8 +37,15 @@ pub struct Overview {
     /// Distinct users (user id, else anonymous id) who hit an error.
     pub affected_users: i64,
     pub sessions: i64,
+    /// Sessions with at least one error, handled or not.
+    pub errored_sessions: i64,
+    /// Sessions with at least one unhandled error (reported by a global handler:
+    /// `window.onerror`, `unhandledrejection`, `uncaughtException`).
     pub crashed_sessions: i64,
-    /// Share of sessions without an error occurrence, 0–1; absent without sessions.
+    /// Share of sessions without any error, 0–1; absent without sessions.
+    #[oai(skip_serializing_if_is_none)]
+    pub error_free_rate: Option<f64>,
+    /// Share of sessions without an unhandled error, 0–1; absent without sessions.
     #[oai(skip_serializing_if_is_none)]
     pub crash_free_rate: Option<f64>,
 }
@@ -105,8 +115,25 @@ impl ErrorStatus {
 #[derive(Debug, Clone, Copy, Enum, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum ErrorSortParam {
+    /// Most recently seen first (the default).
     LastSeen,
+    /// Most occurrences over the group's lifetime first.
     Occurrences,
+    /// Most occurrences inside the range first.
+    InRange,
+    /// Newest group first.
+    FirstSeen,
+}
+
+impl ErrorSortParam {
+    fn order(self) -> GroupOrder {
+        match self {
+            ErrorSortParam::LastSeen => GroupOrder::LastSeen,
+            ErrorSortParam::Occurrences => GroupOrder::Total,
+            ErrorSortParam::InRange => GroupOrder::Count,
+            ErrorSortParam::FirstSeen => GroupOrder::FirstSeen,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -152,9 +179,32 @@ impl From<ErrorGroupRow> for ErrorGroup {
     }
 }
 
+/// A group as lists show it: with its numbers inside the range.
+#[derive(Debug, Object)]
+pub struct ErrorGroupItem {
+    #[oai(flatten)]
+    pub group: ErrorGroup,
+    /// Occurrences inside the range and filters.
+    pub occurrences_in_range: i64,
+    /// Distinct users (user id, else anonymous id) it reached inside the range.
+    pub affected_users: i64,
+}
+
+impl From<GroupItem> for ErrorGroupItem {
+    fn from(i: GroupItem) -> Self {
+        ErrorGroupItem {
+            occurrences_in_range: i.in_range,
+            affected_users: i.users,
+            group: i.group.into(),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct ErrorGroupPage {
-    pub items: Vec<ErrorGroup>,
+    pub items: Vec<ErrorGroupItem>,
+    /// Groups matching in all (every page).
+    pub total: i64,
     pub next_cursor: Option<String>,
 }
 
@@ -175,6 +225,9 @@ pub struct ErrorOccurrence {
     /// The stack parsed into frames (in-app ones flagged).
     pub frames: Vec<StackFrame>,
     pub context: Option<serde_json::Value>,
+    /// Reported by a global handler (`context.source` `window.onerror`,
+    /// `unhandledrejection`, `unhandledRejection` or `uncaughtException`): nobody caught it.
+    pub unhandled: bool,
     pub platform: Option<String>,
     pub environment: Option<String>,
     pub release: Option<String>,
@@ -207,6 +260,7 @@ impl From<ErrorOccurrenceRow> for ErrorOccurrence {
             stack: r.stack,
             frames,
             context: json_text(r.context),
+            unhandled: r.unhandled != 0,
             platform: r.platform,
             environment: r.environment,
             release: r.release,
@@ -222,8 +276,11 @@ impl From<ErrorOccurrenceRow> for ErrorOccurrence {
 #[derive(Debug, Object)]
 pub struct ErrorGroupDetail {
     pub group: ErrorGroup,
+    /// Occurrences inside the range and filters.
+    pub occurrences_in_range: i64,
+    /// Distinct users (user id, else anonymous id) it reached inside the range.
     pub affected_users: i64,
-    /// Newest first, at most 20.
+    /// Inside the range, newest first, at most 20.
     pub recent_occurrences: Vec<ErrorOccurrence>,
 }
 
@@ -249,13 +306,26 @@ pub struct Session {
     pub sdk_version: Option<String>,
     pub started_at: String,
     pub ended_at: Option<String>,
-    /// `ended_at − started_at` for ended sessions, else up to the last activity.
+    /// The latest of the session's own updates, its events and its errors.
+    pub last_activity_at: String,
+    /// `ended_at − started_at` for ended sessions, `last_activity_at − started_at`
+    /// for open ones.
     pub duration_ms: i64,
+    /// Events recorded in the session.
+    pub event_count: i64,
+    /// Error occurrences recorded in the session.
+    pub error_count: i64,
+    /// At least one error, handled or not, occurred in the session.
+    pub errored: bool,
+    /// At least one unhandled error occurred in the session.
+    pub crashed: bool,
 }
 
-impl From<SessionRow> for Session {
-    fn from(r: SessionRow) -> Self {
-        let end = r.ended_at.unwrap_or(r.last_activity_at);
+impl From<SessionItem> for Session {
+    fn from(item: SessionItem) -> Self {
+        let duration_ms = item.duration_ms();
+        let (errored, crashed) = (item.errored(), item.crashed());
+        let r = item.session;
         Session {
             id: r.id,
             session_id: r.session_id,
@@ -272,7 +342,12 @@ impl From<SessionRow> for Session {
             sdk_version: r.sdk_version,
             started_at: format_rfc3339_ms(r.started_at),
             ended_at: r.ended_at.map(format_rfc3339_ms),
-            duration_ms: (end - r.started_at).max(0),
+            last_activity_at: format_rfc3339_ms(item.last_activity_at),
+            duration_ms,
+            event_count: item.events,
+            error_count: item.errors,
+            errored,
+            crashed,
         }
     }
 }
@@ -381,16 +456,18 @@ impl ReadApi {
         }
         .params();
         let scope = read::scope(&who.project_id, &range, state.clock.now_ms())?;
-        let o = read::overview(&state, &scope).await?;
+        let t = analytics::totals(&state, &scope).await?;
         Ok(Json(Overview {
-            from: format_rfc3339_ms(o.from),
-            to: format_rfc3339_ms(o.to),
-            events: o.events,
-            errors: o.errors,
-            affected_users: o.affected_users,
-            sessions: o.sessions,
-            crashed_sessions: o.crashed_sessions,
-            crash_free_rate: o.crash_free_rate(),
+            from: format_rfc3339_ms(scope.from),
+            to: format_rfc3339_ms(scope.to),
+            events: t.events,
+            errors: t.errors,
+            affected_users: t.affected_users,
+            sessions: t.sessions.started,
+            errored_sessions: t.sessions.errored,
+            crashed_sessions: t.sessions.crashed,
+            error_free_rate: t.sessions.error_free_rate(),
+            crash_free_rate: t.sessions.crash_free_rate(),
         }))
     }
 
@@ -461,7 +538,8 @@ impl ReadApi {
             .ok_or_else(|| AppError::NotFound(format!("no event {:?}", id.0)).into())
     }
 
-    /// Error groups seen in the range, by last seen (default) or occurrences.
+    /// Error groups with occurrences in the range, with their occurrences and affected
+    /// users in it; by last seen (default), lifetime or in-range occurrences, or newest.
     #[oai(path = "/api/errors", method = "get")]
     async fn errors(
         &self,
@@ -472,6 +550,8 @@ impl ReadApi {
         project_id: Query<Option<String>>,
         status: Query<Option<ErrorStatus>>,
         sort: Query<Option<ErrorSortParam>>,
+        /// Case-insensitive text the message or error type contains.
+        query: Query<Option<String>>,
         from: Query<Option<String>>,
         to: Query<Option<String>>,
         range: Query<Option<String>>,
@@ -482,48 +562,27 @@ impl ReadApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> ApiResult<Json<ErrorGroupPage>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let range = Range {
-            from,
-            to,
-            range,
-            app,
-            environment,
-            release,
-        }
-        .params();
-        let sort = match sort.0 {
-            Some(ErrorSortParam::Occurrences) => ErrorSort::Occurrences,
-            _ => ErrorSort::LastSeen,
-        };
-        let filter = ErrorListFilter {
-            scope: read::scope(&who.project_id, &range, state.clock.now_ms())?,
+        let range = Range::new(from, to, range, app, environment, release).params();
+        let window = read::window(&range, state.clock.now_ms())?;
+        let scope = read::scope_in(&who.project_id, &window, &range)?;
+        let filter = GroupListFilter {
             status: status.0.map(|s| s.as_str().to_string()),
-            sort,
-            cursor: read::parse_cursor(cursor.0.as_deref())?,
+            query: read::label("query", query.0.as_deref())?,
+            order: sort.0.unwrap_or(ErrorSortParam::LastSeen).order(),
+            offset: read::parse_offset(cursor.0.as_deref())?,
             limit: read::limit(limit.0)?,
         };
-        let rows = state.db.list_error_groups(&filter).await?;
-        let next_cursor = read::next_cursor(
-            rows.len(),
-            filter.limit,
-            rows.last().map(|r| {
-                (
-                    if sort == ErrorSort::Occurrences {
-                        r.occurrences
-                    } else {
-                        r.last_seen
-                    },
-                    r.id.as_str(),
-                )
-            }),
-        );
+        let page = errors::list(&state, &scope, &window, &filter).await?;
+        let next_cursor = read::next_offset(&filter, page.items.len(), page.total);
         Ok(Json(ErrorGroupPage {
-            items: rows.into_iter().map(ErrorGroup::from).collect(),
+            items: page.items.into_iter().map(ErrorGroupItem::from).collect(),
+            total: page.total,
             next_cursor,
         }))
     }
 
-    /// One error group with its most recent occurrences and their stacks.
+    /// One error group with its numbers in the range (default: the last 30 days) and
+    /// its most recent occurrences there, with their stacks.
     #[oai(path = "/api/errors/:id", method = "get")]
     async fn error(
         &self,
@@ -533,27 +592,27 @@ impl ReadApi {
         #[oai(name = "X-Project-Id")] project_header: Header<Option<String>>,
         project_id: Query<Option<String>>,
         id: Path<String>,
+        from: Query<Option<String>>,
+        to: Query<Option<String>>,
+        range: Query<Option<String>>,
+        app: Query<Option<String>>,
+        environment: Query<Option<String>>,
+        release: Query<Option<String>>,
     ) -> ApiResult<Json<ErrorGroupDetail>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let group = state
-            .db
-            .error_group(&who.project_id, read::path_id("error group", &id.0)?)
-            .await?
-            .ok_or_else(|| {
-                ApiError::from(AppError::NotFound(format!("no error group {:?}", id.0)))
-            })?;
-        let affected_users = state
-            .db
-            .group_affected_users(&who.project_id, &group.id)
-            .await?;
-        let recent = state
-            .db
-            .recent_occurrences(&who.project_id, &group.id, 20)
-            .await?;
+        let range = Range::new(from, to, range, app, environment, release).params();
+        let window = read::window(&range, state.clock.now_ms())?;
+        let scope = read::scope_in(&who.project_id, &window, &range)?;
+        let d = errors::detail(&state, &scope, &window, &id.0, None).await?;
         Ok(Json(ErrorGroupDetail {
-            group: group.into(),
-            affected_users,
-            recent_occurrences: recent.into_iter().map(ErrorOccurrence::from).collect(),
+            group: d.group.into(),
+            occurrences_in_range: d.in_range,
+            affected_users: d.users,
+            recent_occurrences: d
+                .occurrences
+                .into_iter()
+                .map(ErrorOccurrence::from)
+                .collect(),
         }))
     }
 
@@ -571,7 +630,7 @@ impl ReadApi {
     ) -> ApiResult<Json<ErrorGroup>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let body = body.parse()?;
-        let group = read::set_error_status(&state, &who, &id.0, body.status.as_str()).await?;
+        let group = errors::set_status(&state, &who, &id.0, body.status.as_str()).await?;
         Ok(Json(group.into()))
     }
 
@@ -608,14 +667,16 @@ impl ReadApi {
             cursor: read::parse_cursor(cursor.0.as_deref())?,
             limit: read::limit(limit.0)?,
         };
-        let rows = state.db.list_sessions(&filter).await?;
+        let items = sessions::list(&state, &filter).await?;
         let next_cursor = read::next_cursor(
-            rows.len(),
+            items.len(),
             filter.limit,
-            rows.last().map(|r| (r.started_at, r.id.as_str())),
+            items
+                .last()
+                .map(|i| (i.session.started_at, i.session.id.as_str())),
         );
         Ok(Json(SessionPage {
-            items: rows.into_iter().map(Session::from).collect(),
+            items: items.into_iter().map(Session::from).collect(),
             next_cursor,
         }))
     }
@@ -632,23 +693,11 @@ impl ReadApi {
         id: Path<String>,
     ) -> ApiResult<Json<SessionDetail>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let session = state
-            .db
-            .session_by_ref(&who.project_id, read::path_id("session", &id.0)?)
-            .await?
-            .ok_or_else(|| ApiError::from(AppError::NotFound(format!("no session {:?}", id.0))))?;
-        let events = state
-            .db
-            .events_of_session(&who.project_id, &session.session_id, 1000)
-            .await?;
-        let errors = state
-            .db
-            .occurrences_of_session(&who.project_id, &session.session_id, 200)
-            .await?;
+        let d = sessions::detail(&state, &who.project_id, &id.0).await?;
         Ok(Json(SessionDetail {
-            session: session.into(),
-            events: events.into_iter().map(Event::from).collect(),
-            errors: errors.into_iter().map(ErrorOccurrence::from).collect(),
+            session: d.item.into(),
+            events: d.events.into_iter().map(Event::from).collect(),
+            errors: d.errors.into_iter().map(ErrorOccurrence::from).collect(),
         }))
     }
 }

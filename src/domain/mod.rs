@@ -6,6 +6,7 @@ pub mod ids;
 pub mod notify;
 pub mod plans;
 pub mod rbac;
+pub mod sessions;
 pub mod slug;
 pub mod timerange;
 pub mod timeutil;

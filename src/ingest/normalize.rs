@@ -4,6 +4,7 @@
 use super::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
 use crate::domain::grouping;
 use crate::domain::ids::new_id;
+use crate::domain::sessions;
 use crate::domain::timeutil::{accept_client_time, parse_rfc3339_ms};
 use crate::domain::vitals;
 use crate::error::{AppError, AppResult};
@@ -230,6 +231,7 @@ pub fn error(e: &ErrorIn, now: i64) -> AppResult<ErrorOccurrenceWrite> {
         message,
         stack,
         context: json_object("context", e.context.as_ref())?,
+        unhandled: sessions::is_unhandled(e.context.as_ref()),
         platform: optional("platform", e.platform.as_ref(), MAX_LABEL_CHARS)?,
         environment: optional("environment", e.environment.as_ref(), MAX_LABEL_CHARS)?,
         release: optional("release", e.release.as_ref(), MAX_LABEL_CHARS)?,

@@ -2,83 +2,29 @@
 //! previous period, chart series, top lists and breakdowns, all from the roll-ups,
 //! plus the raw rows a page lists.
 
+use crate::domain::sessions::SessionTally;
 use crate::domain::timerange::Window;
 use crate::domain::vitals;
 use crate::error::AppResult;
+use crate::service::errors::{self, GroupItem};
+use crate::service::period::{chart_series, previous, Change};
 use crate::state::AppState;
-use crate::store::{
-    Counted, Cursor, ErrorGroupRow, ErrorOccurrenceRow, EventFilter, EventRow, GroupDimension,
-    GroupListFilter, Scope, SessionFilter, SessionRow,
-};
+use crate::store::{Counted, EventFilter, EventRow, GroupListFilter, Scope};
 use futures_util::TryFutureExt;
 use std::collections::HashMap;
-
-/// A value in the window and in the window before it.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Change {
-    pub current: f64,
-    pub previous: f64,
-}
-
-impl Change {
-    pub fn counts(current: i64, previous: i64) -> Change {
-        Change {
-            current: current as f64,
-            previous: previous as f64,
-        }
-    }
-
-    /// Relative change in percent; `None` when there was nothing before.
-    pub fn percent(&self) -> Option<f64> {
-        (self.previous != 0.0).then(|| (self.current - self.previous) / self.previous * 100.0)
-    }
-}
-
-/// The same scope over the previous window.
-fn previous(scope: &Scope, window: &Window) -> Scope {
-    let p = window.previous();
-    Scope {
-        from: p.from,
-        to: p.to,
-        ..scope.clone()
-    }
-}
-
-/// Sums roll-up buckets into the window's chart buckets.
-pub fn chart_series(window: &Window, rows: &[Counted<i64>]) -> Vec<i64> {
-    let mut values = vec![0; window.chart_buckets().len()];
-    for (bucket, n) in rows {
-        if let Some(slot) = window.chart_index(*bucket).and_then(|i| values.get_mut(i)) {
-            *slot += n;
-        }
-    }
-    values
-}
-
-/// Share of sessions without an error, in percent; `None` without sessions.
-pub fn crash_free(sessions: i64, crashed: i64) -> Option<f64> {
-    (sessions > 0).then(|| (sessions - crashed) as f64 / sessions as f64 * 100.0)
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Totals {
     pub events: i64,
     pub errors: i64,
     pub affected_users: i64,
-    pub sessions: i64,
-    pub crashed_sessions: i64,
-}
-
-impl Totals {
-    pub fn crash_free(&self) -> Option<f64> {
-        crash_free(self.sessions, self.crashed_sessions)
-    }
+    pub sessions: SessionTally,
 }
 
 /// Events, errors, affected users and sessions in scope.
 pub async fn totals(state: &AppState, scope: &Scope) -> AppResult<Totals> {
     let db = &state.db;
-    let (events, errors, affected_users, (sessions, crashed_sessions)) = futures_util::try_join!(
+    let (events, errors, affected_users, sessions) = futures_util::try_join!(
         db.rollup_event_total(scope, None),
         db.rollup_error_total(scope, None),
         db.rollup_affected_users(scope, None),
@@ -89,17 +35,7 @@ pub async fn totals(state: &AppState, scope: &Scope) -> AppResult<Totals> {
         errors,
         affected_users,
         sessions,
-        crashed_sessions,
     })
-}
-
-/// An error group as lists show it.
-#[derive(Debug, Clone)]
-pub struct GroupItem {
-    pub group: ErrorGroupRow,
-    pub in_range: i64,
-    pub users: i64,
-    pub sparkline: Vec<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,8 +43,7 @@ pub struct ReleaseItem {
     pub release: String,
     pub events: i64,
     pub errors: i64,
-    pub sessions: i64,
-    pub crash_free: Option<f64>,
+    pub sessions: SessionTally,
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +95,7 @@ pub async fn overview(state: &AppState, scope: &Scope, window: &Window) -> AppRe
         totals(state, &prev),
         db.rollup_event_series(scope, None).err_into(),
         db.rollup_error_series(scope).err_into(),
-        error_groups(state, scope, window, &top_filter),
+        errors::list(state, scope, window, &top_filter),
         releases(state, scope),
         vitals(state, scope, window, false),
     )?;
@@ -189,8 +124,7 @@ pub async fn releases(state: &AppState, scope: &Scope) -> AppResult<Vec<ReleaseI
             release,
             events: 0,
             errors: 0,
-            sessions: 0,
-            crash_free: None,
+            sessions: SessionTally::default(),
         })
     }
     for (r, n) in events {
@@ -199,112 +133,21 @@ pub async fn releases(state: &AppState, scope: &Scope) -> AppResult<Vec<ReleaseI
     for (r, n) in errors {
         item(&mut by_release, r).errors = n;
     }
-    for (r, started, crashed) in sessions {
-        let i = item(&mut by_release, r);
-        i.sessions = started;
-        i.crash_free = crash_free(started, crashed);
+    for (r, tally) in sessions {
+        item(&mut by_release, r).sessions = tally;
     }
     let mut list: Vec<ReleaseItem> = by_release
         .into_values()
         .filter(|r| !r.release.is_empty())
         .collect();
     list.sort_by(|a, b| {
-        (b.events + b.errors + b.sessions)
-            .cmp(&(a.events + a.errors + a.sessions))
+        (b.events + b.errors + b.sessions.started)
+            .cmp(&(a.events + a.errors + a.sessions.started))
             .then_with(|| b.release.cmp(&a.release))
     });
     list.truncate(10);
     Ok(list)
 }
-
-pub struct GroupPage {
-    pub items: Vec<GroupItem>,
-    /// Groups matching in all (every page).
-    pub total: i64,
-}
-
-/// One page of error groups with occurrences in scope, with users and sparklines.
-pub async fn error_groups(
-    state: &AppState,
-    scope: &Scope,
-    window: &Window,
-    filter: &GroupListFilter,
-) -> AppResult<GroupPage> {
-    let db = &state.db;
-    let rows = db.rollup_error_groups(scope, filter).await?;
-    let total = rows.first().map_or(0, |r| r.total_groups);
-    let ids: Vec<String> = rows.iter().map(|r| r.group.id.clone()).collect();
-    let (users, series) = futures_util::try_join!(
-        db.rollup_group_users(scope, &ids),
-        db.rollup_group_series(scope, &ids),
-    )?;
-    let users: HashMap<String, i64> = users.into_iter().collect();
-    let mut per_group: HashMap<String, Vec<Counted<i64>>> = HashMap::new();
-    for (group, bucket, n) in series {
-        per_group.entry(group).or_default().push((bucket, n));
-    }
-    let items = rows
-        .into_iter()
-        .map(|r| GroupItem {
-            users: users.get(&r.group.id).copied().unwrap_or(0),
-            sparkline: chart_series(
-                window,
-                per_group.get(&r.group.id).map_or(&[][..], |v| v.as_slice()),
-            ),
-            in_range: r.in_range,
-            group: r.group,
-        })
-        .collect();
-    Ok(GroupPage { items, total })
-}
-
-pub struct ErrorDetail {
-    pub group: ErrorGroupRow,
-    pub in_range: i64,
-    pub users: i64,
-    pub series: Vec<i64>,
-    pub breakdowns: Vec<(&'static str, Vec<Counted<String>>)>,
-    pub occurrences: Vec<ErrorOccurrenceRow>,
-}
-
-/// One group in scope: its counts, trend, breakdowns and newest occurrences.
-pub async fn error_detail(
-    state: &AppState,
-    scope: &Scope,
-    window: &Window,
-    group: ErrorGroupRow,
-    occurrences_before: Option<&Cursor>,
-) -> AppResult<ErrorDetail> {
-    let db = &state.db;
-    let id = group.id.as_str();
-    let ids = [group.id.clone()];
-    let (in_range, users, series, release, environment, browser, os, occurrences) = futures_util::try_join!(
-        db.rollup_error_total(scope, Some(id)),
-        db.rollup_affected_users(scope, Some(id)),
-        db.rollup_group_series(scope, &ids),
-        db.rollup_group_breakdown(scope, id, GroupDimension::Release),
-        db.rollup_group_breakdown(scope, id, GroupDimension::Environment),
-        db.rollup_group_breakdown(scope, id, GroupDimension::Browser),
-        db.rollup_group_breakdown(scope, id, GroupDimension::Os),
-        db.occurrences_in_scope(scope, id, occurrences_before, OCCURRENCES_PER_PAGE),
-    )?;
-    let series: Vec<Counted<i64>> = series.into_iter().map(|(_, b, n)| (b, n)).collect();
-    Ok(ErrorDetail {
-        in_range,
-        users,
-        series: chart_series(window, &series),
-        breakdowns: vec![
-            ("Release", release),
-            ("Environment", environment),
-            ("Browser", browser),
-            ("OS", os),
-        ],
-        occurrences,
-        group,
-    })
-}
-
-pub const OCCURRENCES_PER_PAGE: i64 = 20;
 
 pub struct NameItem {
     pub name: String,
@@ -440,11 +283,12 @@ pub async fn events(
     })
 }
 
-/// Per chart bucket: events, errors, sessions started and crashed.
+/// Per chart bucket: events, errors, sessions started, errored and crashed.
 pub struct TimeSeries {
     pub events: Vec<i64>,
     pub errors: Vec<i64>,
     pub sessions: Vec<i64>,
+    pub errored: Vec<i64>,
     pub crashed: Vec<i64>,
 }
 
@@ -455,65 +299,16 @@ pub async fn timeseries(state: &AppState, scope: &Scope, window: &Window) -> App
         db.rollup_error_series(scope),
         db.rollup_session_series(scope),
     )?;
-    let started: Vec<Counted<i64>> = sessions.iter().map(|(b, s, _)| (*b, *s)).collect();
-    let crashed: Vec<Counted<i64>> = sessions.iter().map(|(b, _, c)| (*b, *c)).collect();
+    let pick = |f: fn(&SessionTally) -> i64| -> Vec<i64> {
+        let rows: Vec<Counted<i64>> = sessions.iter().map(|(b, t)| (*b, f(t))).collect();
+        chart_series(window, &rows)
+    };
     Ok(TimeSeries {
         events: chart_series(window, &events),
         errors: chart_series(window, &errors),
-        sessions: chart_series(window, &started),
-        crashed: chart_series(window, &crashed),
-    })
-}
-
-/// A session as the list shows it, with its activity counted.
-pub struct SessionItem {
-    pub session: SessionRow,
-    pub events: i64,
-    pub errors: i64,
-}
-
-pub struct Sessions {
-    pub total: Change,
-    pub crash_free: (Option<f64>, Option<f64>),
-    pub series: Vec<i64>,
-    pub crashed_series: Vec<i64>,
-    pub list: Vec<SessionItem>,
-}
-
-pub async fn sessions(
-    state: &AppState,
-    scope: &Scope,
-    window: &Window,
-    list: &SessionFilter,
-) -> AppResult<Sessions> {
-    let db = &state.db;
-    let prev = previous(scope, window);
-    let (now, before, series, rows) = futures_util::try_join!(
-        db.rollup_session_totals(scope),
-        db.rollup_session_totals(&prev),
-        db.rollup_session_series(scope),
-        db.list_sessions(list),
-    )?;
-    let ids: Vec<String> = rows.iter().map(|s| s.session_id.clone()).collect();
-    let counts = db.session_activity(&scope.project_id, &ids).await?;
-    let started: Vec<Counted<i64>> = series.iter().map(|(b, s, _)| (*b, *s)).collect();
-    let crashed: Vec<Counted<i64>> = series.iter().map(|(b, _, c)| (*b, *c)).collect();
-    Ok(Sessions {
-        total: Change::counts(now.0, before.0),
-        crash_free: (crash_free(now.0, now.1), crash_free(before.0, before.1)),
-        series: chart_series(window, &started),
-        crashed_series: chart_series(window, &crashed),
-        list: rows
-            .into_iter()
-            .map(|s| {
-                let (events, errors) = counts.get(&s.session_id).copied().unwrap_or((0, 0));
-                SessionItem {
-                    session: s,
-                    events,
-                    errors,
-                }
-            })
-            .collect(),
+        sessions: pick(|t| t.started),
+        errored: pick(|t| t.errored),
+        crashed: pick(|t| t.crashed),
     })
 }
 

@@ -5,6 +5,7 @@
 
 use crate::domain::grouping;
 use crate::domain::ids::new_id;
+use crate::domain::sessions;
 use crate::domain::timeutil::{month_key, DAY_MS, MINUTE_MS};
 use crate::domain::vitals;
 use crate::error::{AppError, AppResult};
@@ -384,6 +385,10 @@ impl Generator {
         );
         let app = APPS[s.app].name;
         let g = grouping::group(app, message, Some(&stack));
+        let context = match n % 4 {
+            0 => serde_json::json!({ "route": PATHS[n % PATHS.len()], "source": "window.onerror" }),
+            _ => serde_json::json!({ "route": PATHS[n % PATHS.len()] }),
+        };
         ErrorOccurrenceWrite {
             id: new_id(),
             new_group_id: new_id(),
@@ -393,7 +398,9 @@ impl Generator {
             app: app.to_string(),
             message: message.to_string(),
             stack: Some(stack),
-            context: Some(serde_json::json!({ "route": PATHS[n % PATHS.len()] }).to_string()),
+            // Some escape every handler, as in a real app: those sessions crashed.
+            context: Some(context.to_string()),
+            unhandled: sessions::is_unhandled(Some(&context)),
             platform: Some(APPS[s.app].platform.to_string()),
             environment: Some(Self::environment(s).to_string()),
             release: Some(self.release(s)),

@@ -3,10 +3,9 @@
 use crate::domain::rbac::{allows, Action, Role};
 use crate::domain::timerange::Window;
 use crate::error::{AppError, AppResult};
-use crate::service::analytics;
 use crate::service::auth::{self, Credential, RequestMeta};
 use crate::state::AppState;
-use crate::store::{Cursor, ErrorGroupRow, Scope};
+use crate::store::{Cursor, GroupListFilter, Scope};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -86,42 +85,6 @@ pub async fn reader_for_user(
         // A role the code does not know (a newer schema) reads, never writes.
         role: access.role.parse().unwrap_or(Role::Viewer),
     })
-}
-
-pub const ERROR_STATUSES: [&str; 3] = ["unresolved", "resolved", "ignored"];
-
-/// Resolves, ignores or reopens an error group (OWNER or EDITOR).
-pub async fn set_error_status(
-    state: &AppState,
-    who: &Reader,
-    group_id: &str,
-    status: &str,
-) -> AppResult<ErrorGroupRow> {
-    if !who.can_edit() {
-        return Err(AppError::forbidden(
-            "Changing an error's status needs the OWNER or EDITOR role.",
-        ));
-    }
-    if !ERROR_STATUSES.contains(&status) {
-        return Err(AppError::invalid(
-            "status",
-            "`status` must be unresolved, resolved or ignored",
-        ));
-    }
-    let id = path_id("error group", group_id)?;
-    let not_found = || AppError::NotFound(format!("no error group {id:?}"));
-    if !state
-        .db
-        .set_error_status(&who.project_id, id, status, state.clock.now_ms())
-        .await?
-    {
-        return Err(not_found());
-    }
-    state
-        .db
-        .error_group(&who.project_id, id)
-        .await?
-        .ok_or_else(not_found)
 }
 
 /// Query parameters every list accepts.
@@ -212,43 +175,32 @@ pub fn parse_cursor(cursor: Option<&str>) -> AppResult<Option<Cursor>> {
     }))
 }
 
+/// The offset a list by position continues at (its cursor is the offset).
+pub fn parse_offset(cursor: Option<&str>) -> AppResult<i64> {
+    match cursor.filter(|c| !c.is_empty()) {
+        None => Ok(0),
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=1_000_000_000).contains(n))
+            .ok_or_else(|| {
+                AppError::invalid("cursor", "`cursor` must be a value returned as next_cursor")
+            }),
+    }
+}
+
+/// The cursor of the page after `filter`'s, when more rows follow.
+pub fn next_offset(filter: &GroupListFilter, page_len: usize, total: i64) -> Option<String> {
+    let end = filter.offset + page_len as i64;
+    (page_len > 0 && end < total).then(|| end.to_string())
+}
+
 /// The cursor continuing after the last row of a full page.
 pub fn next_cursor(page_len: usize, limit: i64, last: Option<(i64, &str)>) -> Option<String> {
     if (page_len as i64) < limit {
         return None;
     }
     last.map(|(value, id)| format!("{value}.{id}"))
-}
-
-pub struct Overview {
-    pub from: i64,
-    pub to: i64,
-    pub events: i64,
-    pub errors: i64,
-    pub affected_users: i64,
-    pub sessions: i64,
-    pub crashed_sessions: i64,
-}
-
-impl Overview {
-    /// Share of sessions without an error; `None` when there were no sessions.
-    pub fn crash_free_rate(&self) -> Option<f64> {
-        (self.sessions > 0)
-            .then(|| (self.sessions - self.crashed_sessions) as f64 / self.sessions as f64)
-    }
-}
-
-pub async fn overview(state: &AppState, scope: &Scope) -> AppResult<Overview> {
-    let t = analytics::totals(state, scope).await?;
-    Ok(Overview {
-        from: scope.from,
-        to: scope.to,
-        events: t.events,
-        errors: t.errors,
-        affected_users: t.affected_users,
-        sessions: t.sessions,
-        crashed_sessions: t.crashed_sessions,
-    })
 }
 
 #[cfg(test)]

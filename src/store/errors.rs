@@ -39,23 +39,7 @@ pub struct ErrorOccurrenceRow {
     pub timestamp: i64,
     pub device_browser: Option<String>,
     pub device_os: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ErrorSort {
-    #[default]
-    LastSeen,
-    Occurrences,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ErrorListFilter {
-    /// Groups seen (last) inside the range; app/environment/release match an occurrence in range.
-    pub scope: Scope,
-    pub status: Option<String>,
-    pub sort: ErrorSort,
-    pub cursor: Option<Cursor>,
-    pub limit: i64,
+    pub unhandled: i64,
 }
 
 pub(crate) const GROUP_COLUMNS: &str = "g.id, g.project_id, g.app, g.error_type, g.message, g.top_frame, g.status, g.first_seen, \
@@ -63,29 +47,9 @@ pub(crate) const GROUP_COLUMNS: &str = "g.id, g.project_id, g.app, g.error_type,
 const OCCURRENCE_COLUMNS: &str =
     "o.id, o.group_id, o.app, o.message, o.stack, o.context, o.platform, o.environment, \
      o.release, o.session_id, o.user_id, o.anonymous_id, o.sdk_version, o.timestamp, \
-     o.device_browser, o.device_os";
+     o.device_browser, o.device_os, o.unhandled";
 
 impl Db {
-    pub async fn list_error_groups(&self, f: &ErrorListFilter) -> StoreResult<Vec<ErrorGroupRow>> {
-        let sort_col = match f.sort {
-            ErrorSort::LastSeen => "last_seen",
-            ErrorSort::Occurrences => "occurrences",
-        };
-        on_db!(self, pool => {
-            let mut qb = QueryBuilder::new(format!("SELECT {GROUP_COLUMNS} FROM error_groups g WHERE g.project_id = "));
-            qb.push_bind(f.scope.project_id.clone());
-            if let Some(status) = &f.status {
-                qb.push(" AND g.status = ").push_bind(status.clone());
-            }
-            qb.push(" AND EXISTS (SELECT 1 FROM error_occurrences o WHERE o.group_id = g.id AND");
-            push_scope(&mut qb, &f.scope, "o", "timestamp");
-            qb.push(")");
-            push_cursor(&mut qb, f.cursor.as_ref(), "g", sort_col);
-            qb.push(format!(" ORDER BY g.{sort_col} DESC, g.id DESC LIMIT ")).push_bind(f.limit);
-            Ok(qb.build_query_as().fetch_all(pool).await?)
-        })
-    }
-
     pub async fn error_group(
         &self,
         project_id: &str,
@@ -95,19 +59,6 @@ impl Db {
             "SELECT {GROUP_COLUMNS} FROM error_groups g WHERE g.project_id = $1 AND g.id = $2"
         );
         on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(pool).await?))
-    }
-
-    pub async fn recent_occurrences(
-        &self,
-        project_id: &str,
-        group_id: &str,
-        limit: i64,
-    ) -> StoreResult<Vec<ErrorOccurrenceRow>> {
-        let sql = format!(
-            "SELECT {OCCURRENCE_COLUMNS} FROM error_occurrences o WHERE o.project_id = $1 AND o.group_id = $2
-             ORDER BY o.timestamp DESC, o.id DESC LIMIT $3"
-        );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(group_id).bind(limit).fetch_all(pool).await?))
     }
 
     pub async fn occurrences_of_session(
@@ -141,18 +92,6 @@ impl Db {
             qb.push(" ORDER BY o.timestamp DESC, o.id DESC LIMIT ").push_bind(limit);
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
-    }
-
-    /// Distinct users (user id, else anonymous id) who hit the group.
-    pub async fn group_affected_users(&self, project_id: &str, group_id: &str) -> StoreResult<i64> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT COALESCE(o.user_id, o.anonymous_id)) FROM error_occurrences o
-             WHERE o.project_id = $1 AND o.group_id = $2",
-        )
-        .bind(project_id)
-        .bind(group_id)
-        .fetch_one(pool)
-        .await?))
     }
 
     /// Sets a group's status; `resolved_at` follows it. False when no such group.

@@ -8,6 +8,7 @@ use super::rollup_write::{
 };
 use super::{on_db, Db, StoreResult};
 use crate::domain::identity;
+use crate::domain::sessions::SessionTally;
 use crate::domain::timerange::Granularity;
 use crate::domain::vitals::VitalSample;
 use std::collections::{HashMap, HashSet};
@@ -44,6 +45,8 @@ pub struct ErrorOccurrenceWrite {
     pub message: String,
     pub stack: Option<String>,
     pub context: Option<String>,
+    /// Reported by a global handler: nobody caught it (see `domain::sessions`).
+    pub unhandled: bool,
     pub platform: Option<String>,
     pub environment: Option<String>,
     pub release: Option<String>,
@@ -172,13 +175,35 @@ impl Db {
                     .or_insert((1, err, err.timestamp));
             }
             for ((project_id, fingerprint), (count, last, first_seen)) in &per_group {
-                let before: Option<(String, String)> = sqlx::query_as(
-                    "SELECT id, status FROM error_groups WHERE project_id = $1 AND fingerprint = $2",
+                // "New" and "regressed" are read off the statements that change the
+                // row, so concurrent writers (other processes) report each once: a
+                // regression is the update that finds the group resolved, a new group
+                // the insert whose own fresh id comes back.
+                let regressed: Option<String> = sqlx::query_scalar(
+                    "UPDATE error_groups SET
+                       occurrences = occurrences + $3,
+                       last_seen = CASE WHEN $4 > last_seen THEN $4 ELSE last_seen END,
+                       last_environment = COALESCE($5, last_environment),
+                       last_release = COALESCE($6, last_release),
+                       last_platform = COALESCE($7, last_platform),
+                       regressed_at = $4, resolved_at = NULL, status = 'unresolved'
+                     WHERE project_id = $1 AND fingerprint = $2 AND status = 'resolved'
+                     RETURNING id",
                 )
                 .bind(*project_id)
                 .bind(*fingerprint)
+                .bind(*count)
+                .bind(last.timestamp)
+                .bind(&last.environment)
+                .bind(&last.release)
+                .bind(&last.platform)
                 .fetch_optional(&mut *tx)
                 .await?;
+                if let Some(id) = regressed {
+                    summary.regressed_groups.push((project_id.to_string(), id.clone()));
+                    group_ids.insert((project_id, fingerprint), id);
+                    continue;
+                }
                 let id: String = sqlx::query_scalar(
                     "INSERT INTO error_groups (id, project_id, fingerprint, app, error_type, message, top_frame, \
                        status, first_seen, last_seen, occurrences, last_environment, last_release, last_platform)
@@ -189,13 +214,7 @@ impl Db {
                                         THEN excluded.last_seen ELSE error_groups.last_seen END,
                        last_environment = COALESCE(excluded.last_environment, error_groups.last_environment),
                        last_release = COALESCE(excluded.last_release, error_groups.last_release),
-                       last_platform = COALESCE(excluded.last_platform, error_groups.last_platform),
-                       regressed_at = CASE WHEN error_groups.status = 'resolved'
-                                           THEN excluded.last_seen ELSE error_groups.regressed_at END,
-                       resolved_at = CASE WHEN error_groups.status = 'resolved'
-                                          THEN NULL ELSE error_groups.resolved_at END,
-                       status = CASE WHEN error_groups.status = 'resolved'
-                                     THEN 'unresolved' ELSE error_groups.status END
+                       last_platform = COALESCE(excluded.last_platform, error_groups.last_platform)
                      RETURNING id",
                 )
                 .bind(&last.new_group_id)
@@ -213,52 +232,59 @@ impl Db {
                 .bind(&last.platform)
                 .fetch_one(&mut *tx)
                 .await?;
-                match before {
-                    None => summary.new_groups.push((project_id.to_string(), id.clone())),
-                    Some((_, status)) if status == "resolved" => {
-                        summary.regressed_groups.push((project_id.to_string(), id.clone()))
-                    }
-                    Some(_) => {}
+                if id == last.new_group_id {
+                    summary.new_groups.push((project_id.to_string(), id.clone()));
                 }
                 group_ids.insert((project_id, fingerprint), id);
             }
 
             // The sessions the errors belong to lend their device, and are marked as
-            // crashed the first time one of their errors arrives.
+            // errored (crashed, for an unhandled error) by the update that first finds
+            // them unmarked, which counts them in the roll-ups exactly once.
             let mut devices: HashMap<(&str, &str), Device> = HashMap::new();
-            let mut wanted: HashMap<&str, Vec<&str>> = HashMap::new();
+            let mut wanted: HashMap<&str, Vec<(&str, bool)>> = HashMap::new();
             for (project_id, err) in &occurrences {
                 if let Some(session_id) = err.session_id.as_deref() {
                     let ids = wanted.entry(project_id).or_default();
-                    if !ids.contains(&session_id) {
-                        ids.push(session_id);
+                    match ids.iter_mut().find(|(id, _)| *id == session_id) {
+                        Some((_, unhandled)) => *unhandled |= err.unhandled,
+                        None => ids.push((session_id, err.unhandled)),
                     }
                 }
             }
             for (project_id, ids) in &wanted {
                 for chunk in ids.chunks(256) {
                     let mut qb = sqlx::QueryBuilder::new(
-                        "SELECT session_id, started_at, app, environment, release, device_browser, device_os, has_error \
-                         FROM sessions WHERE project_id = ",
+                        "SELECT session_id, device_browser, device_os FROM sessions WHERE project_id = ",
                     );
                     qb.push_bind(*project_id).push(" AND session_id IN ");
-                    push_list(&mut qb, chunk.iter().copied());
-                    let found: Vec<SessionOfError> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                    let mut crashed: Vec<&str> = Vec::new();
-                    for s in found {
-                        let Some(id) = chunk.iter().find(|c| **c == s.session_id) else { continue };
-                        if s.has_error == 0 {
-                            crashed.push(id);
-                            let labels = Labels::new(&s.app, s.environment.as_deref(), s.release.as_deref());
-                            stored.add_session(project_id, s.started_at, &labels, (0, 1));
-                        }
-                        devices.insert((project_id, id), (s.device_browser, s.device_os));
+                    push_list(&mut qb, chunk.iter().map(|(id, _)| *id));
+                    let found: Vec<(String, Option<String>, Option<String>)> =
+                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    for (session_id, browser, os) in found {
+                        let Some((id, _)) = chunk.iter().find(|(c, _)| *c == session_id) else { continue };
+                        devices.insert((project_id, id), (browser, os));
                     }
-                    if !crashed.is_empty() {
-                        let mut qb = sqlx::QueryBuilder::new("UPDATE sessions SET has_error = 1 WHERE project_id = ");
+                    let crashing: Vec<&str> = chunk.iter().filter(|(_, u)| *u).map(|(id, _)| *id).collect();
+                    for (flag, ids) in [("has_error", chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>()), ("has_crash", crashing)] {
+                        if ids.is_empty() {
+                            continue;
+                        }
+                        let mut qb = sqlx::QueryBuilder::new(format!("UPDATE sessions SET {flag} = 1 WHERE project_id = "));
                         qb.push_bind(*project_id).push(" AND session_id IN ");
-                        push_list(&mut qb, crashed.iter().copied());
-                        qb.build().execute(&mut *tx).await?;
+                        push_list(&mut qb, ids.iter().copied());
+                        qb.push(format!(" AND {flag} = 0 RETURNING started_at, app, environment, release"));
+                        let marked: Vec<(i64, String, Option<String>, Option<String>)> =
+                            qb.build_query_as().fetch_all(&mut *tx).await?;
+                        let delta = SessionTally {
+                            started: 0,
+                            errored: i64::from(flag == "has_error"),
+                            crashed: i64::from(flag == "has_crash"),
+                        };
+                        for (started_at, app, environment, release) in marked {
+                            let labels = Labels::new(&app, environment.as_deref(), release.as_deref());
+                            stored.add_session(project_id, started_at, &labels, delta);
+                        }
                     }
                 }
             }
@@ -282,7 +308,7 @@ impl Db {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO error_occurrences (id, group_id, project_id, app, message, stack, context, platform, \
                      environment, release, session_id, user_id, anonymous_id, sdk_version, timestamp, received_at, \
-                     device_browser, device_os) ",
+                     device_browser, device_os, unhandled) ",
                 );
                 qb.push_values(chunk, |mut row, o| {
                     let e = o.e;
@@ -303,7 +329,8 @@ impl Db {
                         .push_bind(e.timestamp)
                         .push_bind(now)
                         .push_bind(&o.browser)
-                        .push_bind(&o.os);
+                        .push_bind(&o.os)
+                        .push_bind(i64::from(e.unhandled));
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -320,7 +347,7 @@ impl Db {
             for (project_id, ids) in &asked {
                 for chunk in ids.chunks(256) {
                     let mut qb = sqlx::QueryBuilder::new(
-                        "SELECT session_id, started_at, app, environment, release, has_error \
+                        "SELECT session_id, started_at, app, environment, release, has_error, has_crash \
                          FROM sessions WHERE project_id = ",
                     );
                     qb.push_bind(*project_id).push(" AND session_id IN ");
@@ -402,7 +429,7 @@ impl Db {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO sessions (id, project_id, session_id, app, platform, environment, release, \
                      user_id, user_email, anonymous_id, country, device_browser, device_os, sdk_version, \
-                     started_at, ended_at, last_activity_at, has_error) ",
+                     started_at, ended_at, last_activity_at, has_error, has_crash) ",
                 );
                 qb.push_values(chunk, |mut row, n| {
                     let s = &n.write;
@@ -428,11 +455,16 @@ impl Db {
                         .push_bind_unseparated(n.project_id)
                         .push_unseparated(" AND o.session_id = ")
                         .push_bind_unseparated(&s.session_id)
-                        .push_unseparated(") THEN 1 ELSE 0 END");
+                        .push_unseparated(") THEN 1 ELSE 0 END")
+                        .push("CASE WHEN EXISTS (SELECT 1 FROM error_occurrences o WHERE o.project_id = ")
+                        .push_bind_unseparated(n.project_id)
+                        .push_unseparated(" AND o.session_id = ")
+                        .push_bind_unseparated(&s.session_id)
+                        .push_unseparated(" AND o.unhandled = 1) THEN 1 ELSE 0 END");
                 });
-                qb.push(" RETURNING project_id, session_id, has_error");
-                let created: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                for (project_id, session_id, has_error) in created {
+                qb.push(" RETURNING project_id, session_id, has_error, has_crash");
+                let created: Vec<(String, String, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (project_id, session_id, has_error, has_crash) in created {
                     let Some(n) = chunk
                         .iter()
                         .find(|n| n.project_id == project_id && n.write.session_id == session_id)
@@ -445,7 +477,7 @@ impl Db {
                         n.write.environment.as_deref(),
                         n.write.release.as_deref(),
                     );
-                    stored.add_session(n.project_id, n.started, &labels, (1, has_error));
+                    stored.add_session(n.project_id, n.started, &labels, SessionTally::one(has_error != 0, has_crash != 0));
                 }
             }
 
@@ -475,9 +507,14 @@ struct KnownSession {
     environment: Option<String>,
     release: Option<String>,
     has_error: i64,
+    has_crash: i64,
 }
 
 impl KnownSession {
+    fn tally(&self) -> SessionTally {
+        SessionTally::one(self.has_error != 0, self.has_crash != 0)
+    }
+
     fn labels(&self) -> Labels {
         Labels::new(
             &self.app,
@@ -505,13 +542,8 @@ impl KnownSession {
         }
         let labels = self.labels();
         if self.started_at != before_start || labels != before_labels {
-            stored.add_session(
-                project_id,
-                before_start,
-                &before_labels,
-                (-1, -self.has_error),
-            );
-            stored.add_session(project_id, self.started_at, &labels, (1, self.has_error));
+            stored.add_session(project_id, before_start, &before_labels, -self.tally());
+            stored.add_session(project_id, self.started_at, &labels, self.tally());
         }
     }
 }
@@ -564,18 +596,6 @@ impl<'a> NewSession<'a> {
         }
         self.activity = self.activity.max(s.ended_at.unwrap_or(now).max(started));
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct SessionOfError {
-    session_id: String,
-    started_at: i64,
-    app: String,
-    environment: Option<String>,
-    release: Option<String>,
-    device_browser: Option<String>,
-    device_os: Option<String>,
-    has_error: i64,
 }
 
 /// An occurrence as it is inserted: its group and its session's device.

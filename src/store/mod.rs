@@ -27,7 +27,7 @@ pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
 pub use direct_write::DirectWriter;
-pub use errors::{ErrorGroupRow, ErrorListFilter, ErrorOccurrenceRow, ErrorSort};
+pub use errors::{ErrorGroupRow, ErrorOccurrenceRow};
 pub use events::{EventFilter, EventRow};
 pub use filters::{Cursor, Scope};
 pub use ingest_write::{
@@ -44,7 +44,7 @@ pub use rollup_write::{
     EventCountKey, EventRollups, Labels, NewLabel, NewPropKey, PropCountKey, VitalCountKey,
 };
 pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
-pub use sessions::{SessionFilter, SessionRow};
+pub use sessions::{SessionActivity, SessionFilter, SessionRow};
 pub use tokens::{NewPersonalToken, TokenAuthRow, TokenRow};
 pub use users::UserRow;
 

@@ -3,6 +3,7 @@
 //! key, whatever the number of items behind it.
 
 use super::StoreResult;
+use crate::domain::sessions::SessionTally;
 use crate::domain::timerange::Granularity;
 use sqlx::query_builder::Separated;
 use sqlx::{Database, Encode, QueryBuilder, Type};
@@ -107,9 +108,6 @@ pub struct SessionCountKey {
     pub labels: Labels,
 }
 
-/// (sessions started, of which crashed).
-pub type SessionCounts = (i64, i64);
-
 /// A label seen for the first time: `kind` is app, environment, release or event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NewLabel {
@@ -142,7 +140,7 @@ pub(crate) struct StoredRollups {
     pub errors: std::collections::HashMap<ErrorCountKey, i64>,
     pub users: std::collections::HashSet<ErrorUserKey>,
     pub devices: std::collections::HashMap<ErrorDeviceKey, i64>,
-    pub sessions: std::collections::HashMap<SessionCountKey, SessionCounts>,
+    pub sessions: std::collections::HashMap<SessionCountKey, SessionTally>,
 }
 
 impl StoredRollups {
@@ -151,7 +149,7 @@ impl StoredRollups {
         project_id: &str,
         at: i64,
         labels: &Labels,
-        counts: SessionCounts,
+        counts: SessionTally,
     ) {
         for g in [Granularity::Hour, Granularity::Day] {
             let key = SessionCountKey {
@@ -160,9 +158,7 @@ impl StoredRollups {
                 bucket: g.floor(at),
                 labels: labels.clone(),
             };
-            let entry = self.sessions.entry(key).or_default();
-            entry.0 += counts.0;
-            entry.1 += counts.1;
+            *self.sessions.entry(key).or_default() += counts;
         }
     }
 }
@@ -492,7 +488,7 @@ pub(crate) fn push_stored_rollups(sink: &mut impl RowSink, r: &StoredRollups) ->
                     .int(**n);
             },
         )?;
-        let rows: Vec<(&SessionCountKey, &SessionCounts)> = r
+        let rows: Vec<(&SessionCountKey, &SessionTally)> = r
             .sessions
             .iter()
             .filter(|(k, _)| k.granularity == g)
@@ -506,18 +502,20 @@ pub(crate) fn push_stored_rollups(sink: &mut impl RowSink, r: &StoredRollups) ->
                 "environment",
                 "release",
                 "sessions",
+                "errored",
                 "crashed",
             ],
-            OnConflict::Add(&["sessions", "crashed"]),
+            OnConflict::Add(&["sessions", "errored", "crashed"]),
             &rows,
-            |b, (k, (sessions, crashed))| {
+            |b, (k, t)| {
                 b.text(&k.project_id)
                     .int(k.bucket)
                     .text(&k.labels.app)
                     .text(&k.labels.environment)
                     .text(&k.labels.release)
-                    .int(*sessions)
-                    .int(*crashed);
+                    .int(t.started)
+                    .int(t.errored)
+                    .int(t.crashed);
             },
         )?;
     }

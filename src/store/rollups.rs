@@ -5,6 +5,7 @@
 use super::errors::{ErrorGroupRow, GROUP_COLUMNS};
 use super::filters::{push_labels, push_list, push_rollup_scope, Scope};
 use super::{on_db, Db, StoreResult};
+use crate::domain::sessions::SessionTally;
 use sqlx::QueryBuilder;
 
 /// A label or bucket with its count.
@@ -374,48 +375,63 @@ impl Db {
         })
     }
 
-    /// (sessions started, of which crashed) in scope.
-    pub async fn rollup_session_totals(&self, s: &Scope) -> StoreResult<(i64, i64)> {
-        on_db!(self, pool => {
-            let mut qb = QueryBuilder::new(format!(
-                "SELECT CAST(COALESCE(SUM(r.sessions), 0) AS BIGINT), CAST(COALESCE(SUM(r.crashed), 0) AS BIGINT)
-                 FROM {} r WHERE r.project_id = ",
-                table("rollup_sessions", s)
-            ));
-            qb.push_bind(s.project_id.clone()).push(" AND");
-            push_rollup_scope(&mut qb, s, "r");
-            Ok(qb.build_query_as().fetch_one(pool).await?)
-        })
+    /// Sessions started in scope, counted by outcome.
+    pub async fn rollup_session_totals(&self, s: &Scope) -> StoreResult<SessionTally> {
+        let rows = self.rollup_sessions_by(s, None).await?;
+        Ok(rows.into_iter().next().map(|(_, t)| t).unwrap_or_default())
     }
 
-    /// (bucket, sessions, crashed) per roll-up bucket.
-    pub async fn rollup_session_series(&self, s: &Scope) -> StoreResult<Vec<(i64, i64, i64)>> {
-        on_db!(self, pool => {
-            let mut qb = QueryBuilder::new(format!(
-                "SELECT r.bucket, CAST(SUM(r.sessions) AS BIGINT), CAST(SUM(r.crashed) AS BIGINT)
-                 FROM {} r WHERE r.project_id = ",
-                table("rollup_sessions", s)
-            ));
-            qb.push_bind(s.project_id.clone()).push(" AND");
-            push_rollup_scope(&mut qb, s, "r");
-            qb.push(" GROUP BY r.bucket ORDER BY r.bucket");
-            Ok(qb.build_query_as().fetch_all(pool).await?)
-        })
+    /// Sessions per roll-up bucket, by outcome.
+    pub async fn rollup_session_series(&self, s: &Scope) -> StoreResult<Vec<(i64, SessionTally)>> {
+        let rows = self.rollup_sessions_by(s, Some("bucket")).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(b, t)| (b.parse().unwrap_or_default(), t))
+            .collect())
     }
 
-    /// (release, sessions, crashed) in scope.
-    pub async fn rollup_release_sessions(&self, s: &Scope) -> StoreResult<Vec<(String, i64, i64)>> {
-        on_db!(self, pool => {
+    /// Sessions per release in scope, by outcome.
+    pub async fn rollup_release_sessions(
+        &self,
+        s: &Scope,
+    ) -> StoreResult<Vec<(String, SessionTally)>> {
+        self.rollup_sessions_by(s, Some("release")).await
+    }
+
+    /// Session tallies in scope, per value of `column` (as text) or in all.
+    async fn rollup_sessions_by(
+        &self,
+        s: &Scope,
+        column: Option<&str>,
+    ) -> StoreResult<Vec<(String, SessionTally)>> {
+        let key = column.map_or("''".to_string(), |c| format!("CAST(r.{c} AS TEXT)"));
+        let rows: Vec<(String, i64, i64, i64)> = on_db!(self, pool => {
             let mut qb = QueryBuilder::new(format!(
-                "SELECT r.release, CAST(SUM(r.sessions) AS BIGINT), CAST(SUM(r.crashed) AS BIGINT)
+                "SELECT {key}, CAST(COALESCE(SUM(r.sessions), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(r.errored), 0) AS BIGINT), CAST(COALESCE(SUM(r.crashed), 0) AS BIGINT)
                  FROM {} r WHERE r.project_id = ",
                 table("rollup_sessions", s)
             ));
             qb.push_bind(s.project_id.clone()).push(" AND");
             push_rollup_scope(&mut qb, s, "r");
-            qb.push(" GROUP BY r.release");
-            Ok(qb.build_query_as().fetch_all(pool).await?)
-        })
+            if let Some(c) = column {
+                qb.push(format!(" GROUP BY r.{c} ORDER BY r.{c}"));
+            }
+            qb.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(k, started, errored, crashed)| {
+                (
+                    k,
+                    SessionTally {
+                        started,
+                        errored,
+                        crashed,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// Web-vital histograms in scope: (metric, rating, bin, count).

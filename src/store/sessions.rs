@@ -22,6 +22,7 @@ pub struct SessionRow {
     pub ended_at: Option<i64>,
     pub last_activity_at: i64,
     pub has_error: i64,
+    pub has_crash: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -32,7 +33,7 @@ pub struct SessionFilter {
 }
 
 const COLUMNS: &str = "s.id, s.session_id, s.app, s.platform, s.environment, s.release, s.user_id, s.user_email, \
-     s.anonymous_id, s.country, s.device_browser, s.device_os, s.sdk_version, s.started_at, s.ended_at, s.last_activity_at, s.has_error";
+     s.anonymous_id, s.country, s.device_browser, s.device_os, s.sdk_version, s.started_at, s.ended_at, s.last_activity_at, s.has_error, s.has_crash";
 
 impl Db {
     pub async fn list_sessions(&self, f: &SessionFilter) -> StoreResult<Vec<SessionRow>> {
@@ -88,34 +89,44 @@ impl Db {
     }
 }
 
+/// What a session's events and errors add to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionActivity {
+    pub events: i64,
+    pub errors: i64,
+    /// The newest event or error, if any.
+    pub last_at: Option<i64>,
+}
+
 impl Db {
-    /// (events, error occurrences) of each of the given sessions.
+    /// The activity of each of the given sessions.
     pub async fn session_activity(
         &self,
         project_id: &str,
         session_ids: &[String],
-    ) -> StoreResult<HashMap<String, (i64, i64)>> {
-        let mut out: HashMap<String, (i64, i64)> = HashMap::new();
+    ) -> StoreResult<HashMap<String, SessionActivity>> {
+        let mut out: HashMap<String, SessionActivity> = HashMap::new();
         if session_ids.is_empty() {
             return Ok(out);
         }
         for (table, errors) in [("events", false), ("error_occurrences", true)] {
-            let rows: Vec<(String, i64)> = on_db!(self, pool => {
+            let rows: Vec<(String, i64, i64)> = on_db!(self, pool => {
                 let mut qb = QueryBuilder::new(format!(
-                    "SELECT t.session_id, COUNT(*) FROM {table} t WHERE t.project_id = "
+                    "SELECT t.session_id, COUNT(*), MAX(t.timestamp) FROM {table} t WHERE t.project_id = "
                 ));
                 qb.push_bind(project_id.to_string()).push(" AND t.session_id IN ");
                 push_list(&mut qb, session_ids.iter().cloned());
                 qb.push(" GROUP BY t.session_id");
                 qb.build_query_as().fetch_all(pool).await?
             });
-            for (id, n) in rows {
+            for (id, n, last) in rows {
                 let entry = out.entry(id).or_default();
                 if errors {
-                    entry.1 = n;
+                    entry.errors = n;
                 } else {
-                    entry.0 = n;
+                    entry.events = n;
                 }
+                entry.last_at = entry.last_at.max(Some(last));
             }
         }
         Ok(out)

@@ -3,7 +3,8 @@
 
 use crate::domain::timerange::{Window, PRESETS};
 use crate::domain::timeutil::format_rfc3339_ms;
-use crate::service::analytics::{Change, FilterOptions};
+use crate::service::analytics::FilterOptions;
+use crate::service::period::Change;
 use crate::web::filters::Filters;
 use crate::web::security::CSRF_FIELD;
 use maud::{html, Markup};
@@ -38,6 +39,11 @@ pub fn percent(p: Option<f64>) -> String {
     }
 }
 
+/// A rate (0–1) as a percentage.
+pub fn rate(r: Option<f64>) -> String {
+    percent(r.map(|r| r * 100.0))
+}
+
 /// UTC date and time to the minute.
 pub fn when(ms: i64) -> String {
     let s = format_rfc3339_ms(ms);
@@ -51,6 +57,14 @@ pub fn when(ms: i64) -> String {
 /// A `<time>` element showing `when`, with the exact instant for tooltips and scripts.
 pub fn time(ms: i64) -> Markup {
     html! { time datetime=(format_rfc3339_ms(ms)) title=(format_rfc3339_ms(ms)) { (when(ms)) } }
+}
+
+/// A `<time>` element showing the time of day to the second (UTC), or to the
+/// millisecond where neighbouring moments share a second.
+pub fn clock(ms: i64, millis: bool) -> Markup {
+    let s = format_rfc3339_ms(ms);
+    let shown = s.get(11..if millis { 23 } else { 19 }).unwrap_or("");
+    html! { time datetime=(s) title=(s) { (shown) } }
 }
 
 /// How long ago, coarsely: "just now", "5 min ago", "3 h ago", "2 days ago".
@@ -121,11 +135,11 @@ pub fn delta(change: &Change, rise_is_bad: bool) -> Markup {
 }
 
 /// A change in percentage points (for rates such as crash-free sessions).
-pub fn delta_points(now: Option<f64>, before: Option<f64>) -> Markup {
+pub fn delta_rate(now: Option<f64>, before: Option<f64>) -> Markup {
     let (Some(a), Some(b)) = (now, before) else {
         return html! { span class="kpi-delta flat" { "no earlier data" } };
     };
-    let d = a - b;
+    let d = (a - b) * 100.0;
     let (cls, arrow) = if d > 0.05 {
         ("kpi-delta up good", "▲")
     } else if d < -0.05 {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod filters;
 pub mod layout;
 pub mod pages;
+pub mod sections;
 pub mod security;
 
 use poem::http::{header, HeaderValue, StatusCode};

@@ -2,7 +2,8 @@
 //! and its status changes.
 
 use crate::domain::grouping::parse_stack;
-use crate::service::analytics::{self, ErrorDetail, GroupPage};
+use crate::service::analytics;
+use crate::service::errors::{self, ErrorDetail, GroupPage};
 use crate::service::read;
 use crate::state::SharedState;
 use crate::store::{GroupListFilter, GroupOrder};
@@ -11,10 +12,10 @@ use crate::web::components::{
     breakdown, count, csrf_field, empty, filter_bar, kpi, pager, pretty_json, status_badge, time,
 };
 use crate::web::context::{query_param, PageCtx, Scoped, Session};
-use crate::web::error::{is_local_path, urlencode, PageResult, WebError};
+use crate::web::error::{is_local_path, urlencode, PageResult};
 use crate::web::filters::Filters;
 use crate::web::layout::{page as layout, Tab};
-use crate::web::pages::overview::group_rows;
+use crate::web::sections::group_rows;
 use crate::web::security;
 use crate::web::{html, see_other};
 use maud::{html, Markup};
@@ -34,10 +35,10 @@ const STATUSES: [(&str, &str); 4] = [
 ];
 
 const SORTS: [(&str, &str, GroupOrder); 4] = [
-    ("events", "Most events", GroupOrder::Count),
+    ("occurrences", "Most occurrences", GroupOrder::Count),
     ("last_seen", "Last seen", GroupOrder::LastSeen),
     ("first_seen", "Newest", GroupOrder::FirstSeen),
-    ("total", "Most events ever", GroupOrder::Total),
+    ("total", "Most occurrences ever", GroupOrder::Total),
 ];
 
 struct ListParams {
@@ -55,7 +56,7 @@ impl ListParams {
                 .unwrap_or_else(|| "unresolved".into()),
             sort: query_param(req, "sort")
                 .filter(|s| SORTS.iter().any(|(v, _, _)| v == s))
-                .unwrap_or_else(|| "events".into()),
+                .unwrap_or_else(|| "occurrences".into()),
             q: query_param(req, "q").unwrap_or_default(),
             page: query_param(req, "page")
                 .and_then(|p| p.parse().ok())
@@ -157,7 +158,7 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
         limit: PAGE_SIZE,
     };
     let (groups, options) = futures_util::try_join!(
-        analytics::error_groups(&state, &scope, &window, &filter),
+        errors::list(&state, &scope, &window, &filter),
         analytics::filter_options(&state, project_id),
     )?;
     Ok(html(list_view(
@@ -202,7 +203,7 @@ fn detail_view(
 ) -> Markup {
     let g = &d.group;
     let latest = d.occurrences.first();
-    let chart = Series::counts("Events", "s-errors", &d.series);
+    let chart = Series::counts("Occurrences", "s-errors", &d.series);
     let title = match &g.error_type {
         Some(t) => format!("{t}: {}", g.message),
         None => g.message.clone(),
@@ -238,21 +239,21 @@ fn detail_view(
             @if let Some(at) = g.regressed_at { dt { "Regressed" } dd { (time(at)) } }
         }
         div class="kpis" {
-            (kpi("Events in range", &count(d.in_range), html! {}, Some(&window.label())))
+            (kpi("Occurrences in range", &count(d.in_range), html! {}, Some(&window.label())))
             (kpi("Users affected", &count(d.users), html! {}, Some("in this range")))
-            (kpi("Events ever", &count(g.occurrences), html! {}, None))
+            (kpi("Occurrences ever", &count(g.occurrences), html! {}, None))
         }
         (filter_bar(&format!("/errors/{}", g.id), filters, window, &Default::default(), &[]))
         section class="card" {
-            div class="card-head" { h2 class="card-title" { "Events over time" } }
-            (time_chart("group-trend", "Events of this error over time", window, Some(&chart), &[], false, ""))
+            div class="card-head" { h2 class="card-title" { "Occurrences over time" } }
+            (time_chart("group-trend", "Occurrences of this error over time", window, Some(&chart), &[], false, ""))
         }
         div class="grid-2" {
             section class="card" {
-                div class="card-head" { h2 class="card-title" { "Stack trace" } @if let Some(o) = latest { span class="muted small" { "latest event, " (time(o.timestamp)) } } }
+                div class="card-head" { h2 class="card-title" { "Stack trace" } @if let Some(o) = latest { span class="muted small" { "latest occurrence, " (time(o.timestamp)) } } }
                 @match latest.and_then(|o| o.stack.as_deref()) {
                     Some(stack) => { (frames(stack)) }
-                    None => { p class="muted" { "The latest event has no stack trace (the SDK reported a plain value)." } }
+                    None => { p class="muted" { "The latest occurrence has no stack trace (the SDK reported a plain value)." } }
                 }
                 @if let Some(ctx_json) = latest.and_then(|o| o.context.as_deref()) {
                     details open {
@@ -270,9 +271,9 @@ fn detail_view(
             }
         }
         section class="card" {
-            div class="card-head" { h2 class="card-title" { "Events" } }
+            div class="card-head" { h2 class="card-title" { "Occurrences" } }
             @if d.occurrences.is_empty() {
-                p class="muted" { "No events of this error in this range." }
+                p class="muted" { "No occurrences of this error in this range." }
             } @else {
                 div class="table-wrap" {
                     table class="table" {
@@ -317,14 +318,10 @@ pub async fn detail(
         window,
         scope,
     } = Scoped::load(&state, req).await?;
-    let project_id = scope.project_id.as_str();
-    let id = read::path_id("error group", &id)?;
-    let group = state.db.error_group(project_id, id).await?.ok_or_else(|| {
-        WebError::NotFound("This error group does not exist in this project.".into())
-    })?;
     let before = read::parse_cursor(query_param(req, "before").as_deref())?;
-    let d = analytics::error_detail(&state, &scope, &window, group, before.as_ref()).await?;
-    let next = (d.occurrences.len() as i64 == analytics::OCCURRENCES_PER_PAGE)
+    let d = errors::detail(&state, &scope, &window, &id, before.as_ref()).await?;
+    let id = d.group.id.as_str();
+    let next = (d.occurrences.len() as i64 == errors::OCCURRENCES_PER_PAGE)
         .then(|| d.occurrences.last())
         .flatten()
         .map(|o| {
@@ -356,7 +353,7 @@ pub async fn set_status(
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
     let reader = read::reader_for_user(&state, &s.who.user_id, &f.project).await?;
-    read::set_error_status(&state, &reader, &id, &f.status).await?;
+    errors::set_status(&state, &reader, &id, &f.status).await?;
     let label = match f.status.as_str() {
         "resolved" => "Resolved. It reopens by itself if it occurs again.",
         "ignored" => "Ignored: it stays out of the unresolved list.",

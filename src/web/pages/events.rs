@@ -3,6 +3,7 @@
 
 use crate::ingest::rollup::OTHER_VALUE;
 use crate::service::analytics::{self, Events, FilterOptions};
+use crate::service::period::Change;
 use crate::service::read;
 use crate::state::SharedState;
 use crate::store::{EventFilter, EventRow};
@@ -108,7 +109,7 @@ fn view(ctx: &PageCtx, v: &EventsView<'_>) -> Markup {
                                         td { a class="mono" href=(v.filters.link("/events", &[("name", &n.name)])) { (n.name) } }
                                         td class="num" { (count(n.count)) }
                                         td class="num" { (format!("{:.1} %", n.share)) }
-                                        td class="num" { (delta(&analytics::Change::counts(n.count, n.previous), false)) }
+                                        td class="num" { (delta(&Change::counts(n.count, n.previous), false)) }
                                     }
                                 }
                             }

@@ -1,117 +1,21 @@
 //! Overview: the project's KPIs against the previous period, the event trend, top
 //! errors, releases and web vitals.
 
-use crate::domain::vitals;
-use crate::service::analytics::{self, Change, GroupItem, Overview, ReleaseItem, VitalSummary};
+use crate::service::analytics::{self, Overview};
+use crate::service::period::Change;
 use crate::state::SharedState;
-use crate::web::charts::{rating_bar, sparkline, time_chart, Series};
-use crate::web::components::{
-    count, delta, delta_points, empty, filter_bar, kpi, percent, rating_badge, status_badge,
-};
+use crate::web::charts::{time_chart, Series};
+use crate::web::components::{count, delta, delta_rate, empty, filter_bar, kpi, rate};
 use crate::web::context::{query_param, PageCtx, Scoped, Session};
 use crate::web::error::{is_local_path, PageResult};
 use crate::web::filters::Filters;
 use crate::web::layout::{page as layout, Tab};
+use crate::web::sections::{group_rows, release_rows, vital_cards};
 use crate::web::security::{self, PROJECT_COOKIE};
 use crate::web::{html, see_other};
 use maud::{html, Markup};
 use poem::web::Data;
 use poem::{handler, Request};
-
-/// The error groups table shared with the errors page.
-pub fn group_rows(groups: &[GroupItem], filters: &Filters, compact: bool) -> Markup {
-    html! {
-        div class="table-wrap" {
-            table class="table" {
-                thead { tr {
-                    th scope="col" { "Error" }
-                    th scope="col" class="num" { "Events" }
-                    th scope="col" class="num" { "Users" }
-                    th scope="col" class="hide-sm" { "Trend" }
-                    @if !compact {
-                        th scope="col" class="hide-sm" { "First seen" }
-                        th scope="col" class="hide-sm" { "Last seen" }
-                        th scope="col" { "Status" }
-                    }
-                } }
-                tbody {
-                    @for g in groups {
-                        tr {
-                            td {
-                                a class="row-link" href=(filters.link(&format!("/errors/{}", g.group.id), &[])) {
-                                    @if let Some(t) = &g.group.error_type { strong { (t) } " " }
-                                    span class="truncate" { (g.group.message) }
-                                    span class="muted small truncate" {
-                                        (g.group.app)
-                                        @if let Some(frame) = &g.group.top_frame { " · " span class="mono" { (frame) } }
-                                    }
-                                }
-                            }
-                            td class="num" { (count(g.in_range)) }
-                            td class="num" { (count(g.users)) }
-                            td class="hide-sm" { (sparkline(&g.sparkline, &format!("{} events in the range", count(g.in_range)))) }
-                            @if !compact {
-                                td class="hide-sm" { (crate::web::components::time(g.group.first_seen)) }
-                                td class="hide-sm" { (crate::web::components::time(g.group.last_seen)) }
-                                td { (status_badge(&g.group.status)) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn release_rows(releases: &[ReleaseItem], filters: &Filters) -> Markup {
-    html! {
-        div class="table-wrap" {
-            table class="table" {
-                thead { tr {
-                    th scope="col" { "Release" }
-                    th scope="col" class="num" { "Events" }
-                    th scope="col" class="num" { "Errors" }
-                    th scope="col" class="num" { "Sessions" }
-                    th scope="col" class="num" { "Crash-free" }
-                } }
-                tbody {
-                    @for r in releases {
-                        tr {
-                            td { a href=(filters.link("/", &[("release", &r.release)])) class="mono" { (r.release) } }
-                            td class="num" { (count(r.events)) }
-                            td class="num" { (count(r.errors)) }
-                            td class="num" { (count(r.sessions)) }
-                            td class="num" { (percent(r.crash_free)) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-pub fn vital_cards(list: &[VitalSummary]) -> Markup {
-    html! {
-        div class="vitals" {
-            @for v in list {
-                div class="vital" {
-                    div class="vital-name" { (v.metric) }
-                    div class="vital-value" {
-                        @match v.p75 {
-                            Some(p) => { (vitals::format_value(v.metric, p)) }
-                            None => { "–" }
-                        }
-                    }
-                    (rating_badge(v.rating()))
-                    @if v.samples > 0 {
-                        (rating_bar(v.good, v.needs_improvement, v.poor))
-                        div class="muted small" { "p75 of " (count(v.samples)) " samples" }
-                    }
-                }
-            }
-        }
-    }
-}
 
 struct OverviewView<'a> {
     filters: &'a Filters,
@@ -143,8 +47,9 @@ fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
                 (kpi("Events", &count(t.events), delta(&Change::counts(t.events, p.events), false), None))
                 (kpi("Errors", &count(t.errors), delta(&Change::counts(t.errors, p.errors), true), None))
                 (kpi("Affected users", &count(t.affected_users), delta(&Change::counts(t.affected_users, p.affected_users), true), Some("distinct users with an error")))
-                (kpi("Sessions", &count(t.sessions), delta(&Change::counts(t.sessions, p.sessions), false), None))
-                (kpi("Crash-free sessions", &percent(t.crash_free()), delta_points(t.crash_free(), p.crash_free()), Some("sessions without an error")))
+                (kpi("Sessions", &count(t.sessions.started), delta(&Change::counts(t.sessions.started, p.sessions.started), false), None))
+                (kpi("Crash-free sessions", &rate(t.sessions.crash_free_rate()), delta_rate(t.sessions.crash_free_rate(), p.sessions.crash_free_rate()), Some("without an unhandled error")))
+                (kpi("Error-free sessions", &rate(t.sessions.error_free_rate()), delta_rate(t.sessions.error_free_rate(), p.sessions.error_free_rate()), Some("without any error")))
             }
             section class="card" {
                 div class="card-head" { h2 class="card-title" { "Events and errors" } }
@@ -154,8 +59,7 @@ fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
                     (time_chart("trend", "Events and errors over time", v.window, Some(&events), &[errors], true, ""))
                 }
             }
-            div class="grid-2" {
-                section class="card" {
+            section class="card" {
                     div class="card-head" {
                         h2 class="card-title" { "Top errors" }
                         a class="card-actions" href=(v.filters.link("/errors", &[])) { "All errors" }
@@ -165,15 +69,14 @@ fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
                     } @else {
                         (group_rows(&d.top_errors, v.filters, true))
                     }
-                }
-                section class="card" {
+            }
+            section class="card" {
                     div class="card-head" { h2 class="card-title" { "Releases" } }
                     @if d.releases.is_empty() {
                         (empty("No releases seen", "Send `release` with your events, errors and sessions to compare versions.", html! {}))
                     } @else {
                         (release_rows(&d.releases, v.filters))
                     }
-                }
             }
             section class="card" {
                 div class="card-head" {

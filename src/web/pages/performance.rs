@@ -10,7 +10,7 @@ use crate::web::error::PageResult;
 use crate::web::filters::Filters;
 use crate::web::html;
 use crate::web::layout::{page as layout, Tab};
-use crate::web::pages::overview::vital_cards;
+use crate::web::sections::vital_cards;
 use maud::{html, Markup};
 use poem::web::Data;
 use poem::{handler, Request};
