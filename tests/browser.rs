@@ -196,7 +196,7 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
 
 /// Screenshots of Overview and Errors in both themes, over two weeks of sample data,
 /// written to `docs/screenshots/` when UPDATE_SCREENSHOTS=1 (else to a temp dir); and
-/// every page fits a 375 px phone without scrolling sideways.
+/// no page or card scrolls sideways at 375, 1366 and 1920 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screenshots_and_phone_layout() {
     let app = TestApp::start(Backend::Sqlite).await;
@@ -249,34 +249,55 @@ async fn screenshots_and_phone_layout() {
         }
     }
 
-    b.client.set_window_size(375, 800).await.unwrap();
-    for path in [
-        "/?range=14d",
-        "/errors?range=14d",
-        "/events?range=14d&name=page_view",
-        "/sessions?range=14d",
-        "/performance?range=14d",
-        "/notifications",
-        "/onboarding",
-        "/settings/members",
-        "/settings/api-keys",
-    ] {
-        b.goto(&app.url(path)).await;
-        b.wait_for_text("Telemetry Tracker").await;
-        let (page, viewport) = (
-            b.client
-                .execute("return document.documentElement.scrollWidth", vec![])
-                .await
-                .unwrap(),
-            b.client
-                .execute("return window.innerWidth", vec![])
-                .await
-                .unwrap(),
-        );
-        assert!(
-            page.as_i64() <= viewport.as_i64(),
-            "{path} is {page} px wide on a {viewport} px phone"
-        );
+    // Nothing scrolls sideways: not the page on a phone, and no card (or the table
+    // inside one) at phone, laptop and desktop widths.
+    const OVERFLOWING: &str = "return [...document.querySelectorAll('.card, .card .table-wrap')]
+        .filter(el => el.checkVisibility() && el.scrollWidth > el.clientWidth + 1)
+        .map(el => (el.querySelector('.card-title') || el.closest('.card')?.querySelector('.card-title') || el)
+            .textContent.trim().slice(0, 40) + ' (' + el.scrollWidth + ' > ' + el.clientWidth + ')')";
+    let mut details = Vec::new();
+    for list in ["/errors?range=14d", "/sessions?range=14d"] {
+        b.goto(&app.url(list)).await;
+        let href = b.attr("a.row-link", "href").await.expect("a row to open");
+        details.push(href.trim_start_matches(&app.url("")).to_string());
+    }
+    for width in [375, 1366, 1920] {
+        b.client.set_window_size(width, 900).await.unwrap();
+        for path in details.iter().map(String::as_str).chain([
+            "/?range=14d",
+            "/?range=7d",
+            "/errors?range=14d",
+            "/events?range=14d&name=page_view",
+            "/sessions?range=14d",
+            "/performance?range=14d",
+            "/notifications",
+            "/onboarding",
+            "/settings/members",
+            "/settings/api-keys",
+        ]) {
+            b.goto(&app.url(path)).await;
+            b.wait_for_text("Telemetry Tracker").await;
+            let (page, viewport) = (
+                b.client
+                    .execute("return document.documentElement.scrollWidth", vec![])
+                    .await
+                    .unwrap(),
+                b.client
+                    .execute("return window.innerWidth", vec![])
+                    .await
+                    .unwrap(),
+            );
+            assert!(
+                page.as_i64() <= viewport.as_i64(),
+                "{path} is {page} px wide on a {viewport} px screen"
+            );
+            let cards = b.client.execute(OVERFLOWING, vec![]).await.unwrap();
+            assert_eq!(
+                cards.as_array().map_or(0, Vec::len),
+                0,
+                "{path} at {width} px: cards overflow sideways: {cards}"
+            );
+        }
     }
     b.close().await;
 }

@@ -34,20 +34,80 @@ impl<'a> Series<'a> {
 /// Grid lines of the value axis.
 const TICKS: f64 = 4.0;
 
-/// A round upper bound for an axis: four equal steps of a round size, so that
-/// every grid line has a round label.
-fn nice_max(max: f64) -> f64 {
-    if max <= 0.0 {
-        return TICKS;
+/// What a chart's values measure, which decides its ticks and how values read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Whole things (events, sessions): whole-number ticks.
+    Count,
+    /// Durations in milliseconds: whole-number ticks, "ms" in tooltips.
+    Millis,
+    /// A unitless score such as CLS: decimal ticks.
+    Score,
+}
+
+/// A value axis: four equal steps of a round size from zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Axis {
+    step: f64,
+    /// Decimals the step needs, so every label is exact.
+    decimals: usize,
+}
+
+impl Axis {
+    /// The smallest round step (1, 2, 2.5 or 5 times a power of ten; whole for
+    /// counts and milliseconds) whose four steps reach `max`.
+    fn for_max(max: f64, unit: Unit) -> Axis {
+        let whole = unit != Unit::Score;
+        let raw = match (max > 0.0, whole) {
+            (true, true) => (max / TICKS).max(1.0),
+            (true, false) => max / TICKS,
+            (false, true) => 1.0,
+            (false, false) => 0.025,
+        };
+        let exponent = raw.log10().floor() as i32;
+        let candidates = [1.0, 2.0, 2.5, 5.0, 10.0];
+        let (step, exponent) = candidates
+            .iter()
+            .flat_map(|m| [(m, exponent), (m, exponent + 1)])
+            .map(|(m, e)| (m * 10f64.powi(e), e))
+            .filter(|(step, _)| !whole || (*step >= 1.0 && (step - step.round()).abs() < 1e-9))
+            .filter(|(step, _)| *step >= raw * (1.0 - 1e-9))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap_or((raw, exponent));
+        let mantissa_decimals = usize::from((step / 10f64.powi(exponent) - 2.5).abs() < 1e-9);
+        Axis {
+            step: if whole { step.round() } else { step },
+            decimals: if whole {
+                0
+            } else {
+                (-exponent).max(0) as usize + mantissa_decimals
+            },
+        }
     }
-    let raw = max / TICKS;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * magnitude);
-    step * TICKS
+
+    fn max(&self) -> f64 {
+        self.step * TICKS
+    }
+
+    /// The grid lines from zero up, with their labels.
+    fn ticks(&self) -> Vec<(f64, String)> {
+        (0..=TICKS as usize)
+            .map(|i| {
+                let v = self.step * i as f64;
+                let label = if v.abs() >= 1e3 {
+                    compact(v)
+                } else {
+                    let s = format!("{v:.*}", self.decimals);
+                    if s.contains('.') {
+                        s.trim_end_matches('0').trim_end_matches('.').to_string()
+                    } else {
+                        s
+                    }
+                };
+                (v, label)
+            })
+            .collect()
+    }
 }
 
 /// `1234` → `1.2k`, for axis labels.
@@ -79,17 +139,32 @@ fn hour_minute(ms: i64) -> String {
     format_rfc3339_ms(ms).get(11..16).unwrap_or("").to_string()
 }
 
-/// A bucket's label on the x axis.
-pub fn bucket_label(start: i64, step: i64) -> String {
-    if step < DAY_MS {
-        if start % DAY_MS == 0 {
-            month_day(start)
-        } else {
-            hour_minute(start)
-        }
-    } else {
+/// A bucket's label on the x axis, where labels are `spacing` apart: the time of day
+/// while several fall on one day, the date from midnight or once they are a day or
+/// more apart (with the time too, when the bucket does not start at midnight).
+pub fn bucket_label(start: i64, step: i64, spacing: i64) -> String {
+    let midnight = start.rem_euclid(DAY_MS) == 0;
+    if step >= DAY_MS || (midnight && spacing >= DAY_MS) {
         month_day(start)
+    } else if spacing >= DAY_MS {
+        format!("{} {}", month_day(start), hour_minute(start))
+    } else if midnight {
+        month_day(start)
+    } else {
+        hour_minute(start)
     }
+}
+
+/// The buckets that get a label (at most about seven), with their labels.
+fn x_labels(starts: &[i64], step: i64) -> Vec<(usize, String)> {
+    let every = (starts.len() as f64 / 7.0).ceil().max(1.0) as usize;
+    let spacing = step * every as i64;
+    starts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+        .map(|(i, start)| (i, bucket_label(*start, step, spacing)))
+        .collect()
 }
 
 /// A bucket's span for tooltips: "Nov 30 14:00–15:00" or "Nov 30".
@@ -112,11 +187,12 @@ fn bucket_span(start: i64, step: i64) -> String {
     }
 }
 
-fn format_value(v: Option<f64>, unit: &str) -> String {
-    match v {
-        None => "no data".into(),
-        Some(v) if unit.is_empty() => count(v.round() as i64),
-        Some(v) => format!("{} {unit}", compact(v)),
+fn format_value(v: Option<f64>, unit: Unit) -> String {
+    match (v, unit) {
+        (None, _) => "no data".into(),
+        (Some(v), Unit::Count) => count(v.round() as i64),
+        (Some(v), Unit::Millis) => format!("{} ms", count(v.round() as i64)),
+        (Some(v), Unit::Score) => format!("{v:.3}"),
     }
 }
 
@@ -129,7 +205,7 @@ pub fn time_chart(
     bars: Option<&Series<'_>>,
     lines: &[Series<'_>],
     lines_own_axis: bool,
-    unit: &str,
+    unit: Unit,
 ) -> Markup {
     let starts = window.chart_buckets();
     let step = window.chart_step();
@@ -138,15 +214,18 @@ pub fn time_chart(
     let plot_h = H - TOP - BOTTOM;
     let col = plot_w / n as f64;
     let max_of = |s: &Series<'_>| s.values.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
-    let left_max = nice_max(bars.map(max_of).unwrap_or(0.0).max(if lines_own_axis {
-        0.0
-    } else {
-        lines.iter().map(max_of).fold(0.0, f64::max)
-    }));
-    let right_max = nice_max(lines.iter().map(max_of).fold(0.0, f64::max));
+    let left = Axis::for_max(
+        bars.map(max_of).unwrap_or(0.0).max(if lines_own_axis {
+            0.0
+        } else {
+            lines.iter().map(max_of).fold(0.0, f64::max)
+        }),
+        unit,
+    );
+    let right = Axis::for_max(lines.iter().map(max_of).fold(0.0, f64::max), unit);
+    let (left_max, right_max) = (left.max(), right.max());
     let y = |v: f64, max: f64| TOP + plot_h - (v / max) * plot_h;
     let x_mid = |i: usize| LEFT + col * (i as f64 + 0.5);
-    let label_every = (n as f64 / 7.0).ceil().max(1.0) as usize;
     let total: f64 = bars
         .map(|b| b.values.iter().flatten().sum())
         .unwrap_or_default();
@@ -160,20 +239,16 @@ pub fn time_chart(
                 title id=(format!("{id}-t")) { (caption) }
                 desc id=(format!("{id}-d")) { (desc) }
                 // Grid and left axis.
-                @for i in 0..=4 {
-                    @let v = left_max * f64::from(i) / TICKS;
+                @for ((v, label), (_, right_label)) in left.ticks().into_iter().zip(right.ticks()) {
                     @let gy = y(v, left_max);
                     line class="grid-line" x1=(LEFT) x2=(W - if lines_own_axis { RIGHT } else { 16.0 }) y1=(gy) y2=(gy) {}
-                    text class="axis-label" x=(LEFT - 6.0) y=(gy + 4.0) text-anchor="end" { (compact(v)) }
+                    text class="axis-label" x=(LEFT - 6.0) y=(gy + 4.0) text-anchor="end" { (label) }
                     @if lines_own_axis && !lines.is_empty() {
-                        @let rv = right_max * f64::from(i) / TICKS;
-                        text class="axis-label" x=(W - RIGHT + 6.0) y=(gy + 4.0) text-anchor="start" { (compact(rv)) }
+                        text class="axis-label" x=(W - RIGHT + 6.0) y=(gy + 4.0) text-anchor="start" { (right_label) }
                     }
                 }
-                @for (i, start) in starts.iter().enumerate() {
-                    @if i % label_every == 0 {
-                        text class="axis-label" x=(x_mid(i)) y=(H - 8.0) text-anchor="middle" { (bucket_label(*start, step)) }
-                    }
+                @for (i, label) in x_labels(&starts, step) {
+                    text class="axis-label" x=(x_mid(i)) y=(H - 8.0) text-anchor="middle" { (label) }
                 }
                 @if let Some(b) = bars {
                     @for (i, v) in b.values.iter().enumerate() {
@@ -338,17 +413,91 @@ mod tests {
     use crate::domain::timerange::HOUR_MS;
 
     #[test]
-    fn axes_round_up_and_labels_are_compact() {
-        assert_eq!(nice_max(0.0), 4.0);
-        assert_eq!(nice_max(7.0), 8.0);
-        assert_eq!(nice_max(130.0), 160.0);
-        assert_eq!(nice_max(4_000.0), 4_000.0);
-        assert_eq!(nice_max(4_100.0), 6_000.0);
-        assert_eq!(nice_max(3_300.0), 4_000.0);
+    fn axes_use_round_steps_suited_to_the_unit() {
+        let labels = |max: f64, unit: Unit| -> Vec<String> {
+            Axis::for_max(max, unit)
+                .ticks()
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect()
+        };
+        assert_eq!(labels(0.0, Unit::Count), ["0", "1", "2", "3", "4"]);
+        assert_eq!(labels(3.0, Unit::Count), ["0", "1", "2", "3", "4"]);
+        assert_eq!(labels(7.0, Unit::Count), ["0", "2", "4", "6", "8"]);
+        assert_eq!(labels(130.0, Unit::Count), ["0", "50", "100", "150", "200"]);
+        assert_eq!(labels(9.0, Unit::Count), ["0", "5", "10", "15", "20"]);
+        assert_eq!(labels(4_100.0, Unit::Millis), ["0", "2k", "4k", "6k", "8k"]);
+        assert_eq!(
+            labels(0.06, Unit::Score),
+            ["0", "0.02", "0.04", "0.06", "0.08"]
+        );
+        assert_eq!(
+            labels(0.09, Unit::Score),
+            ["0", "0.025", "0.05", "0.075", "0.1"]
+        );
+        assert_eq!(
+            labels(0.0, Unit::Score),
+            ["0", "0.025", "0.05", "0.075", "0.1"]
+        );
         assert_eq!(compact(1_500.0), "1.5k");
         assert_eq!(compact(2_000_000.0), "2M");
-        assert_eq!(compact(0.25), "0.25");
-        assert_eq!(compact(7.5), "7.5");
+    }
+
+    /// Every preset range, ending at every hour of a day, with counts, durations
+    /// and scores of every size: labels are distinct and in order on both axes.
+    #[test]
+    fn every_range_reads_distinct_increasing_labels() {
+        use crate::domain::timerange::{Window, PRESETS};
+        let day = 1_764_460_800_000; // 2025-11-30T00:00:00Z
+        for hour in 0..24 {
+            let now = day + hour * HOUR_MS + 17 * 60_000;
+            for (preset, _) in PRESETS {
+                let w = Window::parse(Some(preset), None, None, "7d", now).unwrap();
+                let starts = w.chart_buckets();
+                let x: Vec<String> = x_labels(&starts, w.chart_step())
+                    .into_iter()
+                    .map(|(_, l)| l)
+                    .collect();
+                let distinct: std::collections::BTreeSet<&String> = x.iter().collect();
+                assert_eq!(
+                    distinct.len(),
+                    x.len(),
+                    "{preset} at {hour}:17 repeats a label: {x:?}"
+                );
+                assert!(x.len() >= starts.len().min(2), "{preset}: {x:?}");
+            }
+        }
+        for unit in [Unit::Count, Unit::Millis, Unit::Score] {
+            for max in [
+                0.0,
+                0.004,
+                0.06,
+                0.3,
+                1.0,
+                3.0,
+                7.0,
+                42.0,
+                999.0,
+                12_345.0,
+                7_654_321.0,
+            ] {
+                let axis = Axis::for_max(max, unit);
+                let ticks = axis.ticks();
+                assert!(axis.max() >= max, "{unit:?} {max}");
+                assert!(
+                    ticks
+                        .windows(2)
+                        .all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1),
+                    "{unit:?} {max}: {ticks:?}"
+                );
+                for (v, label) in &ticks {
+                    assert!(label.len() <= 6, "{unit:?} {max}: {label}");
+                    if unit != Unit::Score {
+                        assert_eq!(v.fract(), 0.0, "{unit:?} {max}: {ticks:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -373,7 +522,7 @@ mod tests {
             Some(&Series::counts("Events", "s-events", &[3, 0])),
             &[],
             false,
-            "",
+            Unit::Count,
         )
         .into_string();
         assert!(svg.contains("Jan 1 00:00–01:00 UTC — Events: 3"));

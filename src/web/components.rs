@@ -56,7 +56,10 @@ pub fn when(ms: i64) -> String {
 
 /// A `<time>` element showing `when`, with the exact instant for tooltips and scripts.
 pub fn time(ms: i64) -> Markup {
-    html! { time datetime=(format_rfc3339_ms(ms)) title=(format_rfc3339_ms(ms)) { (when(ms)) } }
+    let shown = when(ms);
+    let (date, hm) = shown.split_once(' ').unwrap_or((&shown, ""));
+    // Date and time each stay whole; a narrow column breaks between them.
+    html! { time datetime=(format_rfc3339_ms(ms)) title=(format_rfc3339_ms(ms)) { span class="nowrap" { (date) } " " span class="nowrap" { (hm) } } }
 }
 
 /// A `<time>` element showing the time of day to the second (UTC), or to the

@@ -16,7 +16,7 @@ pub fn group_rows(groups: &[GroupItem], filters: &Filters, compact: bool) -> Mar
         div class="table-wrap" {
             table class="table" {
                 thead { tr {
-                    th scope="col" { "Error" }
+                    th scope="col" class="col-main" { "Error" }
                     th scope="col" class="num" { "Occurrences" }
                     th scope="col" class="num" { "Users" }
                     th scope="col" class="hide-sm" { "Trend" }
@@ -29,7 +29,7 @@ pub fn group_rows(groups: &[GroupItem], filters: &Filters, compact: bool) -> Mar
                 tbody {
                     @for g in groups {
                         tr {
-                            td {
+                            td class="col-main" {
                                 a class="row-link" href=(filters.link(&format!("/errors/{}", g.group.id), &[])) {
                                     @if let Some(t) = &g.group.error_type { strong { (t) } " " }
                                     span class="truncate" { (g.group.message) }
@@ -61,8 +61,8 @@ pub fn release_rows(releases: &[ReleaseItem], filters: &Filters) -> Markup {
         div class="table-wrap" {
             table class="table" {
                 thead { tr {
-                    th scope="col" { "Release" }
-                    th scope="col" class="num" { "Events" }
+                    th scope="col" class="col-main" { "Release" }
+                    th scope="col" class="num hide-sm" { "Events" }
                     th scope="col" class="num" { "Errors" }
                     th scope="col" class="num" { "Sessions" }
                     th scope="col" class="num" { abbr title="Sessions without an unhandled error" { "Crash-free" } }
@@ -71,8 +71,8 @@ pub fn release_rows(releases: &[ReleaseItem], filters: &Filters) -> Markup {
                 tbody {
                     @for r in releases {
                         tr {
-                            td { a href=(filters.link("/", &[("release", &r.release)])) class="mono" { (r.release) } }
-                            td class="num" { (count(r.events)) }
+                            td class="col-main" { a href=(filters.link("/", &[("release", &r.release)])) class="mono" { (r.release) } }
+                            td class="num hide-sm" { (count(r.events)) }
                             td class="num" { (count(r.errors)) }
                             td class="num" { (count(r.sessions.started)) }
                             td class="num" { (percent(sessions::percent(r.sessions.crash_free_rate()))) }

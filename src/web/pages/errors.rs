@@ -7,7 +7,7 @@ use crate::service::errors::{self, ErrorDetail, GroupPage};
 use crate::service::read;
 use crate::state::SharedState;
 use crate::store::{GroupListFilter, GroupOrder};
-use crate::web::charts::{time_chart, Series};
+use crate::web::charts::{time_chart, Series, Unit};
 use crate::web::components::{
     breakdown, count, csrf_field, empty, filter_bar, kpi, pager, pretty_json, status_badge, time,
 };
@@ -246,7 +246,7 @@ fn detail_view(
         (filter_bar(&format!("/errors/{}", g.id), filters, window, &Default::default(), &[]))
         section class="card" {
             div class="card-head" { h2 class="card-title" { "Occurrences over time" } }
-            (time_chart("group-trend", "Occurrences of this error over time", window, Some(&chart), &[], false, ""))
+            (time_chart("group-trend", "Occurrences of this error over time", window, Some(&chart), &[], false, Unit::Count))
         }
         div class="grid-2" {
             section class="card" {
@@ -276,7 +276,7 @@ fn detail_view(
                 p class="muted" { "No occurrences of this error in this range." }
             } @else {
                 div class="table-wrap" {
-                    table class="table" {
+                    table class="table table-stack" {
                         thead { tr {
                             th scope="col" { "Time" } th scope="col" { "Release" } th scope="col" { "Environment" }
                             th scope="col" { "Browser / OS" } th scope="col" { "User" } th scope="col" { "Session" }

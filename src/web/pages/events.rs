@@ -7,7 +7,7 @@ use crate::service::period::Change;
 use crate::service::read;
 use crate::state::SharedState;
 use crate::store::{EventFilter, EventRow};
-use crate::web::charts::{time_chart, Series};
+use crate::web::charts::{time_chart, Series, Unit};
 use crate::web::components::{
     breakdown, count, delta, empty, filter_bar, kpi, pager, pretty_json, time,
 };
@@ -92,7 +92,7 @@ fn view(ctx: &PageCtx, v: &EventsView<'_>) -> Markup {
             }
             section class="card" {
                 div class="card-head" { h2 class="card-title" { @if v.name.is_some() { "Over time" } @else { "Busiest events over time" } } }
-                (time_chart("names", "Events by name over time", v.window, None, &series, false, ""))
+                (time_chart("names", "Events by name over time", v.window, None, &series, false, Unit::Count))
             }
             div class="grid-2" {
                 section class="card" {
@@ -100,13 +100,13 @@ fn view(ctx: &PageCtx, v: &EventsView<'_>) -> Markup {
                     div class="table-wrap" {
                         table class="table" {
                             thead { tr {
-                                th scope="col" { "Name" } th scope="col" class="num" { "Count" }
+                                th scope="col" class="col-main" { "Name" } th scope="col" class="num" { "Count" }
                                 th scope="col" class="num" { "Share" } th scope="col" class="num" { "Change" }
                             } }
                             tbody {
                                 @for n in d.names.iter().take(50) {
                                     tr {
-                                        td { a class="mono" href=(v.filters.link("/events", &[("name", &n.name)])) { (n.name) } }
+                                        td class="col-main" { a class="mono truncate" href=(v.filters.link("/events", &[("name", &n.name)])) { (n.name) } }
                                         td class="num" { (count(n.count)) }
                                         td class="num" { (format!("{:.1} %", n.share)) }
                                         td class="num" { (delta(&Change::counts(n.count, n.previous), false)) }

@@ -4,7 +4,7 @@
 use crate::service::analytics::{self, Overview};
 use crate::service::period::Change;
 use crate::state::SharedState;
-use crate::web::charts::{time_chart, Series};
+use crate::web::charts::{time_chart, Series, Unit};
 use crate::web::components::{count, delta, delta_rate, empty, filter_bar, kpi, rate};
 use crate::web::context::{query_param, PageCtx, Scoped, Session};
 use crate::web::error::{is_local_path, PageResult};
@@ -56,7 +56,7 @@ fn view(ctx: &PageCtx, v: &OverviewView<'_>) -> Markup {
                 @if t.events + t.errors == 0 {
                     p class="muted" { "Nothing in this range. Try a longer range." }
                 } @else {
-                    (time_chart("trend", "Events and errors over time", v.window, Some(&events), &[errors], true, ""))
+                    (time_chart("trend", "Events and errors over time", v.window, Some(&events), &[errors], true, Unit::Count))
                 }
             }
             section class="card" {

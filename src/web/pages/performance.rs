@@ -3,7 +3,7 @@
 use crate::domain::vitals;
 use crate::service::analytics::{self, VitalSummary};
 use crate::state::SharedState;
-use crate::web::charts::{time_chart, Series};
+use crate::web::charts::{time_chart, Series, Unit};
 use crate::web::components::{count, empty, filter_bar, percent};
 use crate::web::context::{PageCtx, Scoped};
 use crate::web::error::PageResult;
@@ -15,11 +15,11 @@ use maud::{html, Markup};
 use poem::web::Data;
 use poem::{handler, Request};
 
-fn unit(metric: &str) -> &'static str {
+fn unit(metric: &str) -> Unit {
     if metric == "CLS" {
-        ""
+        Unit::Score
     } else {
-        "ms"
+        Unit::Millis
     }
 }
 
@@ -44,20 +44,20 @@ fn view(
                 div class="table-wrap" {
                     table class="table" {
                         thead { tr {
-                            th scope="col" { "Metric" } th scope="col" class="num" { "p75" } th scope="col" class="num" { "Samples" }
+                            th scope="col" { "Metric" } th scope="col" class="num hide-sm" { "p75" } th scope="col" class="num hide-sm" { "Samples" }
                             th scope="col" class="num" { "Good" } th scope="col" class="num" { "Needs improvement" } th scope="col" class="num" { "Poor" }
-                            th scope="col" { "Thresholds" }
+                            th scope="col" class="hide-sm" { "Thresholds" }
                         } }
                         tbody {
                             @for v in list {
                                 tr {
                                     th scope="row" { (v.metric) }
-                                    td class="num" { @match v.p75 { Some(p) => { (vitals::format_value(v.metric, p)) } None => { "–" } } }
-                                    td class="num" { (count(v.samples)) }
+                                    td class="num hide-sm" { @match v.p75 { Some(p) => { (vitals::format_value(v.metric, p)) } None => { "–" } } }
+                                    td class="num hide-sm" { (count(v.samples)) }
                                     td class="num" { (percent((v.samples > 0).then(|| v.share(v.good)))) }
                                     td class="num" { (percent((v.samples > 0).then(|| v.share(v.needs_improvement)))) }
                                     td class="num" { (percent((v.samples > 0).then(|| v.share(v.poor)))) }
-                                    td class="muted small" {
+                                    td class="muted small hide-sm" {
                                         @if let Some((good, poor)) = vitals::thresholds(v.metric) {
                                             "good ≤ " (vitals::format_value(v.metric, good)) ", poor > " (vitals::format_value(v.metric, poor))
                                         }

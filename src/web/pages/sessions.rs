@@ -6,7 +6,7 @@ use crate::service::read;
 use crate::service::sessions::{self, SessionDetail, SessionItem, Summary};
 use crate::state::SharedState;
 use crate::store::{ErrorOccurrenceRow, EventRow, SessionFilter, SessionRow};
-use crate::web::charts::{time_chart, Series};
+use crate::web::charts::{time_chart, Series, Unit};
 use crate::web::components::{
     clock, count, delta, delta_rate, duration, empty, filter_bar, kpi, pager, rate, time,
 };
@@ -56,14 +56,14 @@ fn list_view(
             }
             section class="card" {
                 div class="card-head" { h2 class="card-title" { "Sessions over time" } }
-                (time_chart("sessions", "Sessions started over time", window, Some(&started), &[errored, crashed], false, ""))
+                (time_chart("sessions", "Sessions started over time", window, Some(&started), &[errored, crashed], false, Unit::Count))
             }
             section class="card" {
                 div class="card-head" { h2 class="card-title" { "Latest sessions" } }
                 div class="table-wrap" {
                     table class="table" {
                         thead { tr {
-                            th scope="col" { "Started" } th scope="col" { "User" } th scope="col" class="hide-sm" { "App" } th scope="col" class="num" { "Duration" }
+                            th scope="col" { "Started" } th scope="col" class="col-main" { "User" } th scope="col" class="hide-sm" { "App" } th scope="col" class="num" { "Duration" }
                             th scope="col" class="hide-sm" { "Browser" } th scope="col" class="hide-sm" { "OS" } th scope="col" class="hide-sm" { "Country" }
                             th scope="col" class="num hide-sm" { "Events" } th scope="col" class="num hide-sm" { "Errors" } th scope="col" { "Status" }
                         } }
@@ -72,7 +72,7 @@ fn list_view(
                                 @let s = &item.session;
                                 tr {
                                     td { a class="row-link" href=(filters.link(&format!("/sessions/{}", urlencode(&s.id)), &[])) { (time(s.started_at)) } }
-                                    td { span class="truncate" { (who(s)) } }
+                                    td class="col-main" { span class="truncate" { (who(s)) } }
                                     td class="hide-sm" { span class="truncate" { (s.app) } }
                                     td class="num" { (duration(item.duration_ms())) }
                                     td class="hide-sm" { (s.device_browser.as_deref().unwrap_or("–")) }

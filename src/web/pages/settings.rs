@@ -217,7 +217,7 @@ fn profile_view(ctx: &PageCtx, sessions: &[UserSessionRow]) -> Markup {
                     }
                 }
                 div class="table-wrap" {
-                    table class="table" {
+                    table class="table table-stack" {
                         thead { tr { th scope="col" { "Device" } th scope="col" { "Address" } th scope="col" { "Signed in" } th scope="col" { "Last active" } th scope="col" { span class="sr-only" { "Actions" } } } }
                         tbody {
                             @for s in sessions {
@@ -408,7 +408,7 @@ pub async fn notification_prefs(req: &Request, state: Data<&SharedState>) -> Pag
             form class="stack" method="post" action="/settings/notifications" {
                 (csrf_field(&ctx.csrf))
                 div class="table-wrap" {
-                    table class="table" {
+                    table class="table table-stack" {
                         thead { tr { th scope="col" { "When" } th scope="col" { "In the bell" } th scope="col" { "By mail" } } }
                         tbody {
                             @for kind in Kind::ALL {
@@ -488,7 +488,7 @@ fn tokens_view(ctx: &PageCtx, list: &[TokenRow], created: Option<&str>) -> Marku
                 (empty("No tokens", "Create one for each script or tool, so that you can revoke them one by one.", html! {}))
             } @else {
                 div class="table-wrap" {
-                    table class="table" {
+                    table class="table table-stack" {
                         thead { tr { th scope="col" { "Name" } th scope="col" { "Token" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Expires" } th scope="col" { span class="sr-only" { "Actions" } } } }
                         tbody {
                             @for t in list {
@@ -582,7 +582,7 @@ pub async fn revoke_token(
 fn audit_rows(rows: &[AuditRow]) -> Markup {
     html! {
         div class="table-wrap" {
-            table class="table" {
+            table class="table table-stack" {
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Target" } } }
                 tbody {
                     @for a in rows {
@@ -825,7 +825,7 @@ fn members_view(
             section class="card" {
                 h3 class="card-title" { "Members" }
                 div class="table-wrap" {
-                    table class="table" {
+                    table class="table table-stack" {
                         thead { tr { th scope="col" { "Member" } th scope="col" { "Role" } th scope="col" { "Joined" } @if owner { th scope="col" { span class="sr-only" { "Actions" } } } } }
                         tbody {
                             @for m in members {
@@ -868,7 +868,7 @@ fn members_view(
                         p class="muted" { "No pending invites." }
                     } @else {
                         div class="table-wrap" {
-                            table class="table" {
+                            table class="table table-stack" {
                                 thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Expires" } th scope="col" { span class="sr-only" { "Actions" } } } }
                                 tbody {
                                     @for i in invites {
@@ -1081,7 +1081,7 @@ fn projects_view(ctx: &PageCtx, org_id: &str, list: &[ProjectRow]) -> Markup {
                 }
             }
             div class="table-wrap" {
-                table class="table" {
+                table class="table table-stack" {
                     thead { tr { th scope="col" { "Project" } th scope="col" { "Slug" } th scope="col" { "Id" } th scope="col" { "Created" } @if editor { th scope="col" { span class="sr-only" { "Actions" } } } } }
                     tbody {
                         @for p in list {
@@ -1222,7 +1222,7 @@ fn keys_view(ctx: &PageCtx, keys: Option<&[ApiKeyRow]>, created: Option<&str>) -
                         (empty("No keys yet", "Create a key and put it into your app's SDK configuration.", html! { a class="btn" href="/onboarding" { "SDK setup" } }))
                     } @else {
                         div class="table-wrap" {
-                            table class="table" {
+                            table class="table table-stack" {
                                 thead { tr { th scope="col" { "Label" } th scope="col" { "Key" } th scope="col" { "App" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Status" } th scope="col" { span class="sr-only" { "Actions" } } } }
                                 tbody {
                                     @for k in keys {
