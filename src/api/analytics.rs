@@ -283,12 +283,11 @@ impl AnalyticsApi {
     ) -> ApiResult<Json<FilterOptions>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
         let o = analytics::filter_options(&state, &who.project_id).await?;
-        let event_names = state.db.project_labels(&who.project_id, "event").await?;
         Ok(Json(FilterOptions {
             apps: o.apps,
             environments: o.environments,
             releases: o.releases,
-            event_names,
+            event_names: o.event_names,
         }))
     }
 }

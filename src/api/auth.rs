@@ -8,7 +8,7 @@ use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::service::auth::{self, csrf_token, Registration};
-use crate::service::orgs;
+use crate::service::{accounts, orgs};
 use crate::state::SharedState;
 use crate::store::{MyOrgRow, UserRow};
 use poem::web::Data;
@@ -340,11 +340,7 @@ impl AuthApi {
         req: &Request,
     ) -> ApiResult<Json<Me>> {
         let (who, _) = caller(&state, &auth, req).await?;
-        let user = state
-            .db
-            .user_by_id(&who.user_id)
-            .await?
-            .ok_or_else(|| crate::error::AppError::NotFound("no such user".into()))?;
+        let user = accounts::user(&state.db, &who.user_id).await?;
         let orgs = orgs::my_orgs(&state, &who).await?;
         Ok(Json(Me {
             user: user.into(),

@@ -1,9 +1,9 @@
 use super::ApiTags;
+use crate::service::health;
 use crate::state::SharedState;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use std::time::Instant;
 
 #[derive(Debug, Object)]
 pub struct Health {
@@ -46,15 +46,13 @@ impl HealthApi {
             .into(),
         };
         if state.config.health_check_database {
-            let started = Instant::now();
-            let ping =
-                tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
-            health.database_latency_ms =
-                Some((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
-            if !matches!(ping, Ok(Ok(()))) {
-                health.ok = false;
-                health.database = "error".into();
-                return HealthResponse::Unavailable(Json(health));
+            match health::database(&state).await {
+                Ok(latency) => health.database_latency_ms = Some(latency),
+                Err(_) => {
+                    health.ok = false;
+                    health.database = "error".into();
+                    return HealthResponse::Unavailable(Json(health));
+                }
             }
         }
         HealthResponse::Ok(Json(health))

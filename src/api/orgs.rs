@@ -508,12 +508,8 @@ impl OrgsApi {
         let (who, meta) = caller(&state, &auth, req).await?;
         let body = body.parse()?;
         let o = orgs::accept_invite(&state, &who, &body.token, &meta).await?;
-        let role = state
-            .db
-            .member_role(&o.id, &who.user_id)
-            .await?
-            .and_then(|r| r.parse().ok());
-        Ok(Json(org(o, role)))
+        let (o, role) = orgs::get_org(&state, &who, &o.id).await?;
+        Ok(Json(org(o, Some(role))))
     }
 
     /// Who did what, newest first (OWNER).

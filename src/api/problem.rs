@@ -189,10 +189,4 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(err: crate::store::StoreError) -> Self {
-        AppError::from(err).into()
-    }
-}
-
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -7,9 +7,9 @@ use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::grouping::parse_stack;
 use crate::domain::timeutil::format_rfc3339_ms;
-use crate::error::AppError;
 use crate::service::analytics;
 use crate::service::errors::{self, GroupItem};
+use crate::service::events;
 use crate::service::read::{self, RangeParams, Reader};
 use crate::service::sessions::{self, SessionItem};
 use crate::state::SharedState;
@@ -506,7 +506,7 @@ impl ReadApi {
             cursor: read::parse_cursor(cursor.0.as_deref())?,
             limit: read::limit(limit.0)?,
         };
-        let rows = state.db.list_events(&filter).await?;
+        let rows = events::list(&state, &filter).await?;
         let next_cursor = read::next_cursor(
             rows.len(),
             filter.limit,
@@ -530,12 +530,8 @@ impl ReadApi {
         id: Path<String>,
     ) -> ApiResult<Json<Event>> {
         let who = reader(&state, &auth, req, &project_header, &project_id).await?;
-        let row = state
-            .db
-            .event_by_id(&who.project_id, read::path_id("event", &id.0)?)
-            .await?;
-        row.map(|r| Json(r.into()))
-            .ok_or_else(|| AppError::NotFound(format!("no event {:?}", id.0)).into())
+        let row = events::get(&state, &who.project_id, &id.0).await?;
+        Ok(Json(row.into()))
     }
 
     /// Error groups with occurrences in the range, with their occurrences and affected

@@ -7,7 +7,8 @@ use crate::domain::slug::slugify;
 use crate::error::{AppError, AppResult};
 use crate::ingest::keys::generate_key;
 use crate::store::{
-    ApiKeyRow, AuditRow, Db, MyOrgRow, NewApiKey, NewPersonalToken, OrgRow, ProjectRow, UserRow,
+    ApiKeyRow, AuditRow, Db, MyOrgRow, NewApiKey, NewPersonalToken, OrgRow, ProjectRow,
+    UserProjectRow, UserRow,
 };
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -90,6 +91,18 @@ pub struct CreatedUser {
 
 /// Creates a user; with `org_name`, also an organization the user owns. The first
 /// user of an instance is its administrator.
+/// A user's own row (404 once the account is gone).
+pub async fn user(db: &Db, user_id: &str) -> AppResult<UserRow> {
+    db.user_by_id(user_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such user".into()))
+}
+
+/// The projects a user sees, with their organization and the user's role there.
+pub async fn projects_of_user(db: &Db, user_id: &str) -> AppResult<Vec<UserProjectRow>> {
+    Ok(db.projects_of_user(user_id).await?)
+}
+
 pub async fn create_user(
     db: &Db,
     clock: &Clock,

@@ -362,24 +362,33 @@ pub async fn vitals(
         .collect())
 }
 
+/// Whether the project has received anything yet (the first-run screens ask).
+pub async fn has_data(state: &AppState, project_id: &str) -> AppResult<bool> {
+    Ok(state.db.project_has_data(project_id).await?)
+}
+
 /// The values the pickers offer for a project.
 #[derive(Debug, Clone, Default)]
 pub struct FilterOptions {
     pub apps: Vec<String>,
     pub environments: Vec<String>,
     pub releases: Vec<String>,
+    /// Event names seen (the events page's picker).
+    pub event_names: Vec<String>,
 }
 
 pub async fn filter_options(state: &AppState, project_id: &str) -> AppResult<FilterOptions> {
     let db = &state.db;
-    let (apps, environments, releases) = futures_util::try_join!(
+    let (apps, environments, releases, event_names) = futures_util::try_join!(
         db.project_labels(project_id, "app"),
         db.project_labels(project_id, "environment"),
         db.project_labels(project_id, "release"),
+        db.project_labels(project_id, "event"),
     )?;
     Ok(FilterOptions {
         apps,
         environments,
         releases,
+        event_names,
     })
 }

@@ -215,10 +215,15 @@ pub struct SignedIn {
     pub token: String,
 }
 
+/// Whether nobody has an account yet: the next to sign up administers the instance.
+pub async fn first_run(state: &AppState) -> AppResult<bool> {
+    Ok(state.db.count_users().await? == 0)
+}
+
 /// Whether sign-up is open: always for the first user, then by setting or by the
 /// instance administrator's choice.
 pub async fn registration_open(state: &AppState) -> AppResult<bool> {
-    if state.db.count_users().await? == 0 || state.config.allow_registration {
+    if first_run(state).await? || state.config.allow_registration {
         return Ok(true);
     }
     Ok(state

@@ -6,6 +6,8 @@ pub mod analytics;
 pub mod auth;
 pub mod demo;
 pub mod errors;
+pub mod events;
+pub mod health;
 pub mod ingest;
 pub mod notifications;
 pub mod orgs;

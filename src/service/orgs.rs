@@ -493,6 +493,17 @@ pub async fn accept_invite_as(
     Ok(())
 }
 
+/// Units the organization's projects used this UTC month (READ).
+pub async fn usage_this_month(state: &AppState, who: &Principal, org_id: &str) -> AppResult<i64> {
+    require(state, who, org_id, Action::Read).await?;
+    let month = crate::domain::timeutil::month_key(state.clock.now_ms());
+    let mut used = 0;
+    for p in state.db.projects_of_org(org_id).await? {
+        used += state.db.usage(&p.id, &month).await?;
+    }
+    Ok(used)
+}
+
 pub async fn audit_log(
     state: &AppState,
     who: &Principal,

@@ -87,6 +87,11 @@ pub async fn run(
 }
 
 /// Closes sessions without activity for `idle_minutes` at their last activity.
+/// The latest run of the retention job, by whichever process ran it.
+pub async fn last_run(db: &Db) -> AppResult<Option<JobRunRow>> {
+    Ok(db.last_job_run("retention").await?)
+}
+
 pub async fn close_idle_sessions(db: &Db, clock: &Clock, idle_minutes: u32) -> AppResult<u64> {
     let cutoff = clock.now_ms() - i64::from(idle_minutes) * MINUTE_MS;
     let mut closed = 0;

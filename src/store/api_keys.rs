@@ -39,7 +39,7 @@ pub struct ApiKeyAuthRow {
 
 impl Db {
     pub async fn insert_api_key(&self, k: &NewApiKey<'_>, audit: &[AuditRow]) -> StoreResult<()> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "INSERT INTO api_keys (id, project_id, public_id, secret_hash, label, allowed_app, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -60,22 +60,26 @@ impl Db {
 
     /// Keys that count against the plan's cap: neither revoked nor deleted.
     pub async fn count_active_api_keys(&self, project_id: &str) -> StoreResult<i64> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM api_keys WHERE project_id = $1 AND revoked_at IS NULL AND deleted_at IS NULL",
         )
         .bind(project_id)
         .fetch_one(pool)
-        .await?))
+        .await?)
+        })
     }
 
     pub async fn list_api_keys(&self, project_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT id, project_id, public_id, label, allowed_app, created_at, last_used_at, expires_at, revoked_at
              FROM api_keys WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
         )
         .bind(project_id)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 
     pub async fn revoke_api_key(
@@ -84,7 +88,7 @@ impl Db {
         now: i64,
         audit: &[AuditRow],
     ) -> StoreResult<bool> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             let done = sqlx::query(
                 "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL AND deleted_at IS NULL",
             )
@@ -100,7 +104,8 @@ impl Db {
     /// holder can be told). Revocation and expiry are left to the caller, which
     /// checks the secret first and compares against its own clock.
     pub async fn api_key_for_auth(&self, public_id: &str) -> StoreResult<Option<ApiKeyAuthRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT k.id, k.project_id, k.secret_hash, k.allowed_app, k.expires_at, k.revoked_at, o.plan
              FROM api_keys k
              JOIN projects p ON p.id = k.project_id
@@ -110,6 +115,7 @@ impl Db {
         )
         .bind(public_id)
         .fetch_optional(pool)
-        .await?))
+        .await?)
+        })
     }
 }

@@ -5,8 +5,8 @@ use super::{on_db, Db, StoreResult};
 /// transaction before committing: a change and the entries recording it are stored
 /// together or not at all. Evaluates to `StoreResult` of the body's value.
 macro_rules! audited {
-    ($db:expr, $audit:expr, $tx:ident => $body:expr) => {
-        $crate::store::on_db!($db, pool => {
+    ($db:expr, $audit:expr, |$tx:ident| $body:expr) => {
+        $crate::store::on_db!($db, |pool| {
             let mut $tx = pool.begin().await?;
             let value = $body;
             if $crate::store::audit::Changed::changed(&value) {
@@ -81,7 +81,8 @@ impl Db {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<AuditRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT a.id, a.org_id, a.actor_id, u.email AS actor_email, a.action, a.target, a.details, a.ip, a.created_at
              FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
              WHERE a.org_id = $1 AND a.created_at < $2 ORDER BY a.created_at DESC, a.id DESC LIMIT $3",
@@ -90,6 +91,7 @@ impl Db {
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 }

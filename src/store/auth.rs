@@ -34,7 +34,7 @@ pub struct SignOut<'a> {
 
 impl Db {
     pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE id = $1",
         )
         .bind(id)
@@ -43,7 +43,7 @@ impl Db {
     }
 
     pub async fn set_user_name(&self, id: &str, name: Option<&str>, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query("UPDATE users SET name = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(name)
@@ -64,7 +64,7 @@ impl Db {
         now: i64,
         sign_out: Option<SignOut<'_>>,
     ) -> StoreResult<(u64, u64)> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
@@ -95,7 +95,7 @@ impl Db {
     }
 
     pub async fn insert_user_session(&self, s: &NewUserSession<'_>) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO user_sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
                  VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
@@ -123,18 +123,24 @@ impl Db {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM user_sessions WHERE token_hash = $1 AND expires_at > $2"
         );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(token_hash).bind(now).fetch_optional(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Slides a session's expiry forward.
     pub async fn touch_user_session(&self, id: &str, now: i64, expires_at: i64) -> StoreResult<()> {
-        on_db!(self, pool => {
-            sqlx::query("UPDATE user_sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(now)
-                .bind(expires_at)
-                .execute(pool)
-                .await?;
+        on_db!(self, |pool| {
+            sqlx::query(
+                "UPDATE user_sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }
@@ -147,12 +153,16 @@ impl Db {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM user_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC"
         );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(user_id).bind(now).fetch_all(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Ends one of a user's sessions; false when it is not theirs or already gone.
     pub async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let done = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1 AND id = $2")
                 .bind(user_id)
                 .bind(id)
@@ -168,12 +178,14 @@ impl Db {
         user_id: &str,
         keep: Option<&str>,
     ) -> StoreResult<u64> {
-        on_db!(self, pool => Ok(sqlx::query("DELETE FROM user_sessions WHERE user_id = $1 AND id <> $2")
-            .bind(user_id)
-            .bind(keep.unwrap_or(""))
-            .execute(pool)
-            .await?
-            .rows_affected()))
+        on_db!(self, |pool| Ok(sqlx::query(
+            "DELETE FROM user_sessions WHERE user_id = $1 AND id <> $2"
+        )
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(pool)
+        .await?
+        .rows_affected()))
     }
 
     pub async fn insert_password_reset(
@@ -184,7 +196,7 @@ impl Db {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -206,7 +218,7 @@ impl Db {
         token_hash: &str,
         now: i64,
     ) -> StoreResult<Option<String>> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
             "UPDATE password_resets SET used_at = $2
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
              RETURNING user_id",
@@ -218,10 +230,12 @@ impl Db {
     }
 
     pub async fn instance_setting(&self, key: &str) -> StoreResult<Option<String>> {
-        on_db!(self, pool => Ok(sqlx::query_scalar("SELECT value FROM instance_settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await?))
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
+            "SELECT value FROM instance_settings WHERE key = $1"
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await?))
     }
 }
 
@@ -243,7 +257,7 @@ impl Db {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO signup_requests (id, email, password_hash, name, org_name, token_hash, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -268,7 +282,7 @@ impl Db {
         token_hash: &str,
         now: i64,
     ) -> StoreResult<Option<SignupRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "UPDATE signup_requests SET used_at = $2
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
              RETURNING email, password_hash, name, org_name",

@@ -58,7 +58,11 @@ impl Db {
         let sql = format!(
             "SELECT {GROUP_COLUMNS} FROM error_groups g WHERE g.project_id = $1 AND g.id = $2"
         );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
     }
 
     pub async fn occurrences_of_session(
@@ -71,7 +75,12 @@ impl Db {
             "SELECT {OCCURRENCE_COLUMNS} FROM error_occurrences o WHERE o.project_id = $1 AND o.session_id = $2
              ORDER BY o.timestamp, o.id LIMIT $3"
         );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(session_id).bind(limit).fetch_all(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(project_id)
+            .bind(session_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// A group's newest occurrences in scope, continuing before `before`.
@@ -82,14 +91,15 @@ impl Db {
         before: Option<&Cursor>,
         limit: i64,
     ) -> StoreResult<Vec<ErrorOccurrenceRow>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT {OCCURRENCE_COLUMNS} FROM error_occurrences o WHERE o.group_id = "
             ));
             qb.push_bind(group_id.to_string()).push(" AND");
             push_scope(&mut qb, scope, "o", "timestamp");
             push_cursor(&mut qb, before, "o", "timestamp");
-            qb.push(" ORDER BY o.timestamp DESC, o.id DESC LIMIT ").push_bind(limit);
+            qb.push(" ORDER BY o.timestamp DESC, o.id DESC LIMIT ")
+                .push_bind(limit);
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }
@@ -102,7 +112,7 @@ impl Db {
         status: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let done = sqlx::query(
                 "UPDATE error_groups SET status = $3,
                    resolved_at = CASE WHEN $3 = 'resolved' THEN $4 ELSE NULL END

@@ -34,21 +34,26 @@ const COLUMNS: &str =
 
 impl Db {
     pub async fn list_events(&self, f: &EventFilter) -> StoreResult<Vec<EventRow>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events e WHERE"));
             push_scope(&mut qb, &f.scope, "e", "timestamp");
             if let Some(name) = &f.name {
                 qb.push(" AND e.name = ").push_bind(name.clone());
             }
             push_cursor(&mut qb, f.cursor.as_ref(), "e", "timestamp");
-            qb.push(" ORDER BY e.timestamp DESC, e.id DESC LIMIT ").push_bind(f.limit);
+            qb.push(" ORDER BY e.timestamp DESC, e.id DESC LIMIT ")
+                .push_bind(f.limit);
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }
 
     pub async fn event_by_id(&self, project_id: &str, id: &str) -> StoreResult<Option<EventRow>> {
         let sql = format!("SELECT {COLUMNS} FROM events e WHERE e.project_id = $1 AND e.id = $2");
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
     }
 
     pub async fn events_of_session(
@@ -61,6 +66,11 @@ impl Db {
             "SELECT {COLUMNS} FROM events e WHERE e.project_id = $1 AND e.session_id = $2
              ORDER BY e.timestamp, e.id LIMIT $3"
         );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(project_id).bind(session_id).bind(limit).fetch_all(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(project_id)
+            .bind(session_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?))
     }
 }

@@ -143,7 +143,7 @@ impl Db {
             Db::Sqlite(_) => "BEGIN IMMEDIATE",
             Db::Postgres(_) => "BEGIN",
         };
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
 
             // Events of every request, in a few multi-row inserts.
@@ -158,10 +158,13 @@ impl Db {
             let mut group_ids: HashMap<(&str, &str), String> = HashMap::new();
             let mut occurrences: Vec<(&str, &ErrorOccurrenceWrite)> = Vec::new();
             for item in items {
-                let IngestWrite::Error(err) = item.write else { continue };
+                let IngestWrite::Error(err) = item.write else {
+                    continue;
+                };
                 occurrences.push((item.project_id, err));
             }
-            let mut per_group: HashMap<(&str, &str), (i64, &ErrorOccurrenceWrite, i64)> = HashMap::new();
+            let mut per_group: HashMap<(&str, &str), (i64, &ErrorOccurrenceWrite, i64)> =
+                HashMap::new();
             for (project_id, err) in &occurrences {
                 per_group
                     .entry((project_id, err.fingerprint.as_str()))
@@ -200,7 +203,9 @@ impl Db {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(id) = regressed {
-                    summary.regressed_groups.push((project_id.to_string(), id.clone()));
+                    summary
+                        .regressed_groups
+                        .push((project_id.to_string(), id.clone()));
                     group_ids.insert((project_id, fingerprint), id);
                     continue;
                 }
@@ -233,7 +238,9 @@ impl Db {
                 .fetch_one(&mut *tx)
                 .await?;
                 if id == last.new_group_id {
-                    summary.new_groups.push((project_id.to_string(), id.clone()));
+                    summary
+                        .new_groups
+                        .push((project_id.to_string(), id.clone()));
                 }
                 group_ids.insert((project_id, fingerprint), id);
             }
@@ -262,18 +269,34 @@ impl Db {
                     let found: Vec<(String, Option<String>, Option<String>)> =
                         qb.build_query_as().fetch_all(&mut *tx).await?;
                     for (session_id, browser, os) in found {
-                        let Some((id, _)) = chunk.iter().find(|(c, _)| *c == session_id) else { continue };
+                        let Some((id, _)) = chunk.iter().find(|(c, _)| *c == session_id) else {
+                            continue;
+                        };
                         devices.insert((project_id, id), (browser, os));
                     }
-                    let crashing: Vec<&str> = chunk.iter().filter(|(_, u)| *u).map(|(id, _)| *id).collect();
-                    for (flag, ids) in [("has_error", chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>()), ("has_crash", crashing)] {
+                    let crashing: Vec<&str> = chunk
+                        .iter()
+                        .filter(|(_, u)| *u)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for (flag, ids) in [
+                        (
+                            "has_error",
+                            chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+                        ),
+                        ("has_crash", crashing),
+                    ] {
                         if ids.is_empty() {
                             continue;
                         }
-                        let mut qb = sqlx::QueryBuilder::new(format!("UPDATE sessions SET {flag} = 1 WHERE project_id = "));
+                        let mut qb = sqlx::QueryBuilder::new(format!(
+                            "UPDATE sessions SET {flag} = 1 WHERE project_id = "
+                        ));
                         qb.push_bind(*project_id).push(" AND session_id IN ");
                         push_list(&mut qb, ids.iter().copied());
-                        qb.push(format!(" AND {flag} = 0 RETURNING started_at, app, environment, release"));
+                        qb.push(format!(
+                            " AND {flag} = 0 RETURNING started_at, app, environment, release"
+                        ));
                         let marked: Vec<(i64, String, Option<String>, Option<String>)> =
                             qb.build_query_as().fetch_all(&mut *tx).await?;
                         let delta = SessionTally {
@@ -282,7 +305,8 @@ impl Db {
                             crashed: i64::from(flag == "has_crash"),
                         };
                         for (started_at, app, environment, release) in marked {
-                            let labels = Labels::new(&app, environment.as_deref(), release.as_deref());
+                            let labels =
+                                Labels::new(&app, environment.as_deref(), release.as_deref());
                             stored.add_session(project_id, started_at, &labels, delta);
                         }
                     }
@@ -298,7 +322,13 @@ impl Db {
                         .as_deref()
                         .and_then(|s| devices.get(&(*project_id, s)))
                         .unwrap_or(&none);
-                    OccurrenceRow { project_id, e, group_id, browser: browser.clone(), os: os.clone() }
+                    OccurrenceRow {
+                        project_id,
+                        e,
+                        group_id,
+                        browser: browser.clone(),
+                        os: os.clone(),
+                    }
                 })
                 .collect();
             for row in &rows {
@@ -341,7 +371,10 @@ impl Db {
             let mut asked: HashMap<&str, Vec<&str>> = HashMap::new();
             for item in items {
                 if let IngestWrite::Session(s) = item.write {
-                    asked.entry(item.project_id).or_default().push(&s.session_id);
+                    asked
+                        .entry(item.project_id)
+                        .or_default()
+                        .push(&s.session_id);
                 }
             }
             for (project_id, ids) in &asked {
@@ -423,7 +456,8 @@ impl Db {
                         }
                     }
                 };
-                *usage.entry((item.project_id, item.month)).or_default() += produced - item.reserved_units;
+                *usage.entry((item.project_id, item.month)).or_default() +=
+                    produced - item.reserved_units;
             }
             for chunk in fixed_chunks(&fresh) {
                 let mut qb = sqlx::QueryBuilder::new(
@@ -463,7 +497,8 @@ impl Db {
                         .push_unseparated(" AND o.unhandled = 1) THEN 1 ELSE 0 END");
                 });
                 qb.push(" RETURNING project_id, session_id, has_error, has_crash");
-                let created: Vec<(String, String, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                let created: Vec<(String, String, i64, i64)> =
+                    qb.build_query_as().fetch_all(&mut *tx).await?;
                 for (project_id, session_id, has_error, has_crash) in created {
                     let Some(n) = chunk
                         .iter()
@@ -477,7 +512,12 @@ impl Db {
                         n.write.environment.as_deref(),
                         n.write.release.as_deref(),
                     );
-                    stored.add_session(n.project_id, n.started, &labels, SessionTally::one(has_error != 0, has_crash != 0));
+                    stored.add_session(
+                        n.project_id,
+                        n.started,
+                        &labels,
+                        SessionTally::one(has_error != 0, has_crash != 0),
+                    );
                 }
             }
 

@@ -24,7 +24,7 @@ impl Db {
         token_hash: &str,
         audit: &[AuditRow],
     ) -> StoreResult<()> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "INSERT INTO invites (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -48,12 +48,19 @@ impl Db {
         let sql = format!(
             "SELECT {COLUMNS} FROM invites WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL ORDER BY created_at DESC"
         );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(org_id).fetch_all(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(org_id)
+            .fetch_all(pool)
+            .await?))
     }
 
     pub async fn invite_in_org(&self, org_id: &str, id: &str) -> StoreResult<Option<InviteRow>> {
         let sql = format!("SELECT {COLUMNS} FROM invites WHERE org_id = $1 AND id = $2");
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(org_id).bind(id).fetch_optional(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// A usable invite by token: pending and not expired.
@@ -65,7 +72,11 @@ impl Db {
         let sql = format!(
             "SELECT {COLUMNS} FROM invites WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2"
         );
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(token_hash).bind(now).fetch_optional(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Accepts an invite for a user in one transaction: the invite is used up and the
@@ -78,7 +89,7 @@ impl Db {
         now: i64,
         audit: &[AuditRow],
     ) -> StoreResult<bool> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             let used = sqlx::query(
                 "UPDATE invites SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
             )
@@ -105,7 +116,7 @@ impl Db {
     }
 
     pub async fn revoke_invite(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<bool> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "UPDATE invites SET revoked_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
             )
@@ -125,7 +136,7 @@ impl Db {
         expires_at: i64,
         audit: &[AuditRow],
     ) -> StoreResult<bool> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "UPDATE invites SET token_hash = $2, expires_at = $3 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
             )

@@ -62,7 +62,7 @@ impl Db {
             for base in PROJECT_ROLLUPS {
                 let t = format!("{base}_{}", g.table_suffix());
                 loop {
-                    let oldest: Option<i64> = on_db!(self, pool => sqlx::query_scalar(&format!(
+                    let oldest: Option<i64> = on_db!(self, |pool| sqlx::query_scalar(&format!(
                         "SELECT MIN(bucket) FROM {t} WHERE project_id = $1 AND bucket < $2"
                     ))
                     .bind(project_id)
@@ -71,11 +71,16 @@ impl Db {
                     .await?);
                     let Some(oldest) = oldest else { break };
                     let sql = format!("DELETE FROM {t} WHERE project_id = $1 AND bucket = $2");
-                    deleted += on_db!(self, pool => sqlx::query(&sql).bind(project_id).bind(oldest).execute(pool).await?.rows_affected());
+                    deleted += on_db!(self, |pool| sqlx::query(&sql)
+                        .bind(project_id)
+                        .bind(oldest)
+                        .execute(pool)
+                        .await?
+                        .rows_affected());
                     tokio::task::yield_now().await;
                 }
             }
-            let groups: Vec<String> = on_db!(self, pool => sqlx::query_scalar(
+            let groups: Vec<String> = on_db!(self, |pool| sqlx::query_scalar(
                 "SELECT id FROM error_groups WHERE project_id = $1 AND first_seen < $2",
             )
             .bind(project_id)
@@ -88,7 +93,12 @@ impl Db {
                     g.table_suffix()
                 );
                 for group in &groups {
-                    deleted += on_db!(self, pool => sqlx::query(&sql).bind(group).bind(before).execute(pool).await?.rows_affected());
+                    deleted += on_db!(self, |pool| sqlx::query(&sql)
+                        .bind(group)
+                        .bind(before)
+                        .execute(pool)
+                        .await?
+                        .rows_affected());
                 }
             }
         }
@@ -97,16 +107,18 @@ impl Db {
 
     /// Notifications older than `cutoff`, of every user.
     pub async fn delete_old_notifications(&self, cutoff: i64) -> StoreResult<u64> {
-        on_db!(self, pool => Ok(sqlx::query("DELETE FROM notifications WHERE created_at < $1")
-            .bind(cutoff)
-            .execute(pool)
-            .await?
-            .rows_affected()))
+        on_db!(self, |pool| Ok(sqlx::query(
+            "DELETE FROM notifications WHERE created_at < $1"
+        )
+        .bind(cutoff)
+        .execute(pool)
+        .await?
+        .rows_affected()))
     }
 
     /// (project id, plan) of every live project.
     pub async fn project_plans(&self) -> StoreResult<Vec<(String, String)>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT p.id, o.plan FROM projects p JOIN organizations o ON o.id = p.org_id
              WHERE p.deleted_at IS NULL AND o.deleted_at IS NULL ORDER BY p.id",
         )
@@ -120,11 +132,15 @@ impl Db {
         let mut total = 0;
         for (table, col) in Retained::ALL.map(Retained::table_and_time) {
             let sql = format!("SELECT COUNT(*) FROM {table} WHERE project_id = $1 AND {col} < $2");
-            let n: i64 = on_db!(self, pool => sqlx::query_scalar(&sql).bind(project_id).bind(cutoff).fetch_one(pool).await?);
+            let n: i64 = on_db!(self, |pool| sqlx::query_scalar(&sql)
+                .bind(project_id)
+                .bind(cutoff)
+                .fetch_one(pool)
+                .await?);
             total += n;
         }
         // The groups the run deletes once their last expired occurrence is gone.
-        let emptied: i64 = on_db!(self, pool => sqlx::query_scalar(
+        let emptied: i64 = on_db!(self, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM error_groups WHERE project_id = $1 AND last_seen < $2
              AND NOT EXISTS (SELECT 1 FROM error_occurrences o
                              WHERE o.group_id = error_groups.id AND o.timestamp >= $2)",
@@ -149,7 +165,13 @@ impl Db {
         let sql = format!(
             "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE project_id = $1 AND {col} < $2 LIMIT $3)"
         );
-        on_db!(self, pool => Ok(sqlx::query(&sql).bind(project_id).bind(cutoff).bind(batch).execute(pool).await?.rows_affected()))
+        on_db!(self, |pool| Ok(sqlx::query(&sql)
+            .bind(project_id)
+            .bind(cutoff)
+            .bind(batch)
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 
     /// Groups with no occurrence left, and whatever of their roll-ups is left.
@@ -158,7 +180,7 @@ impl Db {
         project_id: &str,
         cutoff: i64,
     ) -> StoreResult<u64> {
-        let empty: Vec<String> = on_db!(self, pool => sqlx::query_scalar(
+        let empty: Vec<String> = on_db!(self, |pool| sqlx::query_scalar(
             "SELECT id FROM error_groups WHERE project_id = $1 AND last_seen < $2
              AND NOT EXISTS (SELECT 1 FROM error_occurrences o WHERE o.group_id = error_groups.id)",
         )
@@ -173,13 +195,16 @@ impl Db {
                         "DELETE FROM {base}_{} WHERE group_id = $1",
                         g.table_suffix()
                     );
-                    on_db!(self, pool => {
+                    on_db!(self, |pool| {
                         sqlx::query(&sql).bind(group).execute(pool).await?;
                     });
                 }
             }
-            on_db!(self, pool => {
-                sqlx::query("DELETE FROM error_groups WHERE id = $1").bind(group).execute(pool).await?;
+            on_db!(self, |pool| {
+                sqlx::query("DELETE FROM error_groups WHERE id = $1")
+                    .bind(group)
+                    .execute(pool)
+                    .await?;
             });
         }
         Ok(empty.len() as u64)
@@ -187,7 +212,7 @@ impl Db {
 
     /// The newest recorded run of `job` (dry runs excluded).
     pub async fn last_job_run(&self, job: &str) -> StoreResult<Option<JobRunRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, job, started_at, finished_at, rows_deleted, dry_run, details FROM job_runs
              WHERE job = $1 AND dry_run = 0 ORDER BY started_at DESC LIMIT 1",
         )
@@ -197,7 +222,7 @@ impl Db {
     }
 
     pub async fn record_job_run(&self, run: &JobRunRow) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO job_runs (id, job, started_at, finished_at, rows_deleted, dry_run, details)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",

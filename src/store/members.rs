@@ -25,7 +25,7 @@ pub struct MemberRow {
 impl Db {
     /// The caller's role in a live organization, or `None` (not a member, or gone).
     pub async fn member_role(&self, org_id: &str, user_id: &str) -> StoreResult<Option<String>> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT m.role FROM memberships m JOIN organizations o ON o.id = m.org_id
              WHERE m.org_id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL",
         )
@@ -36,7 +36,7 @@ impl Db {
     }
 
     pub async fn orgs_of_user(&self, user_id: &str) -> StoreResult<Vec<MyOrgRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT o.id, o.name, o.plan, o.created_at, m.role FROM organizations o
              JOIN memberships m ON m.org_id = o.id AND m.user_id = $1
              WHERE o.deleted_at IS NULL ORDER BY o.name, o.id",
@@ -47,16 +47,18 @@ impl Db {
     }
 
     pub async fn org_by_id(&self, id: &str) -> StoreResult<Option<OrgRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT id, name, plan, created_at FROM organizations WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(pool)
-        .await?))
+        .await?)
+        })
     }
 
     pub async fn rename_org(&self, id: &str, name: &str, audit: &[AuditRow]) -> StoreResult<()> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query("UPDATE organizations SET name = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(name)
@@ -68,17 +70,19 @@ impl Db {
 
     /// Soft-deletes an organization; its projects and keys stop working with it.
     pub async fn delete_org(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<()> {
-        audited!(self, audit, tx => {
-            sqlx::query("UPDATE organizations SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        audited!(self, audit, |tx| {
+            sqlx::query(
+                "UPDATE organizations SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         })
     }
 
     pub async fn list_members(&self, org_id: &str) -> StoreResult<Vec<MemberRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at FROM memberships m
              JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email",
         )
@@ -97,7 +101,7 @@ impl Db {
         role: &str,
         audit: &[AuditRow],
     ) -> StoreResult<u64> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2
                  AND ($3 = 'OWNER' OR role <> 'OWNER'
@@ -119,7 +123,7 @@ impl Db {
         user_id: &str,
         audit: &[AuditRow],
     ) -> StoreResult<u64> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2
                  AND (role <> 'OWNER' OR (SELECT COUNT(*) FROM memberships o WHERE o.org_id = $1 AND o.role = 'OWNER') > 1)",
@@ -133,12 +137,14 @@ impl Db {
     }
 
     pub async fn projects_of_org(&self, org_id: &str) -> StoreResult<Vec<ProjectRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT id, org_id, name, slug, created_at FROM projects WHERE org_id = $1 AND deleted_at IS NULL ORDER BY name, id",
         )
         .bind(org_id)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 
     pub async fn rename_project(
@@ -147,7 +153,7 @@ impl Db {
         name: &str,
         audit: &[AuditRow],
     ) -> StoreResult<()> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query("UPDATE projects SET name = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(name)
@@ -157,7 +163,7 @@ impl Db {
     }
 
     pub async fn delete_project(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<()> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query("UPDATE projects SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .bind(now)
@@ -167,7 +173,7 @@ impl Db {
     }
 
     pub async fn api_key_project(&self, key_id: &str) -> StoreResult<Option<(String, String)>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT project_id, public_id FROM api_keys WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(key_id)

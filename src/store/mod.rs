@@ -111,7 +111,7 @@ pub enum Db {
 /// Runs `$body` once per backend with `$pool` bound to that backend's pool, so SQL is
 /// written once and type-checked against both drivers.
 macro_rules! on_db {
-    ($db:expr, $pool:ident => $body:expr) => {
+    ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite($pool) => $body,
             $crate::store::Db::Postgres($pool) => $body,
@@ -196,7 +196,7 @@ impl Db {
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
@@ -264,17 +264,17 @@ impl Db {
             Db::Sqlite(_) => "PRAGMA optimize",
             Db::Postgres(_) => "ANALYZE",
         };
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query(sql).execute(pool).await?;
         });
         Ok(())
     }
 
     pub async fn close(&self) {
-        on_db!(self, pool => pool.close().await)
+        on_db!(self, |pool| pool.close().await)
     }
 
     pub fn is_closed(&self) -> bool {
-        on_db!(self, pool => pool.is_closed())
+        on_db!(self, |pool| pool.is_closed())
     }
 }

@@ -40,7 +40,7 @@ impl Db {
         if rows.is_empty() {
             return Ok(());
         }
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO notifications (id, user_id, project_id, kind, title, body, target, created_at, read_at) ",
             );
@@ -62,7 +62,7 @@ impl Db {
 
     /// Members of the project's (live) organization.
     pub async fn project_recipients(&self, project_id: &str) -> StoreResult<Vec<RecipientRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT u.id AS user_id, u.email, u.notification_prefs FROM projects p
              JOIN organizations o ON o.id = p.org_id AND o.deleted_at IS NULL
              JOIN memberships m ON m.org_id = p.org_id
@@ -81,21 +81,23 @@ impl Db {
         unread_only: bool,
         limit: i64,
     ) -> StoreResult<Vec<NotificationRow>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} {VISIBLE}"));
             qb.push_bind(user_id.to_string());
             if unread_only {
                 qb.push(" AND n.read_at IS NULL");
             }
-            qb.push(" ORDER BY n.created_at DESC, n.id DESC LIMIT ").push_bind(limit);
+            qb.push(" ORDER BY n.created_at DESC, n.id DESC LIMIT ")
+                .push_bind(limit);
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }
 
     pub async fn unread_notifications(&self, user_id: &str) -> StoreResult<i64> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT COUNT(*) {VISIBLE}"));
-            qb.push_bind(user_id.to_string()).push(" AND n.read_at IS NULL");
+            qb.push_bind(user_id.to_string())
+                .push(" AND n.read_at IS NULL");
             Ok(qb.build_query_scalar().fetch_one(pool).await?)
         })
     }
@@ -107,9 +109,11 @@ impl Db {
         id: &str,
         now: i64,
     ) -> StoreResult<Option<NotificationRow>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} {VISIBLE}"));
-            qb.push_bind(user_id.to_string()).push(" AND n.id = ").push_bind(id.to_string());
+            qb.push_bind(user_id.to_string())
+                .push(" AND n.id = ")
+                .push_bind(id.to_string());
             let found: Option<NotificationRow> = qb.build_query_as().fetch_optional(pool).await?;
             if found.is_some() {
                 sqlx::query("UPDATE notifications SET read_at = $3 WHERE user_id = $1 AND id = $2 AND read_at IS NULL")
@@ -124,7 +128,7 @@ impl Db {
     }
 
     pub async fn mark_all_notifications_read(&self, user_id: &str, now: i64) -> StoreResult<u64> {
-        on_db!(self, pool => Ok(sqlx::query(
+        on_db!(self, |pool| Ok(sqlx::query(
             "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL",
         )
         .bind(user_id)

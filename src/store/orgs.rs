@@ -17,15 +17,17 @@ impl Db {
         owner_id: &str,
         audit: &[AuditRow],
     ) -> StoreResult<()> {
-        audited!(self, audit, tx => {
-            sqlx::query("INSERT INTO organizations (id, name, plan, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&org.id)
-                .bind(&org.name)
-                .bind(&org.plan)
-                .bind(org.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::classify)?;
+        audited!(self, audit, |tx| {
+            sqlx::query(
+                "INSERT INTO organizations (id, name, plan, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(&org.plan)
+            .bind(org.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::classify)?;
             sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'OWNER', $3)")
                 .bind(&org.id)
                 .bind(owner_id)
@@ -38,7 +40,7 @@ impl Db {
 
     /// Finds a live organization by id or, failing that, by exact name.
     pub async fn org_by_ref(&self, reference: &str) -> StoreResult<Option<OrgRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, name, plan, created_at FROM organizations
              WHERE deleted_at IS NULL AND (id = $1 OR name = $1)
              ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1",
@@ -49,12 +51,14 @@ impl Db {
     }
 
     pub async fn set_org_plan(&self, org_id: &str, plan: &str) -> StoreResult<bool> {
-        on_db!(self, pool => {
-            let done = sqlx::query("UPDATE organizations SET plan = $2 WHERE id = $1 AND deleted_at IS NULL")
-                .bind(org_id)
-                .bind(plan)
-                .execute(pool)
-                .await?;
+        on_db!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE organizations SET plan = $2 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(org_id)
+            .bind(plan)
+            .execute(pool)
+            .await?;
             Ok(done.rows_affected() == 1)
         })
     }
@@ -68,7 +72,7 @@ impl Db {
         role: &str,
         now: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(org_id)
                 .bind(user_id)

@@ -30,7 +30,7 @@ pub struct ProjectAccessRow {
 
 impl Db {
     pub async fn count_live_projects(&self, org_id: &str) -> StoreResult<i64> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM projects WHERE org_id = $1 AND deleted_at IS NULL",
         )
         .bind(org_id)
@@ -39,18 +39,19 @@ impl Db {
     }
 
     pub async fn project_slug_taken(&self, org_id: &str, slug: &str) -> StoreResult<bool> {
-        on_db!(self, pool => {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE org_id = $1 AND slug = $2")
-                .bind(org_id)
-                .bind(slug)
-                .fetch_one(pool)
-                .await?;
+        on_db!(self, |pool| {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE org_id = $1 AND slug = $2")
+                    .bind(org_id)
+                    .bind(slug)
+                    .fetch_one(pool)
+                    .await?;
             Ok(n > 0)
         })
     }
 
     pub async fn insert_project(&self, p: &ProjectRow, audit: &[AuditRow]) -> StoreResult<()> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query("INSERT INTO projects (id, org_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&p.id)
                 .bind(&p.org_id)
@@ -65,7 +66,7 @@ impl Db {
 
     /// A live project of a live organization, by id.
     pub async fn project_by_id(&self, id: &str) -> StoreResult<Option<ProjectRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT p.id, p.org_id, p.name, p.slug, p.created_at FROM projects p
              JOIN organizations o ON o.id = p.org_id
              WHERE p.id = $1 AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
@@ -82,7 +83,7 @@ impl Db {
         project_id: &str,
         user_id: &str,
     ) -> StoreResult<Option<ProjectAccessRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT p.id, p.org_id, m.role, o.plan FROM projects p
              JOIN organizations o ON o.id = p.org_id
              JOIN memberships m ON m.org_id = p.org_id AND m.user_id = $2
@@ -96,7 +97,7 @@ impl Db {
 
     /// The plan of the organization owning a live project.
     pub async fn project_plan(&self, project_id: &str) -> StoreResult<Option<String>> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT o.plan FROM projects p JOIN organizations o ON o.id = p.org_id
              WHERE p.id = $1 AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
         )
@@ -107,7 +108,7 @@ impl Db {
 
     /// Every live project the user can see, with its organization and the user's role.
     pub async fn projects_of_user(&self, user_id: &str) -> StoreResult<Vec<UserProjectRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT p.id, p.org_id, p.name, p.slug, p.created_at, o.name AS org_name, m.role
              FROM projects p
              JOIN organizations o ON o.id = p.org_id AND o.deleted_at IS NULL
@@ -120,7 +121,7 @@ impl Db {
     }
 
     pub async fn project_apps(&self, project_id: &str) -> StoreResult<Vec<String>> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT app FROM project_apps WHERE project_id = $1 ORDER BY app",
         )
         .bind(project_id)

@@ -68,7 +68,7 @@ fn contains_pattern(text: &str) -> String {
 impl Db {
     /// Events in scope, optionally of one name.
     pub async fn rollup_event_total(&self, s: &Scope, name: Option<&str>) -> StoreResult<i64> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT CAST(COALESCE(SUM(r.count), 0) AS BIGINT) FROM {} r WHERE r.project_id = ",
                 table("rollup_events", s)
@@ -88,7 +88,7 @@ impl Db {
         s: &Scope,
         name: Option<&str>,
     ) -> StoreResult<Vec<Counted<i64>>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.bucket, CAST(SUM(r.count) AS BIGINT) FROM {} r WHERE r.project_id = ",
                 table("rollup_events", s)
@@ -114,7 +114,7 @@ impl Db {
     }
 
     async fn rollup_event_column(&self, s: &Scope, col: &str) -> StoreResult<Vec<Counted<String>>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.{col}, CAST(SUM(r.count) AS BIGINT) AS n FROM {} r WHERE r.project_id = ",
                 table("rollup_events", s)
@@ -135,7 +135,7 @@ impl Db {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.bucket, r.name, CAST(SUM(r.count) AS BIGINT) FROM {} r WHERE r.project_id = ",
                 table("rollup_events", s)
@@ -155,13 +155,15 @@ impl Db {
         project_id: &str,
         name: &str,
     ) -> StoreResult<Vec<String>> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_scalar(
             "SELECT prop FROM event_property_keys WHERE project_id = $1 AND name = $2 ORDER BY prop LIMIT 200",
         )
         .bind(project_id)
         .bind(name)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 
     /// Values of property `prop` on events called `name`, most frequent first.
@@ -172,7 +174,7 @@ impl Db {
         prop: &str,
         limit: i64,
     ) -> StoreResult<Vec<Counted<String>>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.value, CAST(SUM(r.count) AS BIGINT) AS n FROM {} r WHERE r.project_id = ",
                 table("rollup_props", s)
@@ -184,7 +186,8 @@ impl Db {
                 .push_bind(prop.to_string())
                 .push(" AND");
             push_rollup_scope(&mut qb, s, "r");
-            qb.push(" GROUP BY r.value ORDER BY n DESC, r.value LIMIT ").push_bind(limit);
+            qb.push(" GROUP BY r.value ORDER BY n DESC, r.value LIMIT ")
+                .push_bind(limit);
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }
@@ -210,7 +213,7 @@ impl Db {
 
     /// Error occurrences in scope, optionally of one group.
     pub async fn rollup_error_total(&self, s: &Scope, group_id: Option<&str>) -> StoreResult<i64> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT CAST(COALESCE(SUM(r.count), 0) AS BIGINT)");
             Self::push_group_join(&mut qb, s, "rollup_errors");
             if let Some(g) = group_id {
@@ -222,7 +225,7 @@ impl Db {
 
     /// Error occurrences per roll-up bucket.
     pub async fn rollup_error_series(&self, s: &Scope) -> StoreResult<Vec<Counted<i64>>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT r.bucket, CAST(SUM(r.count) AS BIGINT)");
             Self::push_group_join(&mut qb, s, "rollup_errors");
             qb.push(" GROUP BY r.bucket ORDER BY r.bucket");
@@ -236,7 +239,7 @@ impl Db {
         s: &Scope,
         group_id: Option<&str>,
     ) -> StoreResult<i64> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT COUNT(DISTINCT r.identity)");
             Self::push_group_join(&mut qb, s, "rollup_error_users");
             if let Some(g) = group_id {
@@ -248,7 +251,7 @@ impl Db {
 
     /// Releases in scope with their error occurrences.
     pub async fn rollup_release_errors(&self, s: &Scope) -> StoreResult<Vec<Counted<String>>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT r.release, CAST(SUM(r.count) AS BIGINT) AS n");
             Self::push_group_join(&mut qb, s, "rollup_errors");
             qb.push(" GROUP BY r.release ORDER BY n DESC");
@@ -268,7 +271,7 @@ impl Db {
             GroupOrder::FirstSeen => "g.first_seen DESC",
             GroupOrder::Total => "g.occurrences DESC",
         };
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT {GROUP_COLUMNS}, c.n AS in_range, COUNT(*) OVER () AS total_groups
                  FROM error_groups g JOIN (SELECT r.group_id, CAST(SUM(r.count) AS BIGINT) AS n"
@@ -281,10 +284,16 @@ impl Db {
                 let pattern = contains_pattern(q);
                 // Case-insensitive: SQLite's LIKE is (for ASCII letters); PostgreSQL's ILIKE
                 // is (for every letter).
-                let like = if matches!(self, Db::Postgres(_)) { "ILIKE" } else { "LIKE" };
+                let like = if matches!(self, Db::Postgres(_)) {
+                    "ILIKE"
+                } else {
+                    "LIKE"
+                };
                 qb.push(format!(" AND (g.message {like} "))
                     .push_bind(pattern.clone())
-                    .push(format!(" ESCAPE '\\' OR COALESCE(g.error_type, '') {like} "))
+                    .push(format!(
+                        " ESCAPE '\\' OR COALESCE(g.error_type, '') {like} "
+                    ))
                     .push_bind(pattern)
                     .push(" ESCAPE '\\')");
             }
@@ -307,7 +316,7 @@ impl Db {
         if group_ids.is_empty() {
             return Ok(Vec::new());
         }
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.group_id, r.bucket, CAST(SUM(r.count) AS BIGINT) FROM {} r WHERE",
                 table("rollup_errors", s)
@@ -329,7 +338,7 @@ impl Db {
         if group_ids.is_empty() {
             return Ok(Vec::new());
         }
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.group_id, COUNT(DISTINCT r.identity) FROM {} r WHERE",
                 table("rollup_error_users", s)
@@ -357,7 +366,7 @@ impl Db {
             GroupDimension::Browser => ("rollup_error_devices", "browser"),
             GroupDimension::Os => ("rollup_error_devices", "os"),
         };
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.{col}, CAST(SUM(r.count) AS BIGINT) AS n FROM {} r WHERE r.group_id = ",
                 table(base, s)
@@ -405,7 +414,7 @@ impl Db {
         column: Option<&str>,
     ) -> StoreResult<Vec<(String, SessionTally)>> {
         let key = column.map_or("''".to_string(), |c| format!("CAST(r.{c} AS TEXT)"));
-        let rows: Vec<(String, i64, i64, i64)> = on_db!(self, pool => {
+        let rows: Vec<(String, i64, i64, i64)> = on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT {key}, CAST(COALESCE(SUM(r.sessions), 0) AS BIGINT),
                         CAST(COALESCE(SUM(r.errored), 0) AS BIGINT), CAST(COALESCE(SUM(r.crashed), 0) AS BIGINT)
@@ -436,7 +445,7 @@ impl Db {
 
     /// Web-vital histograms in scope: (metric, rating, bin, count).
     pub async fn rollup_vitals(&self, s: &Scope) -> StoreResult<Vec<(String, String, i64, i64)>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.metric, r.rating, r.bin, CAST(SUM(r.count) AS BIGINT) FROM {} r WHERE r.project_id = ",
                 table("rollup_vitals", s)
@@ -453,7 +462,7 @@ impl Db {
         &self,
         s: &Scope,
     ) -> StoreResult<Vec<(i64, String, i64, i64)>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT r.bucket, r.metric, r.bin, CAST(SUM(r.count) AS BIGINT) FROM {} r WHERE r.project_id = ",
                 table("rollup_vitals", s)
@@ -467,18 +476,20 @@ impl Db {
 
     /// Every value of a label kind (app, environment, release, event) ever seen.
     pub async fn project_labels(&self, project_id: &str, kind: &str) -> StoreResult<Vec<String>> {
-        on_db!(self, pool => Ok(sqlx::query_scalar(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_scalar(
             "SELECT value FROM project_labels WHERE project_id = $1 AND kind = $2 ORDER BY value LIMIT 500",
         )
         .bind(project_id)
         .bind(kind)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 
     /// Whether the project has received anything at all.
     pub async fn project_has_data(&self, project_id: &str) -> StoreResult<bool> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let found: Option<i64> = sqlx::query_scalar(
                 "SELECT CAST(1 AS BIGINT) FROM project_labels WHERE project_id = $1 LIMIT 1",
             )

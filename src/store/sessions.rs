@@ -37,11 +37,12 @@ const COLUMNS: &str = "s.id, s.session_id, s.app, s.platform, s.environment, s.r
 
 impl Db {
     pub async fn list_sessions(&self, f: &SessionFilter) -> StoreResult<Vec<SessionRow>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions s WHERE"));
             push_scope(&mut qb, &f.scope, "s", "started_at");
             push_cursor(&mut qb, f.cursor.as_ref(), "s", "started_at");
-            qb.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ").push_bind(f.limit);
+            qb.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ")
+                .push_bind(f.limit);
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
     }
@@ -57,7 +58,11 @@ impl Db {
             let sql = format!(
                 "SELECT {COLUMNS} FROM sessions s WHERE s.project_id = $1 AND s.{col} = $2"
             );
-            let found: Option<SessionRow> = on_db!(self, pool => sqlx::query_as(&sql).bind(project_id).bind(reference).fetch_optional(pool).await?);
+            let found: Option<SessionRow> = on_db!(self, |pool| sqlx::query_as(&sql)
+                .bind(project_id)
+                .bind(reference)
+                .fetch_optional(pool)
+                .await?);
             if found.is_some() {
                 return Ok(found);
             }
@@ -68,7 +73,7 @@ impl Db {
     /// Closes sessions idle since before `cutoff` at their last activity (the latest of
     /// their own activity and their events). Returns how many were closed.
     pub async fn close_idle_sessions(&self, cutoff: i64, limit: i64) -> StoreResult<u64> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let done = sqlx::query(
                 "UPDATE sessions SET ended_at = COALESCE(
                    (SELECT CASE WHEN MAX(e.timestamp) > sessions.last_activity_at THEN MAX(e.timestamp)
@@ -110,11 +115,12 @@ impl Db {
             return Ok(out);
         }
         for (table, errors) in [("events", false), ("error_occurrences", true)] {
-            let rows: Vec<(String, i64, i64)> = on_db!(self, pool => {
+            let rows: Vec<(String, i64, i64)> = on_db!(self, |pool| {
                 let mut qb = QueryBuilder::new(format!(
                     "SELECT t.session_id, COUNT(*), MAX(t.timestamp) FROM {table} t WHERE t.project_id = "
                 ));
-                qb.push_bind(project_id.to_string()).push(" AND t.session_id IN ");
+                qb.push_bind(project_id.to_string())
+                    .push(" AND t.session_id IN ");
                 push_list(&mut qb, session_ids.iter().cloned());
                 qb.push(" GROUP BY t.session_id");
                 qb.build_query_as().fetch_all(pool).await?
@@ -133,12 +139,14 @@ impl Db {
     }
 
     pub async fn session_exists(&self, project_id: &str, session_id: &str) -> StoreResult<bool> {
-        on_db!(self, pool => {
-            let found: Option<i64> = sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM sessions WHERE project_id = $1 AND session_id = $2")
-                .bind(project_id)
-                .bind(session_id)
-                .fetch_optional(pool)
-                .await?;
+        on_db!(self, |pool| {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM sessions WHERE project_id = $1 AND session_id = $2",
+            )
+            .bind(project_id)
+            .bind(session_id)
+            .fetch_optional(pool)
+            .await?;
             Ok(found.is_some())
         })
     }

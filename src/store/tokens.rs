@@ -25,7 +25,7 @@ impl Db {
         t: &NewPersonalToken<'_>,
         audit: &[AuditRow],
     ) -> StoreResult<()> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "INSERT INTO personal_tokens (id, user_id, name, prefix, token_hash, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -47,16 +47,18 @@ impl Db {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<TokenAuthRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT id, user_id, expires_at, last_used_at FROM personal_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(pool)
-        .await?))
+        .await?)
+        })
     }
 
     pub async fn touch_personal_token(&self, id: &str, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query("UPDATE personal_tokens SET last_used_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now)
@@ -83,7 +85,7 @@ impl Db {
         id: &str,
         expires_at: Option<i64>,
     ) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query("UPDATE personal_tokens SET expires_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(expires_at)
@@ -94,7 +96,7 @@ impl Db {
     }
 
     pub async fn list_personal_tokens(&self, user_id: &str) -> StoreResult<Vec<TokenRow>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, name, prefix, created_at, last_used_at, expires_at FROM personal_tokens
              WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
         )
@@ -110,7 +112,7 @@ impl Db {
         now: i64,
         audit: &[AuditRow],
     ) -> StoreResult<bool> {
-        audited!(self, audit, tx => {
+        audited!(self, audit, |tx| {
             sqlx::query(
                 "UPDATE personal_tokens SET revoked_at = $3 WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
             )

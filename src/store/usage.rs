@@ -11,7 +11,7 @@ impl Db {
         units: i64,
         limit: i64,
     ) -> StoreResult<Option<i64>> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let reserved: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO usage_monthly (project_id, month, units) SELECT $1, $2, $3 WHERE $3 <= $4
                  ON CONFLICT (project_id, month) DO UPDATE SET units = usage_monthly.units + excluded.units
@@ -38,19 +38,21 @@ impl Db {
         month: &str,
         units: i64,
     ) -> StoreResult<()> {
-        on_db!(self, pool => {
-            sqlx::query("UPDATE usage_monthly SET units = units - $3 WHERE project_id = $1 AND month = $2")
-                .bind(project_id)
-                .bind(month)
-                .bind(units)
-                .execute(pool)
-                .await?;
+        on_db!(self, |pool| {
+            sqlx::query(
+                "UPDATE usage_monthly SET units = units - $3 WHERE project_id = $1 AND month = $2",
+            )
+            .bind(project_id)
+            .bind(month)
+            .bind(units)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }
 
     pub async fn usage(&self, project_id: &str, month: &str) -> StoreResult<i64> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             let used: Option<i64> = sqlx::query_scalar(
                 "SELECT units FROM usage_monthly WHERE project_id = $1 AND month = $2",
             )

@@ -14,14 +14,16 @@ const COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at";
 
 impl Db {
     pub async fn count_users(&self) -> StoreResult<i64> {
-        on_db!(self, pool => {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?;
+        on_db!(self, |pool| {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await?;
             Ok(n)
         })
     }
 
     pub async fn insert_user(&self, user: &UserRow) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -41,7 +43,7 @@ impl Db {
 
     /// (theme, notification preferences as JSON) of a user.
     pub async fn user_prefs(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
-        on_db!(self, pool => Ok(sqlx::query_as(
+        on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT theme, notification_prefs FROM users WHERE id = $1",
         )
         .bind(id)
@@ -50,7 +52,7 @@ impl Db {
     }
 
     pub async fn set_user_theme(&self, id: &str, theme: &str, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query("UPDATE users SET theme = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(theme)
@@ -62,7 +64,7 @@ impl Db {
     }
 
     pub async fn set_notification_prefs(&self, id: &str, prefs: &str, now: i64) -> StoreResult<()> {
-        on_db!(self, pool => {
+        on_db!(self, |pool| {
             sqlx::query("UPDATE users SET notification_prefs = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(prefs)
@@ -75,6 +77,9 @@ impl Db {
 
     pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-        on_db!(self, pool => Ok(sqlx::query_as(&sql).bind(email).fetch_optional(pool).await?))
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(email)
+            .fetch_optional(pool)
+            .await?))
     }
 }

@@ -4,7 +4,7 @@
 use crate::domain::rbac::Role;
 use crate::domain::timerange::Window;
 use crate::service::auth::{self, csrf_token, Credential, Principal, RequestMeta, SESSION_COOKIE};
-use crate::service::{notifications, preferences};
+use crate::service::{accounts, notifications, preferences};
 use crate::state::SharedState;
 use crate::store::Scope;
 use crate::store::{NotificationRow, UserProjectRow};
@@ -105,9 +105,9 @@ impl PageCtx {
         let session = Session::require(state, req).await?;
         let who = &session.who;
         let (user, prefs, projects, (unread, notifications)) = futures_util::try_join!(
-            async { Ok::<_, crate::error::AppError>(state.db.user_by_id(&who.user_id).await?) },
+            accounts::user(&state.db, &who.user_id),
             preferences::get(state, who),
-            async { Ok(state.db.projects_of_user(&who.user_id).await?) },
+            accounts::projects_of_user(&state.db, &who.user_id),
             notifications::bell(state, who),
         )?;
         let wanted = query_param(req, "project").or_else(|| {
@@ -135,7 +135,7 @@ impl PageCtx {
         }
         Ok(PageCtx {
             csrf: session.csrf(),
-            name: user.and_then(|u| u.name),
+            name: user.name,
             theme: prefs.theme,
             projects,
             project,

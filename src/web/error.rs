@@ -48,12 +48,6 @@ impl From<AppError> for WebError {
     }
 }
 
-impl From<crate::store::StoreError> for WebError {
-    fn from(e: crate::store::StoreError) -> Self {
-        AppError::from(e).into()
-    }
-}
-
 impl poem::error::ResponseError for WebError {
     fn status(&self) -> StatusCode {
         match self {

@@ -93,7 +93,7 @@ pub async fn login_page(req: &Request, state: Data<&SharedState>) -> PageResult 
     if Session::require(&state, req).await.is_ok() {
         return Ok(see_other(&destination(query_param(req, "next").as_deref())));
     }
-    let first_run = state.db.count_users().await? == 0;
+    let first_run = auth::first_run(&state).await?;
     let signup_open = auth::registration_open(&state).await?;
     Ok(html(login_view(&LoginView {
         csrf: anonymous_form_token(&state, req),
@@ -231,7 +231,7 @@ fn signup_view(v: &SignupView<'_>) -> Markup {
 #[handler]
 pub async fn signup_page(req: &Request, state: Data<&SharedState>) -> PageResult {
     let open = auth::registration_open(&state).await?;
-    let first_run = state.db.count_users().await? == 0;
+    let first_run = auth::first_run(&state).await?;
     Ok(html(signup_view(&SignupView {
         csrf: anonymous_form_token(&state, req),
         error: None,

@@ -3,6 +3,7 @@
 
 use crate::ingest::rollup::OTHER_VALUE;
 use crate::service::analytics::{self, Events, FilterOptions};
+use crate::service::events;
 use crate::service::period::Change;
 use crate::service::read;
 use crate::state::SharedState;
@@ -12,7 +13,7 @@ use crate::web::components::{
     breakdown, count, delta, empty, filter_bar, kpi, pager, pretty_json, time,
 };
 use crate::web::context::{query_param, PageCtx, Scoped};
-use crate::web::error::{urlencode, PageResult, WebError};
+use crate::web::error::{urlencode, PageResult};
 use crate::web::filters::Filters;
 use crate::web::html;
 use crate::web::layout::{page as layout, Tab};
@@ -177,7 +178,7 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
         cursor: read::parse_cursor(query_param(req, "before").as_deref())?,
         limit: PAGE_SIZE,
     };
-    let (data, options, names) = futures_util::try_join!(
+    let (data, options) = futures_util::try_join!(
         analytics::events(
             &state,
             &scope,
@@ -187,7 +188,6 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
             &list
         ),
         analytics::filter_options(&state, project_id),
-        async { Ok(state.db.project_labels(project_id, "event").await?) },
     )?;
     let next = (data.list.len() as i64 == PAGE_SIZE)
         .then(|| data.list.last())
@@ -207,7 +207,7 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
             filters: &filters,
             window: &window,
             options: &options,
-            names: &names,
+            names: &options.event_names,
             name: name.as_deref(),
             data: &data,
             next,
@@ -254,10 +254,6 @@ pub async fn detail(
     let ctx = PageCtx::load(&state, req).await?;
     let project_id = ctx.project()?.id.as_str();
     let filters = Filters::from_request(req);
-    let event = state
-        .db
-        .event_by_id(project_id, read::path_id("event", &id)?)
-        .await?
-        .ok_or_else(|| WebError::NotFound("This event does not exist in this project.".into()))?;
+    let event = events::get(&state, project_id, &id).await?;
     Ok(html(detail_view(&ctx, &filters, &event)))
 }

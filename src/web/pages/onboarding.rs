@@ -2,7 +2,7 @@
 //! the app, and a live check that waits for the first event.
 
 use crate::domain::rbac::Role;
-use crate::service::orgs;
+use crate::service::{analytics, orgs};
 use crate::state::SharedState;
 use crate::web::components::csrf_field;
 use crate::web::context::{query_param, PageCtx, Session};
@@ -284,7 +284,7 @@ pub async fn status(
     let s = Session::require(&state, req).await?;
     let project = query_param(req, "project").unwrap_or_default();
     orgs::get_project(&state, &s.who, &project).await?;
-    let received = state.db.project_has_data(&project).await?;
+    let received = analytics::has_data(&state, &project).await?;
     Ok(Json(
         serde_json::to_value(Status { received }).unwrap_or_default(),
     ))

@@ -106,7 +106,7 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
     let (data, options, has_data) = futures_util::try_join!(
         analytics::overview(&state, &scope, &window),
         analytics::filter_options(&state, project_id),
-        async { Ok(state.db.project_has_data(project_id).await?) },
+        analytics::has_data(&state, project_id),
     )?;
     Ok(html(view(
         &ctx,

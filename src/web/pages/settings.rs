@@ -6,9 +6,8 @@
 use crate::domain::notify::{Channels, Kind, Prefs};
 use crate::domain::plans::Plan;
 use crate::domain::rbac::Role;
-use crate::domain::timeutil::month_key;
 use crate::error::{AppError, AppResult};
-use crate::service::{auth, orgs, preferences};
+use crate::service::{auth, orgs, preferences, retention};
 use crate::state::SharedState;
 use crate::store::{
     ApiKeyRow, AuditRow, InviteRow, MemberRow, ProjectRow, TokenRow, UserSessionRow,
@@ -606,11 +605,7 @@ pub async fn organization(req: &Request, state: Data<&SharedState>) -> PageResul
     let (org, role) = orgs::get_org(&state, ctx.who(), &org_id).await?;
     let plan = Plan::from_stored(&org.plan);
     let limits = plan.limits();
-    let month = month_key(state.clock.now_ms());
-    let mut used = 0;
-    for p in ctx.projects.iter().filter(|p| p.project.org_id == org_id) {
-        used += state.db.usage(&p.project.id, &month).await?;
-    }
+    let used = orgs::usage_this_month(&state, ctx.who(), &org_id).await?;
     let audit = if role == Role::Owner {
         orgs::audit_log(&state, ctx.who(), &org_id, None, 25).await?
     } else {
@@ -619,7 +614,7 @@ pub async fn organization(req: &Request, state: Data<&SharedState>) -> PageResul
     let retention = limits
         .retention_days
         .unwrap_or(state.config.retention.retention_days);
-    let last_cleanup = state.db.last_job_run("retention").await?;
+    let last_cleanup = retention::last_run(&state.db).await?;
     Ok(html(shell(
         &ctx,
         "organization",
