@@ -205,8 +205,9 @@ pub struct ServeConfig {
     #[arg(long, env = "TELEMETRY_INGEST_QUEUE_MAX_MB", default_value_t = 32)]
     pub ingest_queue_max_mb: u32,
 
-    /// Most events in one `/ingest/batch` request (within the body limit).
-    #[arg(long, env = "TELEMETRY_INGEST_BATCH_MAX", default_value_t = crate::ingest::normalize::DEFAULT_MAX_BATCH)]
+    /// Most events in one `/ingest/batch` request (within the body limit). The SDKs
+    /// let users raise `batchSize` past 100 and drop a refused batch whole.
+    #[arg(long, env = "TELEMETRY_INGEST_BATCH_MAX", default_value_t = 1000)]
     pub ingest_batch_max: usize,
 
     /// Most items written by one group commit.

@@ -139,7 +139,7 @@ fn refusal_response(refused: Refused, machine: bool) -> Response {
         return Response::builder()
             .status(status)
             .content_type("text/html; charset=utf-8")
-            .body(crate::web::layout::error_page(title, &refused.message).into_string());
+            .body(crate::web::shell::error_page(title, &refused.message).into_string());
     }
     let mut body = ErrorBody::new(refused.message);
     body.code = Some(
@@ -280,7 +280,7 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
             .status(StatusCode::NOT_FOUND)
             .content_type("text/html; charset=utf-8")
             .body(
-                crate::web::layout::error_page("Not found", "There is no page at this address.")
+                crate::web::shell::error_page("Not found", "There is no page at this address.")
                     .into_string(),
             ));
     }

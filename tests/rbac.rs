@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use telemetry_tracker::domain::plans::Plan;
 use telemetry_tracker::domain::rbac::Role;
 use telemetry_tracker::service::accounts;
-use telemetry_tracker::service::auth::{Principal, RequestMeta};
 use telemetry_tracker::service::orgs;
+use telemetry_tracker::service::principal::{Principal, RequestMeta};
 use telemetry_tracker::store::NewUserSession;
 
 const PASSWORD: &str = "correct horse battery";

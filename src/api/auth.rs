@@ -1,12 +1,13 @@
 //! `/api/auth/*` and `/api/tokens`: accounts, dashboard sessions, personal tokens.
 
-use super::context::{caller, meta};
+use super::context::caller;
 use super::json::ApiJson;
 use super::problem::ApiResult;
 use super::responses::{Created, NoContent};
 use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::timeutil::format_rfc3339_ms;
+use crate::http::request::meta;
 use crate::service::auth::{self, csrf_token, Registration};
 use crate::service::{accounts, orgs};
 use crate::state::SharedState;
@@ -224,7 +225,7 @@ pub struct Token {
 }
 
 fn session_cookie(state: &SharedState, token: &str, max_age_secs: i64) -> String {
-    crate::web::security::session_cookie(state, token, max_age_secs).to_string()
+    crate::http::request::session_cookie(state, token, max_age_secs).to_string()
 }
 
 fn signed_in(state: &SharedState, s: auth::SignedIn) -> (Json<SignedIn>, String) {

@@ -1,25 +1,12 @@
-//! What every `/api` handler needs from the request: the caller and the request's
-//! metadata (for CSRF checks, throttling and the audit log).
+//! What every `/api` handler needs from the request: the caller.
 
 use super::problem::ApiResult;
 use super::security::ApiAuth;
-use crate::http::client_addr;
-use crate::service::auth::{self, Principal, RequestMeta};
+use crate::http::request::meta;
+use crate::service::auth;
+use crate::service::principal::{Principal, RequestMeta};
 use crate::state::SharedState;
-use poem::http::Method;
 use poem::Request;
-
-pub fn meta(state: &SharedState, req: &Request) -> RequestMeta {
-    let header = |name: &str| req.header(name).map(str::to_string);
-    RequestMeta {
-        unsafe_method: !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS),
-        origin: header("origin"),
-        referer: header("referer"),
-        csrf_token: header("x-csrf-token"),
-        ip: client_addr(&state.config, req).map(|ip| ip.to_string()),
-        user_agent: header("user-agent"),
-    }
-}
 
 /// The authenticated caller, or 401/403 (CSRF) as JSON.
 pub async fn caller(

@@ -1,12 +1,12 @@
 //! The read API: overview, events, errors and sessions of one project.
 
-use super::context::meta;
 use super::json::ApiJson;
 use super::problem::ApiResult;
 use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::grouping::parse_stack;
 use crate::domain::timeutil::format_rfc3339_ms;
+use crate::http::request::meta;
 use crate::service::analytics;
 use crate::service::errors::{self, GroupItem};
 use crate::service::events;

@@ -1,6 +1,6 @@
 //! Security schemes as the OpenAPI spec shows them.
 
-use crate::service::auth::Credential;
+use crate::service::principal::Credential;
 use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::SecurityScheme;
 

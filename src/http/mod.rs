@@ -6,6 +6,7 @@ pub mod conn;
 pub mod headers;
 pub mod input;
 pub mod refusals;
+pub mod request;
 
 use crate::config::ServeConfig;
 use poem::Request;

@@ -11,9 +11,6 @@ use crate::error::{AppError, AppResult};
 use crate::store::{ErrorOccurrenceWrite, EventWrite, SessionWrite};
 use std::borrow::Cow;
 
-/// Default of `TELEMETRY_INGEST_BATCH_MAX`: the SDKs let users raise `batchSize` past
-/// 100, and drop a refused batch whole.
-pub const DEFAULT_MAX_BATCH: usize = 1000;
 pub const MAX_APP_CHARS: usize = 128;
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_LABEL_CHARS: usize = 200;

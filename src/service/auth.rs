@@ -7,6 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::mail::templates;
 use crate::service::accounts::{self, hash_password, token_hash, verify_password};
 use crate::service::orgs;
+use crate::service::principal::{Credential, Principal, RequestMeta};
 use crate::state::AppState;
 use crate::store::{NewUserSession, SignOut, SignupRow, UserRow, UserSessionRow};
 use rand::RngCore;
@@ -20,34 +21,6 @@ const INVALID_LOGIN: &str = "Invalid email or password.";
 /// Argon2id hash of a random password: verified against when the email is unknown
 /// so that a login takes as long whether or not the account exists.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0fyvnmcEIuvMnhSP5XqMX7kYn3tHiX2yt8Bdg8dT1Vg";
-
-/// How the caller presented itself.
-pub enum Credential<'a> {
-    Cookie(&'a str),
-    Bearer(&'a str),
-    None,
-}
-
-/// What the request looks like, for CSRF checks, throttling and the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    /// POST, PUT, PATCH, DELETE.
-    pub unsafe_method: bool,
-    pub origin: Option<String>,
-    pub referer: Option<String>,
-    pub csrf_token: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: String,
-    pub email: String,
-    pub is_admin: bool,
-    /// The dashboard session behind the request, when there is one.
-    pub session_id: Option<String>,
-}
 
 fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod orgs;
 pub mod period;
 pub mod preferences;
+pub mod principal;
 pub mod read;
 pub mod retention;
 pub mod sessions;

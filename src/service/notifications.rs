@@ -6,7 +6,7 @@ use crate::domain::ids::new_id;
 use crate::domain::notify::{Kind, Prefs};
 use crate::error::{AppError, AppResult};
 use crate::mail::{templates, Outbox};
-use crate::service::auth::Principal;
+use crate::service::principal::Principal;
 use crate::state::AppState;
 use crate::store::{Db, NotificationRow, WriteSummary};
 

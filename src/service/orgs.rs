@@ -8,7 +8,7 @@ use crate::domain::timeutil::DAY_MS;
 use crate::error::{AppError, AppResult};
 use crate::mail::{templates, Email};
 use crate::service::accounts::{self, token_hash, Actor, CreatedKey, CreatedToken};
-use crate::service::auth::{Principal, RequestMeta};
+use crate::service::principal::{Principal, RequestMeta};
 use crate::state::AppState;
 use crate::store::{
     ApiKeyRow, AuditRow, InviteRow, MemberRow, MyOrgRow, OrgRow, ProjectRow, TokenRow,

@@ -2,7 +2,7 @@
 
 use crate::domain::notify::Prefs;
 use crate::error::{AppError, AppResult};
-use crate::service::auth::Principal;
+use crate::service::principal::Principal;
 use crate::state::AppState;
 
 pub const THEMES: [&str; 3] = ["system", "light", "dark"];

@@ -3,7 +3,8 @@
 use crate::domain::rbac::{allows, Action, Role};
 use crate::domain::timerange::Window;
 use crate::error::{AppError, AppResult};
-use crate::service::auth::{self, Credential, RequestMeta};
+use crate::service::auth;
+use crate::service::principal::{Credential, RequestMeta};
 use crate::state::AppState;
 use crate::store::{Cursor, GroupListFilter, Scope};
 

@@ -3,7 +3,8 @@
 
 use crate::domain::rbac::Role;
 use crate::domain::timerange::Window;
-use crate::service::auth::{self, csrf_token, Credential, Principal, RequestMeta, SESSION_COOKIE};
+use crate::service::auth::{self, csrf_token, SESSION_COOKIE};
+use crate::service::principal::{Credential, Principal, RequestMeta};
 use crate::service::{accounts, notifications, preferences};
 use crate::state::SharedState;
 use crate::store::Scope;
@@ -21,7 +22,7 @@ pub struct Session {
 }
 
 fn request_meta(state: &SharedState, req: &Request) -> RequestMeta {
-    crate::api::context::meta(state, req)
+    crate::http::request::meta(state, req)
 }
 
 impl Session {

@@ -2,7 +2,7 @@
 //! what went wrong, or a redirect to the login page.
 
 use crate::error::AppError;
-use crate::web::layout;
+use crate::web::shell;
 use poem::http::{header, StatusCode};
 use poem::Response;
 
@@ -86,7 +86,7 @@ impl poem::error::ResponseError for WebError {
         Response::builder()
             .status(self.status())
             .content_type("text/html; charset=utf-8")
-            .body(layout::error_page(title, &detail).into_string())
+            .body(shell::error_page(title, &detail).into_string())
     }
 }
 

@@ -1,11 +1,11 @@
-//! The page shell: document head, top bar (project switcher, bell, user menu),
-//! section tabs, and the bare layout of the sign-in pages.
+//! The signed-in page shell: top bar (project switcher, bell, user menu) and
+//! section tabs around a page's body.
 
 use crate::domain::timeutil::format_rfc3339_ms;
-use crate::web::assets::asset;
 use crate::web::components::{ago, csrf_field};
 use crate::web::context::PageCtx;
 use crate::web::filters::Filters;
+use crate::web::shell::{head, LOGO};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// The sections in the tab bar.
@@ -29,23 +29,7 @@ const TABS: [(Tab, &str, &str); 6] = [
     (Tab::Settings, "Settings", "/settings"),
 ];
 
-const LOGO: &str = r##"<svg class="logo" viewBox="0 0 32 32" aria-hidden="true" focusable="false"><rect width="32" height="32" rx="7" fill="#2257d6"/><path d="M6 20h5l3-9 4 13 3-8h5" fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/></svg>"##;
-
 const BELL_ICON: &str = r##"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 16V11a6 6 0 1 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>"##;
-
-fn head(title: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            meta name="color-scheme" content="light dark";
-            title { (title) " · Telemetry Tracker" }
-            link rel="icon" href=(asset("favicon.svg")) type="image/svg+xml";
-            link rel="stylesheet" href=(asset("css/app.css"));
-            script src=(asset("js/app.js")) defer {}
-        }
-    }
-}
 
 /// A signed-in page: top bar, tabs, and `body` in the main area.
 pub fn page(ctx: &PageCtx, title: &str, tab: Tab, filters: &Filters, body: Markup) -> Markup {
@@ -192,34 +176,6 @@ fn bell(ctx: &PageCtx) -> Markup {
             }
         }
     }
-}
-
-/// Sign-in, sign-up and the other pages shown without a session.
-pub fn bare(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" data-theme="system" {
-            (head(title))
-            body class="auth" {
-                main id="main" class="auth-card" {
-                    a class="auth-brand brand" href="/" { (PreEscaped(LOGO)) span { "Telemetry Tracker" } }
-                    (body)
-                }
-            }
-        }
-    }
-}
-
-/// The page of an error response.
-pub fn error_page(title: &str, detail: &str) -> Markup {
-    bare(
-        title,
-        html! {
-            h1 { (title) }
-            p { (detail) }
-            p { a class="btn" href="/" { "Back to the dashboard" } }
-        },
-    )
 }
 
 #[cfg(test)]

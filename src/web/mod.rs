@@ -12,6 +12,7 @@ pub mod layout;
 pub mod pages;
 pub mod sections;
 pub mod security;
+pub mod shell;
 
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::middleware::CookieJarManager;

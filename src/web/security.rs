@@ -1,9 +1,10 @@
 //! What keeps the dashboard safe in a browser: response headers (a strict Content
 //! Security Policy among them), cookies, and CSRF tokens on every form.
 
-use crate::service::auth::{csrf_token, SESSION_COOKIE};
+pub use crate::http::request::{cookie, session_cookie};
+use crate::service::auth::csrf_token;
 use crate::state::AppState;
-use poem::web::cookie::{Cookie, SameSite};
+use poem::web::cookie::SameSite;
 use poem::Request;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
@@ -16,27 +17,6 @@ pub const FLASH_COOKIE: &str = "tt_flash";
 pub const FORM_COOKIE: &str = "tt_form";
 /// The name of the hidden field carrying the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
-
-/// Cookies are `Secure` when the server is reached over https.
-fn secure(state: &AppState) -> bool {
-    state.config.public_url().starts_with("https://")
-}
-
-/// An HttpOnly, SameSite=Lax cookie for the whole site; `max_age_secs` 0 deletes it.
-pub fn cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> Cookie {
-    let mut c = Cookie::new_with_str(name, value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Lax);
-    c.set_secure(secure(state));
-    c.set_max_age(std::time::Duration::from_secs(max_age_secs.max(0) as u64));
-    c
-}
-
-/// The login session cookie, shared by the dashboard and the `/api/auth` routes.
-pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Cookie {
-    cookie(state, SESSION_COOKIE, token, max_age_secs)
-}
 
 pub fn random_secret() -> String {
     let mut bytes = [0u8; 24];

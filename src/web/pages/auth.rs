@@ -8,8 +8,8 @@ use crate::state::SharedState;
 use crate::web::components::csrf_field;
 use crate::web::context::{query_param, Session};
 use crate::web::error::{is_local_path, urlencode, PageResult, WebError};
-use crate::web::layout::bare;
 use crate::web::security::{self, anonymous_form_ok, anonymous_form_token};
+use crate::web::shell::bare;
 use crate::web::{html, see_other};
 use maud::{html, Markup};
 use poem::http::StatusCode;
@@ -140,7 +140,7 @@ pub async fn login(
     if !anonymous_form_ok(req, &f.csrf) {
         return Ok(again(FORM_EXPIRED, StatusCode::FORBIDDEN));
     }
-    let meta = crate::api::context::meta(&state, req);
+    let meta = crate::http::request::meta(&state, req);
     match auth::login(&state, &f.email, &f.password, &meta).await {
         Ok(s) => Ok(signed_in(
             &state,
@@ -298,7 +298,7 @@ pub async fn signup(
     if !anonymous_form_ok(req, &f.csrf) {
         return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
     }
-    let meta = crate::api::context::meta(&state, req);
+    let meta = crate::http::request::meta(&state, req);
     let outcome = auth::register(
         &state,
         Registration {
@@ -361,7 +361,7 @@ pub async fn confirm(
     if !anonymous_form_ok(req, &f.csrf) {
         return Err(WebError::Forbidden(FORM_EXPIRED.into()));
     }
-    let meta = crate::api::context::meta(&state, req);
+    let meta = crate::http::request::meta(&state, req);
     let s = auth::confirm_signup(&state, &f.token, &meta).await?;
     Ok(signed_in(&state, req, &s.token, "/onboarding"))
 }
