@@ -230,7 +230,7 @@ pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
         .as_deref()
         .map(str::trim)
         .filter(|u| !u.is_empty());
-    let db = Db::connect(url, &cfg.data_dir, sync)
+    let db = Db::connect_with(url, &cfg.data_dir, sync, &cfg.pool())
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     db.migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -460,6 +460,7 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                 args.retention.retention_days,
                 args.retention.session_idle_minutes,
                 args.dry_run,
+                &format!("cli@{}", crate::default_instance()),
             )
             .await?;
             let verb = if r.dry_run { "would delete" } else { "deleted" };

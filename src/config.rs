@@ -49,6 +49,94 @@ pub struct DbConfig {
         global = true
     )]
     pub sqlite_synchronous: SyncMode,
+
+    /// Most database connections this process opens (default: 16 on PostgreSQL, 8
+    /// on SQLite). N processes on one PostgreSQL need N times this below its
+    /// `max_connections`.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub database_max_connections: Option<u32>,
+
+    /// Connections kept open while idle.
+    #[arg(
+        long,
+        env = "DATABASE_MIN_CONNECTIONS",
+        default_value_t = 1,
+        global = true
+    )]
+    pub database_min_connections: u32,
+
+    /// Seconds after which an idle connection above the minimum is closed.
+    #[arg(
+        long,
+        env = "DATABASE_IDLE_TIMEOUT_SECS",
+        default_value_t = 600,
+        global = true
+    )]
+    pub database_idle_timeout_secs: u64,
+
+    /// Seconds a request waits for a free connection before it is answered 503.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, global = true, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub database_acquire_timeout_secs: u64,
+
+    /// Seconds start-up waits for PostgreSQL to accept connections (retrying with
+    /// backoff and logging why each attempt failed) before it exits.
+    #[arg(
+        long,
+        env = "DATABASE_CONNECT_WAIT_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub database_connect_wait_secs: u64,
+
+    /// Connect through PgBouncer in transaction mode: no named prepared statements,
+    /// no session parameters.
+    #[arg(long, env = "DATABASE_PGBOUNCER", default_value_t = false, global = true, action = clap::ArgAction::Set)]
+    pub database_pgbouncer: bool,
+}
+
+/// How the connection pool of each process is sized and timed.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most open connections; `None` for the backend's default (PostgreSQL 16,
+    /// SQLite 8).
+    pub max_connections: Option<u32>,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// An idle connection above the minimum is closed after this long.
+    pub idle_timeout: std::time::Duration,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout: std::time::Duration,
+    /// How long start-up waits for PostgreSQL to accept connections.
+    pub connect_wait: std::time::Duration,
+    /// Behind PgBouncer in transaction mode: no named prepared statements and no
+    /// session settings.
+    pub pgbouncer: bool,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: None,
+            min_connections: 1,
+            idle_timeout: std::time::Duration::from_secs(600),
+            acquire_timeout: std::time::Duration::from_secs(5),
+            connect_wait: std::time::Duration::from_secs(60),
+            pgbouncer: false,
+        }
+    }
+}
+
+impl DbConfig {
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.database_max_connections,
+            min_connections: self.database_min_connections,
+            idle_timeout: std::time::Duration::from_secs(self.database_idle_timeout_secs),
+            acquire_timeout: std::time::Duration::from_secs(self.database_acquire_timeout_secs),
+            connect_wait: std::time::Duration::from_secs(self.database_connect_wait_secs),
+            pgbouncer: self.database_pgbouncer,
+        }
+    }
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -61,6 +149,7 @@ impl std::fmt::Debug for DbConfig {
                 &self.database_url.as_ref().map(|_| "<redacted>"),
             )
             .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("pool", &self.pool())
             .finish()
     }
 }
@@ -156,6 +245,11 @@ pub struct ServeConfig {
         default_value = "Telemetry Tracker <telemetry@localhost>"
     )]
     pub email_from: String,
+
+    /// This process's name in job records and logs (default: host:pid). Unique per
+    /// process when several share one database.
+    #[arg(long, env = "TELEMETRY_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 
     /// When retention runs: six-field cron (sec min hour day month weekday), UTC. `off`: never.
     #[arg(long, env = "RETENTION_CRON", default_value = "0 0 3 * * *")]

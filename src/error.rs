@@ -70,8 +70,8 @@ impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict => AppError::Conflict("it already exists".into()),
-            StoreError::Database(e) if is_unavailable(&e) => {
-                tracing::warn!(error = %e, "database unavailable");
+            StoreError::Unavailable { fault, detail } => {
+                tracing::warn!(error = %detail, "{}", fault.describe());
                 AppError::Unavailable {
                     message: "The database is unavailable; retry shortly.".into(),
                     retry_after_secs: 5,
@@ -79,22 +79,6 @@ impl From<StoreError> for AppError {
             }
             other => AppError::Internal(other.to_string()),
         }
-    }
-}
-
-/// Faults that clear by themselves (lost connection, full disk, busy database) are
-/// answered 503 so clients retry, rather than 500.
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Database(db) => {
-            let msg = db.message().to_ascii_lowercase();
-            msg.contains("disk")
-                || msg.contains("locked")
-                || msg.contains("busy")
-                || msg.contains("full")
-        }
-        _ => false,
     }
 }
 

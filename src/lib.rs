@@ -81,8 +81,10 @@ pub fn build_state(
             runtime.spawn(async move { notifier.on_commit(summary, now).await });
         }),
     );
+    let instance = config.instance_id.clone().unwrap_or_else(default_instance);
     Arc::new(AppState {
         db,
+        instance,
         config,
         clock,
         keys: Default::default(),
@@ -95,6 +97,17 @@ pub fn build_state(
         queue,
         refusals: Default::default(),
     })
+}
+
+/// `host:pid`, unique among the processes of a deployment.
+pub fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
 }
 
 /// `serve`: validate settings, open and migrate the database, start jobs, serve.

@@ -320,7 +320,8 @@ fn allow_origin(origin: Option<&str>) -> HeaderValue {
         .unwrap_or_else(|| HeaderValue::from_static("*"))
 }
 
-/// Prometheus text exposition of the ingest pipeline and the last retention run.
+/// Prometheus text exposition of the ingest pipeline, refusals, and the latest runs
+/// of the jobs (read from the database, so every process reports the same).
 #[handler]
 async fn metrics(state: Data<&SharedState>) -> Response {
     let s = &state.queue.stats;
@@ -351,7 +352,32 @@ async fn metrics(state: Data<&SharedState>) -> Response {
         s.refused_full.load(Ordering::Relaxed),
     );
     body.push_str(&state.refusals.exposition());
-    if let Ok(Some(run)) = state.db.last_job_run("retention").await {
+    if let Ok(runs) = crate::service::health::last_job_runs(&state).await {
+        body.push_str(
+            "# HELP telemetry_job_last_run_timestamp_seconds When the latest scheduled run of a job started, by any process.\n\
+             # TYPE telemetry_job_last_run_timestamp_seconds gauge\n",
+        );
+        for r in &runs {
+            body.push_str(&format!(
+                "telemetry_job_last_run_timestamp_seconds{{job=\"{}\",instance=\"{}\"}} {:.3}\n",
+                r.job,
+                r.instance.replace(['\\', '"', '\n'], "_"),
+                r.started_at as f64 / 1000.0
+            ));
+        }
+        body.push_str(
+            "# HELP telemetry_job_last_run_success Whether the latest run of a job succeeded (1), failed (0) or is still running (-1).\n\
+             # TYPE telemetry_job_last_run_success gauge\n",
+        );
+        for r in &runs {
+            body.push_str(&format!(
+                "telemetry_job_last_run_success{{job=\"{}\"}} {}\n",
+                r.job,
+                r.ok.unwrap_or(-1)
+            ));
+        }
+    }
+    if let Ok(Some(run)) = crate::service::retention::last_run(&state.db).await {
         body.push_str(&format!(
             "# HELP telemetry_retention_last_run_timestamp_seconds When the last retention run finished.\n\
              # TYPE telemetry_retention_last_run_timestamp_seconds gauge\n\

@@ -11,6 +11,9 @@ use std::sync::Arc;
 /// Everything a request handler or job needs, shared behind an `Arc`.
 pub struct AppState {
     pub db: Db,
+    /// Names this process in job records and logs (`TELEMETRY_INSTANCE_ID`, else
+    /// host and process id).
+    pub instance: String,
     pub config: ServeConfig,
     pub clock: Clock,
     pub keys: KeyCache,

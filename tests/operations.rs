@@ -80,9 +80,16 @@ async fn metrics_and_openapi_are_served(backend: Backend) {
     assert!(!text.contains("telemetry_retention_last_run"), "no run yet");
 
     // A retention run shows up on /metrics.
-    telemetry_tracker::service::retention::run(&app.state.db, &app.state.clock, 90, 30, false)
-        .await
-        .unwrap();
+    telemetry_tracker::service::retention::run(
+        &app.state.db,
+        &app.state.clock,
+        90,
+        30,
+        false,
+        "test",
+    )
+    .await
+    .unwrap();
     let text = metrics(&app).await;
     assert!(
         text.contains("telemetry_retention_last_run_rows_deleted 0"),

@@ -45,9 +45,13 @@ async fn retention_deletes_what_the_plan_no_longer_keeps(backend: Backend) {
     }
     // 20 days later: past FREE's 14 days, within SELF_HOSTED's 90.
     clock.advance(20 * DAY_MS);
-    let dry = retention::run(db, clock, 90, 30, true).await.unwrap();
+    let dry = retention::run(db, clock, 90, 30, true, "test")
+        .await
+        .unwrap();
     assert_eq!(dry.rows_deleted, 5, "exactly what the run deletes");
-    let run = retention::run(db, clock, 90, 30, false).await.unwrap();
+    let run = retention::run(db, clock, 90, 30, false, "test")
+        .await
+        .unwrap();
     assert_eq!(
         run.rows_deleted, 5,
         "2 events, 1 occurrence, 1 session and the emptied group"
@@ -75,7 +79,9 @@ async fn retention_deletes_what_the_plan_no_longer_keeps(backend: Backend) {
     let (_, events) = app.read(&hosted, "/api/events?from=0").await;
     assert_eq!(events["items"].as_array().unwrap().len(), 2);
     // The configured SELF_HOSTED retention applies to the rest.
-    let run = retention::run(db, clock, 10, 30, false).await.unwrap();
+    let run = retention::run(db, clock, 10, 30, false, "test")
+        .await
+        .unwrap();
     assert_eq!(run.rows_deleted, 5);
 }
 

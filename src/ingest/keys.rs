@@ -124,6 +124,12 @@ impl KeyCache {
     pub fn forget(&self, public_id: &str) {
         self.entries.remove(public_id);
     }
+
+    /// Drops every cached key (after another process changed keys, projects,
+    /// organizations or plans).
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
 }
 
 #[cfg(test)]

@@ -157,10 +157,7 @@ async fn checkpointer(db: Db) {
     loop {
         tick.tick().await;
         if let Err(e) = db.checkpoint().await {
-            if matches!(
-                e,
-                crate::store::StoreError::Database(sqlx::Error::PoolClosed)
-            ) {
+            if db.is_closed() {
                 return;
             }
             tracing::warn!(error = %e, "WAL checkpoint failed");

@@ -1,72 +1,171 @@
-//! Scheduled jobs inside the process: idle-session closing every minute and
-//! retention on `RETENTION_CRON` (`off` disables it).
+//! Scheduled jobs: idle-session closing every minute and retention on
+//! `RETENTION_CRON` (`off` disables it), plus the watcher that drops cached
+//! credentials when another process changed them.
+//!
+//! Every process schedules every job; each run is claimed in the database by
+//! exactly one of them (the one whose claim of the run's scheduled time wins), and a
+//! lock keeps runs of one job from overlapping, so N processes run a job once per
+//! schedule.
 
 use crate::service::retention;
 use crate::state::SharedState;
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use std::future::Future;
+use std::time::Duration;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 /// Idle sessions are closed every minute, so "open" means active within the timeout.
 const SESSION_CLOSE_CRON: &str = "0 * * * * *";
+/// How often each process looks for changes other processes made to what it caches.
+const CACHE_POLL: Duration = Duration::from_millis(400);
 
 pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
-    let job_state = state.clone();
-    scheduler
-        .add(Job::new_async(SESSION_CLOSE_CRON, move |_id, _lock| {
-            let state = job_state.clone();
-            Box::pin(async move {
-                match retention::close_idle_sessions(
-                    &state.db,
-                    &state.clock,
-                    state.config.retention.session_idle_minutes,
-                )
-                .await
-                {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(closed = n, "closed idle sessions"),
-                    Err(e) => tracing::warn!(error = %e, "closing idle sessions failed"),
-                }
-            })
-        })?)
-        .await?;
-    tracing::info!(
-        idle_minutes = state.config.retention.session_idle_minutes,
-        "idle-session closing scheduled every minute"
-    );
+    schedule(
+        &scheduler,
+        &state,
+        "close-idle-sessions",
+        SESSION_CLOSE_CRON,
+        |state| async move {
+            let closed = retention::close_idle_sessions(
+                &state.db,
+                &state.clock,
+                state.config.retention.session_idle_minutes,
+            )
+            .await?;
+            if closed > 0 {
+                tracing::info!(closed, "closed idle sessions");
+            }
+            Ok(())
+        },
+    )
+    .await?;
     match state.config.retention_schedule().map(str::to_string) {
-        Some(cron) => add_retention(&scheduler, state, &cron).await?,
-        None => tracing::info!("RETENTION_CRON is off: retention runs only from the CLI"),
-    }
-    scheduler.start().await?;
-    Ok(scheduler)
-}
-
-async fn add_retention(
-    scheduler: &JobScheduler,
-    state: SharedState,
-    cron: &str,
-) -> anyhow::Result<()> {
-    let job_state = state.clone();
-    scheduler
-        .add(Job::new_async(cron, move |_id, _lock| {
-            let state = job_state.clone();
-            Box::pin(async move {
+        Some(cron) => {
+            schedule(&scheduler, &state, "retention", &cron, |state| async move {
                 let c = &state.config;
-                match retention::run(
+                let report = retention::run(
                     &state.db,
                     &state.clock,
                     c.retention.retention_days,
                     c.retention.session_idle_minutes,
                     false,
+                    &state.instance,
                 )
-                .await
-                {
-                    Ok(report) => tracing::info!(?report, "retention finished"),
-                    Err(e) => tracing::error!(error = %e, "retention failed"),
-                }
+                .await?;
+                tracing::info!(?report, "retention finished");
+                Ok(())
             })
+            .await?
+        }
+        None => tracing::info!("RETENTION_CRON is off: retention runs only from the CLI"),
+    }
+    scheduler.start().await?;
+    tokio::spawn(watch_caches(state));
+    Ok(scheduler)
+}
+
+/// Adds `job` on `cron` (six fields, UTC), run through [`run_claimed`].
+async fn schedule<F, Fut>(
+    scheduler: &JobScheduler,
+    state: &SharedState,
+    name: &'static str,
+    cron: &str,
+    job: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(SharedState) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = crate::error::AppResult<()>> + Send + 'static,
+{
+    let schedule = CronParser::builder()
+        .seconds(Seconds::Required)
+        .build()
+        .parse(cron)
+        .map_err(|e| anyhow::anyhow!("invalid schedule {cron:?} of {name}: {e}"))?;
+    let job_state = state.clone();
+    scheduler
+        .add(Job::new_async(cron, move |_id, _lock| {
+            let (state, schedule, job) = (job_state.clone(), schedule.clone(), job.clone());
+            Box::pin(async move { run_claimed(&state, name, &schedule, job).await })
         })?)
         .await?;
-    tracing::info!(%cron, "retention scheduled (UTC)");
+    tracing::info!(job = name, %cron, "scheduled (UTC)");
     Ok(())
+}
+
+/// Runs `job` if this process wins the run scheduled at the latest tick of
+/// `schedule`, under the job's lock, and records how it ended.
+async fn run_claimed<F, Fut>(state: &SharedState, name: &'static str, schedule: &Cron, job: F)
+where
+    F: Fn(SharedState) -> Fut,
+    Fut: Future<Output = crate::error::AppResult<()>>,
+{
+    let db = &state.db;
+    // The scheduler fires at (or just after) the scheduled time, in every process.
+    // Schedules have whole seconds; a fraction would make each process's tick its own.
+    let now = chrono::Utc::now();
+    let second = now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()));
+    let Ok(tick) = schedule.find_previous_occurrence(&second, true) else {
+        return;
+    };
+    let tick = tick.timestamp_millis();
+    let lock = match db.try_lock_job(name).await {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            tracing::info!(
+                job = name,
+                "an earlier run is still going; this one is skipped"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(job = name, error = %e, "cannot take the job lock; run skipped");
+            return;
+        }
+    };
+    match db
+        .claim_job_run(name, tick, &state.instance, state.clock.now_ms())
+        .await
+    {
+        Ok(true) => {
+            let outcome = job(state.clone()).await;
+            if let Err(e) = &outcome {
+                tracing::error!(job = name, error = %e, "job failed");
+            }
+            let finished = db
+                .finish_job_run(name, tick, outcome.is_ok(), state.clock.now_ms())
+                .await;
+            if let Err(e) = finished {
+                tracing::warn!(job = name, error = %e, "cannot record how the run ended");
+            }
+        }
+        Ok(false) => tracing::debug!(job = name, tick, "run claimed by another process"),
+        Err(e) => tracing::warn!(job = name, error = %e, "cannot claim the run; skipped"),
+    }
+    lock.release().await;
+}
+
+/// Drops cached API keys whenever the cache generation moves: a key revoked, a
+/// project or organization deleted or a plan changed, by any process or the CLI.
+async fn watch_caches(state: SharedState) {
+    let mut seen: Option<i64> = None;
+    let mut tick = tokio::time::interval(CACHE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if state.db.is_closed() {
+            return;
+        }
+        match state.db.cache_generation().await {
+            Ok(now) => {
+                if seen.is_some_and(|before| before != now) {
+                    state.keys.clear();
+                }
+                seen = Some(now);
+            }
+            // Without an answer the cache's own short lifetime bounds staleness.
+            Err(e) => tracing::debug!(error = %e, "cannot read the cache generation"),
+        }
+    }
 }

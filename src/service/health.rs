@@ -1,6 +1,8 @@
 //! Whether this process can serve: what `/health` reports.
 
+use crate::error::AppResult;
 use crate::state::AppState;
+use crate::store::JobClaimRow;
 use std::time::{Duration, Instant};
 
 /// How long the database may take to answer before it counts as unavailable.
@@ -14,4 +16,9 @@ pub async fn database(state: &AppState) -> Result<f64, String> {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {} s", DATABASE_TIMEOUT.as_secs())),
     }
+}
+
+/// The latest scheduled run of each job, by whichever process ran it.
+pub async fn last_job_runs(state: &AppState) -> AppResult<Vec<JobClaimRow>> {
+    Ok(state.db.last_job_claims().await?)
 }

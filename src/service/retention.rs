@@ -9,6 +9,8 @@ use crate::error::AppResult;
 use crate::store::{Db, JobRunRow, Retained};
 
 const BATCH: i64 = 5_000;
+/// Records of who ran which scheduled job run are kept this long.
+const JOB_CLAIM_DAYS: i64 = 7;
 /// Bell notifications are kept this long, read or not.
 const NOTIFICATION_DAYS: i64 = 90;
 
@@ -30,6 +32,7 @@ pub async fn run(
     self_hosted_days: u32,
     idle_minutes: u32,
     dry_run: bool,
+    instance: &str,
 ) -> AppResult<RetentionReport> {
     let started = clock.now_ms();
     let mut report = RetentionReport {
@@ -69,6 +72,8 @@ pub async fn run(
         report.notifications_deleted = db
             .delete_old_notifications(started - NOTIFICATION_DAYS * DAY_MS)
             .await?;
+        db.delete_old_job_claims(started - JOB_CLAIM_DAYS * DAY_MS)
+            .await?;
         db.optimize().await?;
     }
     let finished = clock.now_ms();
@@ -81,17 +86,18 @@ pub async fn run(
         rows_deleted: report.rows_deleted,
         dry_run: i64::from(dry_run),
         details: serde_json::to_string(&report).ok(),
+        instance: Some(instance.to_string()),
     })
     .await?;
     Ok(report)
 }
 
-/// Closes sessions without activity for `idle_minutes` at their last activity.
 /// The latest run of the retention job, by whichever process ran it.
 pub async fn last_run(db: &Db) -> AppResult<Option<JobRunRow>> {
     Ok(db.last_job_run("retention").await?)
 }
 
+/// Closes sessions without activity for `idle_minutes` at their last activity.
 pub async fn close_idle_sessions(db: &Db, clock: &Clock, idle_minutes: u32) -> AppResult<u64> {
     let cutoff = clock.now_ms() - i64::from(idle_minutes) * MINUTE_MS;
     let mut closed = 0;

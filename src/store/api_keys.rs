@@ -1,4 +1,5 @@
 use super::audit::audited;
+use super::coordination::BUMP_CACHE_GENERATION;
 use super::{on_db, AuditRow, Db, StoreError, StoreResult};
 
 pub struct NewApiKey<'a> {
@@ -96,6 +97,7 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(BUMP_CACHE_GENERATION).execute(&mut *tx).await?;
             done.rows_affected() == 1
         })
     }

@@ -12,7 +12,7 @@ use super::ingest_write::{
 use super::rollup_write::{
     conflict_clause, insert_head, push_event_rollups, Bind, EventRollups, OnConflict, RowSink,
 };
-use super::{Db, StoreError, StoreResult};
+use super::{Db, StoreResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub struct DirectWriter {
@@ -154,11 +154,5 @@ impl Bind for Params<'_, '_> {
 
     fn int(&mut self, value: i64) -> &mut dyn Bind {
         self.bind(value)
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Direct(e)
     }
 }

@@ -10,6 +10,8 @@ pub struct JobRunRow {
     pub rows_deleted: i64,
     pub dry_run: i64,
     pub details: Option<String>,
+    /// The process that ran it (`None` for runs recorded before it was kept).
+    pub instance: Option<String>,
 }
 
 /// The telemetry tables retention deletes from, row by row.
@@ -212,20 +214,22 @@ impl Db {
 
     /// The newest recorded run of `job` (dry runs excluded).
     pub async fn last_job_run(&self, job: &str) -> StoreResult<Option<JobRunRow>> {
-        on_db!(self, |pool| Ok(sqlx::query_as(
-            "SELECT id, job, started_at, finished_at, rows_deleted, dry_run, details FROM job_runs
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
+            "SELECT id, job, started_at, finished_at, rows_deleted, dry_run, details, instance FROM job_runs
              WHERE job = $1 AND dry_run = 0 ORDER BY started_at DESC LIMIT 1",
         )
         .bind(job)
         .fetch_optional(pool)
-        .await?))
+        .await?)
+        })
     }
 
     pub async fn record_job_run(&self, run: &JobRunRow) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query(
-                "INSERT INTO job_runs (id, job, started_at, finished_at, rows_deleted, dry_run, details)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO job_runs (id, job, started_at, finished_at, rows_deleted, dry_run, details, instance)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&run.id)
             .bind(&run.job)
@@ -234,6 +238,7 @@ impl Db {
             .bind(run.rows_deleted)
             .bind(run.dry_run)
             .bind(&run.details)
+            .bind(&run.instance)
             .execute(pool)
             .await?;
         });

@@ -1,6 +1,7 @@
 //! Memberships and the organization/project management queries behind them.
 
 use super::audit::audited;
+use super::coordination::BUMP_CACHE_GENERATION;
 use super::{on_db, AuditRow, Db, OrgRow, ProjectRow, StoreResult};
 
 /// An organization as one member sees it.
@@ -78,6 +79,7 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(BUMP_CACHE_GENERATION).execute(&mut *tx).await?;
         })
     }
 
@@ -169,6 +171,7 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(BUMP_CACHE_GENERATION).execute(&mut *tx).await?;
         })
     }
 

@@ -5,9 +5,12 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod connect;
+mod coordination;
 mod direct_write;
 mod errors;
 mod events;
+pub mod faults;
 mod filters;
 mod ingest_write;
 mod invites;
@@ -26,6 +29,8 @@ mod users;
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
+pub use connect::POSTGRES_DEFAULT_MAX_CONNECTIONS;
+pub use coordination::{JobClaimRow, JobLock};
 pub use direct_write::DirectWriter;
 pub use errors::{ErrorGroupRow, ErrorOccurrenceRow};
 pub use events::{EventFilter, EventRow};
@@ -48,7 +53,7 @@ pub use sessions::{SessionActivity, SessionFilter, SessionRow};
 pub use tokens::{NewPersonalToken, TokenAuthRow, TokenRow};
 pub use users::UserRow;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -76,29 +81,52 @@ const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 pub enum StoreError {
     #[error("a row with the same unique key already exists")]
     Conflict,
+    /// A fault that clears by itself (see `faults`): answered 503, retried.
+    #[error("{}: {detail}", fault.describe())]
+    Unavailable {
+        fault: faults::Fault,
+        detail: String,
+    },
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Direct(rusqlite::Error),
+    #[error("{0}")]
+    Configuration(String),
 }
 
 impl StoreError {
-    /// Unique violations become `Conflict` so services can answer 409 instead of 500.
+    /// Unique violations become `Conflict` so services can answer 409, and
+    /// transient faults `Unavailable` so they answer 503, instead of 500.
     pub(crate) fn classify(err: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &err {
             if db.is_unique_violation() {
                 return StoreError::Conflict;
             }
         }
-        StoreError::Database(err)
+        match faults::of_sqlx(&err) {
+            Some(fault) => StoreError::Unavailable {
+                fault,
+                detail: err.to_string(),
+            },
+            None => StoreError::Database(err),
+        }
+    }
+
+    /// The transient fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<faults::Fault> {
+        match self {
+            StoreError::Unavailable { fault, .. } => Some(*fault),
+            _ => None,
+        }
     }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-pub use crate::config::SyncMode;
+pub use crate::config::{PoolSettings, SyncMode};
 
 /// The database, SQLite or PostgreSQL, behind one handle. Each backend keeps its
 /// native pool so bulk paths (multi-row inserts) stay fast.
@@ -121,25 +149,25 @@ macro_rules! on_db {
 pub(crate) use on_db;
 
 impl Db {
-    /// Opens the database named by `url`, or the default SQLite file in `data_dir`.
+    /// Opens the database named by `url`, or the default SQLite file in `data_dir`,
+    /// with the default pool settings.
     pub async fn connect(url: Option<&str>, data_dir: &Path, sync: SyncMode) -> StoreResult<Db> {
+        Self::connect_with(url, data_dir, sync, &PoolSettings::default()).await
+    }
+
+    pub async fn connect_with(
+        url: Option<&str>,
+        data_dir: &Path,
+        sync: SyncMode,
+        pool: &PoolSettings,
+    ) -> StoreResult<Db> {
         match url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                let opts = PgConnectOptions::from_str(url)?
-                    .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT)
-                    // Counting distinct users over a year of roll-ups hashes or sorts
-                    // a few hundred thousand keys; the default 4 MB spills to disk.
-                    .options([("work_mem", "32MB")]);
-                let pool = PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(opts)
-                    .await?;
-                Ok(Db::Postgres(pool))
+                Ok(Db::Postgres(connect::postgres(url, pool).await?))
             }
             Some(url) => {
                 let opts = SqliteConnectOptions::from_str(url)?;
-                Self::open_sqlite(opts, sync).await
+                Self::open_sqlite(opts, sync, pool).await
             }
             None => {
                 std::fs::create_dir_all(data_dir).map_err(|e| {
@@ -148,12 +176,16 @@ impl Db {
                     )
                 })?;
                 let opts = SqliteConnectOptions::new().filename(data_dir.join("telemetry.db"));
-                Self::open_sqlite(opts, sync).await
+                Self::open_sqlite(opts, sync, pool).await
             }
         }
     }
 
-    async fn open_sqlite(opts: SqliteConnectOptions, sync: SyncMode) -> StoreResult<Db> {
+    async fn open_sqlite(
+        opts: SqliteConnectOptions,
+        sync: SyncMode,
+        settings: &PoolSettings,
+    ) -> StoreResult<Db> {
         let opts = opts
             .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT)
             .create_if_missing(true)
@@ -172,9 +204,10 @@ impl Db {
             .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(settings.max_connections.unwrap_or(8))
+            .min_connections(settings.min_connections.max(1))
+            .idle_timeout(settings.idle_timeout)
+            .acquire_timeout(settings.acquire_timeout.max(SQLITE_BUSY_TIMEOUT))
             .connect_with(opts)
             .await?;
         Ok(Db::Sqlite(pool))

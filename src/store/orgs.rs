@@ -1,4 +1,5 @@
 use super::audit::audited;
+use super::coordination::BUMP_CACHE_GENERATION;
 use super::{on_db, AuditRow, Db, StoreError, StoreResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -52,13 +53,16 @@ impl Db {
 
     pub async fn set_org_plan(&self, org_id: &str, plan: &str) -> StoreResult<bool> {
         on_db!(self, |pool| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query(
                 "UPDATE organizations SET plan = $2 WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(org_id)
             .bind(plan)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            sqlx::query(BUMP_CACHE_GENERATION).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(done.rows_affected() == 1)
         })
     }
