@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use telemetry_tracker::domain::plans::Plan;
 use telemetry_tracker::domain::rbac::Role;
 use telemetry_tracker::service::accounts;
-use telemetry_tracker::service::orgs;
+use telemetry_tracker::service::invites;
 use telemetry_tracker::service::principal::{Principal, RequestMeta};
 use telemetry_tracker::store::NewUserSession;
 
@@ -163,17 +163,22 @@ async fn case(
     ] {
         assert_eq!(app.post_json(route, &key.key, &body).await.status(), 204);
     }
-    let read = |path: &str| {
-        app.http
+    let read = |path: &'static str| {
+        let req = app
+            .http
             .get(app.url(path))
             .bearer_auth(&owner.token)
-            .header("X-Project-Id", &project.id)
-            .send()
+            .header("X-Project-Id", &project.id);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200, "GET {path}");
+            res.json::<Value>().await.unwrap()
+        }
     };
-    let events: Value = read("/api/events").await.unwrap().json().await.unwrap();
-    let errors: Value = read("/api/errors").await.unwrap().json().await.unwrap();
+    let events = read("/api/events").await;
+    let errors = read("/api/errors").await;
     let meta = RequestMeta::default();
-    let invite = orgs::invite(
+    let invite = invites::invite(
         &app.state,
         &principal(owner),
         &org.id,
@@ -194,7 +199,7 @@ async fn case(
     )
     .await
     .unwrap();
-    let accept = orgs::invite(
+    let accept = invites::invite(
         &app.state,
         &principal(host),
         &elsewhere.id,
@@ -489,6 +494,7 @@ async fn other_organizations_ids_are_not_found(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 200);
     let orgs: Value = res.json().await.unwrap();
     assert_eq!(orgs.as_array().unwrap().len(), 1);
     assert_eq!(orgs[0]["name"], "B");

@@ -478,7 +478,7 @@ impl AuthApi {
         req: &Request,
     ) -> ApiResult<Json<Vec<Token>>> {
         let (who, _) = caller(&state, &auth, req).await?;
-        let rows = orgs::tokens(&state, &who).await?;
+        let rows = auth::tokens(&state, &who).await?;
         Ok(Json(
             rows.into_iter()
                 .map(|t| Token {
@@ -504,7 +504,7 @@ impl AuthApi {
     ) -> ApiResult<Created<CreatedTokenBody>> {
         let (who, meta) = caller(&state, &auth, req).await?;
         let body = body.parse()?;
-        let t = orgs::create_token(&state, &who, &body.name, body.expires_in_days, &meta).await?;
+        let t = auth::create_token(&state, &who, &body.name, body.expires_in_days, &meta).await?;
         Ok(Created::Created(Json(CreatedTokenBody {
             id: t.id,
             token: t.token,
@@ -521,7 +521,7 @@ impl AuthApi {
         id: Path<String>,
     ) -> ApiResult<NoContent> {
         let (who, meta) = caller(&state, &auth, req).await?;
-        orgs::revoke_token(&state, &who, &id.0, &meta).await?;
+        auth::revoke_token(&state, &who, &id.0, &meta).await?;
         Ok(NoContent::NoContent)
     }
 }

@@ -8,7 +8,9 @@ use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::rbac::Role;
 use crate::domain::timeutil::format_rfc3339_ms;
+use crate::service::invites;
 use crate::service::orgs;
+use crate::service::projects;
 use crate::state::SharedState;
 use crate::store::{ApiKeyRow, AuditRow, InviteRow, MemberRow, OrgRow, ProjectRow};
 use poem::web::Data;
@@ -125,7 +127,7 @@ pub struct CreatedInvite {
     pub link: Option<String>,
 }
 
-fn created_invite(c: orgs::CreatedInvite) -> CreatedInvite {
+fn created_invite(c: invites::CreatedInvite) -> CreatedInvite {
     CreatedInvite {
         invite: c.invite.into(),
         link: (!c.emailed).then_some(c.link),
@@ -416,7 +418,7 @@ impl OrgsApi {
     ) -> ApiResult<Json<Vec<Invite>>> {
         let (who, _) = caller(&state, &auth, req).await?;
         Ok(Json(
-            orgs::invites(&state, &who, &org_id.0)
+            invites::invites(&state, &who, &org_id.0)
                 .await?
                 .into_iter()
                 .map(Invite::from)
@@ -436,7 +438,7 @@ impl OrgsApi {
     ) -> ApiResult<Created<CreatedInvite>> {
         let (who, meta) = caller(&state, &auth, req).await?;
         let body = body.parse()?;
-        let c = orgs::invite(
+        let c = invites::invite(
             &state,
             &who,
             &org_id.0,
@@ -459,7 +461,7 @@ impl OrgsApi {
         invite_id: Path<String>,
     ) -> ApiResult<NoContent> {
         let (who, meta) = caller(&state, &auth, req).await?;
-        orgs::revoke_invite(&state, &who, &org_id.0, &invite_id.0, &meta).await?;
+        invites::revoke_invite(&state, &who, &org_id.0, &invite_id.0, &meta).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -475,7 +477,7 @@ impl OrgsApi {
     ) -> ApiResult<Json<CreatedInvite>> {
         let (who, meta) = caller(&state, &auth, req).await?;
         Ok(Json(created_invite(
-            orgs::resend_invite(&state, &who, &org_id.0, &invite_id.0, &meta).await?,
+            invites::resend_invite(&state, &who, &org_id.0, &invite_id.0, &meta).await?,
         )))
     }
 
@@ -486,7 +488,7 @@ impl OrgsApi {
         state: Data<&SharedState>,
         token: Path<String>,
     ) -> ApiResult<Json<InvitePreview>> {
-        let (invite, o) = orgs::invite_preview(&state, &token.0).await?;
+        let (invite, o) = invites::invite_preview(&state, &token.0).await?;
         Ok(Json(InvitePreview {
             org_name: o.name,
             email: invite.email,
@@ -507,7 +509,7 @@ impl OrgsApi {
     ) -> ApiResult<Json<Org>> {
         let (who, meta) = caller(&state, &auth, req).await?;
         let body = body.parse()?;
-        let o = orgs::accept_invite(&state, &who, &body.token, &meta).await?;
+        let o = invites::accept_invite(&state, &who, &body.token, &meta).await?;
         let (o, role) = orgs::get_org(&state, &who, &o.id).await?;
         Ok(Json(org(o, Some(role))))
     }
@@ -545,7 +547,7 @@ impl OrgsApi {
     ) -> ApiResult<Json<Vec<Project>>> {
         let (who, _) = caller(&state, &auth, req).await?;
         Ok(Json(
-            orgs::projects(&state, &who, &org_id.0)
+            projects::projects(&state, &who, &org_id.0)
                 .await?
                 .into_iter()
                 .map(Project::from)
@@ -566,7 +568,7 @@ impl OrgsApi {
         let (who, meta) = caller(&state, &auth, req).await?;
         let body = body.parse()?;
         Ok(Created::Created(Json(
-            orgs::create_project(&state, &who, &org_id.0, &body.name, &meta)
+            projects::create_project(&state, &who, &org_id.0, &body.name, &meta)
                 .await?
                 .into(),
         )))
@@ -582,7 +584,9 @@ impl OrgsApi {
     ) -> ApiResult<Json<Project>> {
         let (who, _) = caller(&state, &auth, req).await?;
         Ok(Json(
-            orgs::get_project(&state, &who, &project_id.0).await?.into(),
+            projects::get_project(&state, &who, &project_id.0)
+                .await?
+                .into(),
         ))
     }
 
@@ -599,7 +603,7 @@ impl OrgsApi {
         let (who, meta) = caller(&state, &auth, req).await?;
         let body = body.parse()?;
         Ok(Json(
-            orgs::rename_project(&state, &who, &project_id.0, &body.name, &meta)
+            projects::rename_project(&state, &who, &project_id.0, &body.name, &meta)
                 .await?
                 .into(),
         ))
@@ -615,7 +619,7 @@ impl OrgsApi {
         project_id: Path<String>,
     ) -> ApiResult<NoContent> {
         let (who, meta) = caller(&state, &auth, req).await?;
-        orgs::delete_project(&state, &who, &project_id.0, &meta).await?;
+        projects::delete_project(&state, &who, &project_id.0, &meta).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -630,7 +634,7 @@ impl OrgsApi {
     ) -> ApiResult<Json<Vec<ApiKey>>> {
         let (who, _) = caller(&state, &auth, req).await?;
         Ok(Json(
-            orgs::api_keys(&state, &who, &project_id.0)
+            projects::api_keys(&state, &who, &project_id.0)
                 .await?
                 .into_iter()
                 .map(ApiKey::from)
@@ -651,7 +655,7 @@ impl OrgsApi {
         let (who, meta) = caller(&state, &auth, req).await?;
         let body = body.parse()?;
         let b = &body;
-        let k = orgs::create_api_key(
+        let k = projects::create_api_key(
             &state,
             &who,
             &project_id.0,
@@ -679,7 +683,7 @@ impl OrgsApi {
         key_id: Path<String>,
     ) -> ApiResult<NoContent> {
         let (who, meta) = caller(&state, &auth, req).await?;
-        orgs::revoke_api_key(&state, &who, &project_id.0, &key_id.0, &meta).await?;
+        projects::revoke_api_key(&state, &who, &project_id.0, &key_id.0, &meta).await?;
         Ok(NoContent::NoContent)
     }
 }

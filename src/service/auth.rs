@@ -5,11 +5,14 @@ use crate::domain::ids::new_id;
 use crate::domain::timeutil::{DAY_MS, MINUTE_MS};
 use crate::error::{AppError, AppResult};
 use crate::mail::templates;
-use crate::service::accounts::{self, hash_password, token_hash, verify_password};
-use crate::service::orgs;
+use crate::service::accounts::{self, hash_password, token_hash, verify_password, CreatedToken};
+use crate::service::invites;
+use crate::service::orgs::{self, actor, entry};
 use crate::service::principal::{Credential, Principal, RequestMeta};
 use crate::state::AppState;
-use crate::store::{NewUserSession, SignOut, SignupRow, UserRow, UserSessionRow};
+use crate::store::{
+    AuditRow, NewUserSession, SignOut, SignupRow, TokenRow, UserRow, UserSessionRow,
+};
 use rand::RngCore;
 
 pub const SESSION_COOKIE: &str = "telemetry_session";
@@ -293,7 +296,8 @@ pub async fn register(
     )
     .await?;
     if let Some(invite) = invite {
-        orgs::accept_invite_as(state, &invite, &created.user.id, &created.user.email, meta).await?;
+        invites::accept_invite_as(state, &invite, &created.user.id, &created.user.email, meta)
+            .await?;
     }
     Ok(Registered::SignedIn(
         welcome(state, created.user.id, name, meta).await?,
@@ -583,4 +587,52 @@ mod tests {
         assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
         assert!(!verify_password("anything at all", DUMMY_HASH));
     }
+}
+
+/// The caller's personal access tokens.
+pub async fn tokens(state: &AppState, who: &Principal) -> AppResult<Vec<TokenRow>> {
+    Ok(state.db.list_personal_tokens(&who.user_id).await?)
+}
+
+pub async fn create_token(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    expires_in_days: Option<u32>,
+    meta: &RequestMeta,
+) -> AppResult<CreatedToken> {
+    let orgs = state.db.orgs_of_user(&who.user_id).await?;
+    let by = actor(who, meta);
+    accounts::create_token_by(
+        &state.db,
+        &state.clock,
+        &who.email,
+        Some(name),
+        expires_in_days,
+        Some((&by, &orgs)),
+    )
+    .await
+}
+
+pub async fn revoke_token(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    meta: &RequestMeta,
+) -> AppResult<()> {
+    let audit: Vec<AuditRow> = state
+        .db
+        .orgs_of_user(&who.user_id)
+        .await?
+        .iter()
+        .map(|org| entry(state, &org.id, who, meta, "token.revoke", Some(id), None))
+        .collect();
+    if !state
+        .db
+        .revoke_personal_token(&who.user_id, id, state.clock.now_ms(), &audit)
+        .await?
+    {
+        return Err(AppError::NotFound("no such token".into()));
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::service::auth::{self, Registered, Registration};
-use crate::service::orgs;
+use crate::service::invites;
 use crate::state::SharedState;
 use crate::web::components::csrf_field;
 use crate::web::context::{query_param, Session};
@@ -498,7 +498,7 @@ fn invite_signup_error(token: &str, error: &str) -> Markup {
 #[handler]
 pub async fn invite_page(req: &Request, state: Data<&SharedState>) -> PageResult {
     let token = query_param(req, "token").unwrap_or_default();
-    let (invite, org) = orgs::invite_preview(&state, &token).await?;
+    let (invite, org) = invites::invite_preview(&state, &token).await?;
     let here = format!("/invite?token={}", urlencode(&token));
     let session = Session::require(&state, req).await.ok();
     let body = html! {
@@ -545,7 +545,7 @@ pub async fn accept_invite(
 ) -> PageResult {
     let session = Session::for_form(&state, req, &f.csrf).await?;
     let org =
-        orgs::accept_invite(&state, &session.who, &f.token, &session.meta(&state, req)).await?;
+        invites::accept_invite(&state, &session.who, &f.token, &session.meta(&state, req)).await?;
     security::flash(&state, req, &format!("You joined {}.", org.name));
     Ok(see_other("/"))
 }

@@ -2,6 +2,7 @@
 //! the app, and a live check that waits for the first event.
 
 use crate::domain::rbac::Role;
+use crate::service::projects;
 use crate::service::{analytics, orgs};
 use crate::state::SharedState;
 use crate::web::components::csrf_field;
@@ -213,7 +214,7 @@ pub async fn create_project(
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
     let project =
-        orgs::create_project(&state, &s.who, &f.org, &f.name, &s.meta(&state, req)).await?;
+        projects::create_project(&state, &s.who, &f.org, &f.name, &s.meta(&state, req)).await?;
     req.cookie().add(security::cookie(
         &state,
         PROJECT_COOKIE,
@@ -244,7 +245,7 @@ pub async fn create_key(
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
     let label = f.label.as_deref().map(str::trim).filter(|l| !l.is_empty());
-    let key = orgs::create_api_key(
+    let key = projects::create_api_key(
         &state,
         &s.who,
         &f.project,
@@ -283,7 +284,7 @@ pub async fn status(
 ) -> PageResult<Json<serde_json::Value>> {
     let s = Session::require(&state, req).await?;
     let project = query_param(req, "project").unwrap_or_default();
-    orgs::get_project(&state, &s.who, &project).await?;
+    projects::get_project(&state, &s.who, &project).await?;
     let received = analytics::has_data(&state, &project).await?;
     Ok(Json(
         serde_json::to_value(Status { received }).unwrap_or_default(),

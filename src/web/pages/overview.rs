@@ -125,7 +125,7 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
 pub async fn switch_project(req: &Request, state: Data<&SharedState>) -> PageResult {
     let s = Session::require(&state, req).await?;
     let project = query_param(req, "project").unwrap_or_default();
-    crate::service::orgs::get_project(&state, &s.who, &project).await?;
+    crate::service::projects::get_project(&state, &s.who, &project).await?;
     req.cookie().add(security::cookie(
         &state,
         PROJECT_COOKIE,

@@ -1,7 +1,7 @@
 //! API keys of the current project, with which the SDKs send.
 
 use super::{days, outcome, refused, shell, trimmed};
-use crate::service::orgs;
+use crate::service::projects;
 use crate::state::SharedState;
 use crate::store::ApiKeyRow;
 use crate::web::components::{csrf_field, empty, now_ms, time};
@@ -90,7 +90,7 @@ async fn keys_page(state: &SharedState, req: &Request, created: Option<&str>) ->
     let ctx = PageCtx::load(state, req).await?;
     let project = ctx.project()?.id.clone();
     let keys = if ctx.can_edit() {
-        Some(orgs::api_keys(state, ctx.who(), &project).await?)
+        Some(projects::api_keys(state, ctx.who(), &project).await?)
     } else {
         None
     };
@@ -127,7 +127,7 @@ pub(super) async fn create_api_key(
     let app = Some(f.app.as_str()).filter(|a| !a.is_empty());
     let created = match days(&f.days) {
         Ok(d) => {
-            orgs::create_api_key(
+            projects::create_api_key(
                 &state,
                 &s.who,
                 &f.project,
@@ -162,7 +162,7 @@ pub(super) async fn revoke_api_key(
     Form(f): Form<ProjectForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let r = orgs::revoke_api_key(&state, &s.who, &f.project, &id, &s.meta(&state, req)).await;
+    let r = projects::revoke_api_key(&state, &s.who, &f.project, &id, &s.meta(&state, req)).await;
     outcome(
         &state,
         req,

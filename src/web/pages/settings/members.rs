@@ -3,6 +3,7 @@
 use super::{org_id, outcome, refused, shell, trimmed, OrgForm};
 use crate::domain::rbac::Role;
 use crate::error::{AppError, AppResult};
+use crate::service::invites;
 use crate::service::orgs;
 use crate::state::SharedState;
 use crate::store::{InviteRow, MemberRow};
@@ -147,7 +148,7 @@ async fn members_page(state: &SharedState, req: &Request, link: Option<&str>) ->
     let org_id = org_id(&ctx)?;
     let members = orgs::members(state, ctx.who(), &org_id).await?;
     let invites = if role_of(&ctx) == Some(Role::Owner) {
-        orgs::invites(state, ctx.who(), &org_id).await?
+        invites::invites(state, ctx.who(), &org_id).await?
     } else {
         Vec::new()
     };
@@ -186,7 +187,7 @@ pub(super) async fn invite(
     let s = Session::for_form(&state, req, &f.csrf).await?;
     let created = match parse_role(&f.role) {
         Ok(role) => {
-            orgs::invite(&state, &s.who, &f.org, &f.email, role, &s.meta(&state, req)).await
+            invites::invite(&state, &s.who, &f.org, &f.email, role, &s.meta(&state, req)).await
         }
         Err(e) => Err(e),
     };
@@ -266,7 +267,7 @@ pub(super) async fn revoke_invite(
     Form(f): Form<OrgForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let r = orgs::revoke_invite(&state, &s.who, &f.org, &id, &s.meta(&state, req)).await;
+    let r = invites::revoke_invite(&state, &s.who, &f.org, &id, &s.meta(&state, req)).await;
     outcome(
         &state,
         req,
@@ -284,7 +285,7 @@ pub(super) async fn resend_invite(
     Form(f): Form<OrgForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    match orgs::resend_invite(&state, &s.who, &f.org, &id, &s.meta(&state, req)).await {
+    match invites::resend_invite(&state, &s.who, &f.org, &id, &s.meta(&state, req)).await {
         Ok(c) => {
             security::flash(
                 &state,

@@ -1,7 +1,6 @@
 //! The organization's projects: creating, renaming and deleting them.
 
 use super::{org_id, outcome, shell, CsrfForm, NameForm, OrgNameForm};
-use crate::service::orgs;
 use crate::state::SharedState;
 use crate::store::ProjectRow;
 use crate::web::components::{csrf_field, time};
@@ -70,7 +69,7 @@ fn projects_view(ctx: &PageCtx, org_id: &str, list: &[ProjectRow]) -> Markup {
 pub(super) async fn projects(req: &Request, state: Data<&SharedState>) -> PageResult {
     let ctx = PageCtx::load(&state, req).await?;
     let org_id = org_id(&ctx)?;
-    let list = orgs::projects(&state, ctx.who(), &org_id).await?;
+    let list = crate::service::projects::projects(&state, ctx.who(), &org_id).await?;
     Ok(html(projects_view(&ctx, &org_id, &list)))
 }
 
@@ -81,7 +80,14 @@ pub(super) async fn create_project(
     Form(f): Form<OrgNameForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let r = orgs::create_project(&state, &s.who, &f.org, &f.name, &s.meta(&state, req)).await;
+    let r = crate::service::projects::create_project(
+        &state,
+        &s.who,
+        &f.org,
+        &f.name,
+        &s.meta(&state, req),
+    )
+    .await;
     outcome(
         &state,
         req,
@@ -99,7 +105,14 @@ pub(super) async fn rename_project(
     Form(f): Form<NameForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let r = orgs::rename_project(&state, &s.who, &id, &f.name, &s.meta(&state, req)).await;
+    let r = crate::service::projects::rename_project(
+        &state,
+        &s.who,
+        &id,
+        &f.name,
+        &s.meta(&state, req),
+    )
+    .await;
     outcome(
         &state,
         req,
@@ -117,7 +130,8 @@ pub(super) async fn delete_project(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let r = orgs::delete_project(&state, &s.who, &id, &s.meta(&state, req)).await;
+    let r =
+        crate::service::projects::delete_project(&state, &s.who, &id, &s.meta(&state, req)).await;
     outcome(
         &state,
         req,

@@ -1,7 +1,7 @@
 //! Personal access tokens: scripts that read the API as the user.
 
 use super::{days, outcome, refused, shell, trimmed, CsrfForm};
-use crate::service::orgs;
+use crate::service::auth;
 use crate::state::SharedState;
 use crate::store::TokenRow;
 use crate::web::components::{csrf_field, empty, time};
@@ -69,7 +69,7 @@ fn tokens_view(ctx: &PageCtx, list: &[TokenRow], created: Option<&str>) -> Marku
 #[handler]
 pub(super) async fn tokens(req: &Request, state: Data<&SharedState>) -> PageResult {
     let ctx = PageCtx::load(&state, req).await?;
-    let list = orgs::tokens(&state, ctx.who()).await?;
+    let list = auth::tokens(&state, ctx.who()).await?;
     Ok(html(tokens_view(&ctx, &list, None)))
 }
 
@@ -91,13 +91,13 @@ pub(super) async fn create_token(
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
     let created = match days(&f.days) {
-        Ok(d) => orgs::create_token(&state, &s.who, &f.name, d, &s.meta(&state, req)).await,
+        Ok(d) => auth::create_token(&state, &s.who, &f.name, d, &s.meta(&state, req)).await,
         Err(e) => Err(e),
     };
     match created {
         Ok(t) => {
             let ctx = PageCtx::load(&state, req).await?;
-            let list = orgs::tokens(&state, ctx.who()).await?;
+            let list = auth::tokens(&state, ctx.who()).await?;
             Ok(html(tokens_view(&ctx, &list, Some(&t.token))))
         }
         Err(e) => refused(&state, req, e, "/settings/tokens"),
@@ -112,7 +112,7 @@ pub(super) async fn revoke_token(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     let s = Session::for_form(&state, req, &f.csrf).await?;
-    let r = orgs::revoke_token(&state, &s.who, &id, &s.meta(&state, req)).await;
+    let r = auth::revoke_token(&state, &s.who, &id, &s.meta(&state, req)).await;
     outcome(
         &state,
         req,
