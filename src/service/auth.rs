@@ -568,27 +568,6 @@ pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResu
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins() {
-        assert_eq!(
-            origin_of("https://Example.com/path?x"),
-            "https://example.com"
-        );
-        assert_eq!(origin_of("http://127.0.0.1:3001"), "http://127.0.0.1:3001");
-        assert_eq!(origin_of("http://127.0.0.1:3001/"), "http://127.0.0.1:3001");
-    }
-
-    #[test]
-    fn dummy_hash_is_a_valid_argon2id_hash() {
-        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(!verify_password("anything at all", DUMMY_HASH));
-    }
-}
-
 /// The caller's personal access tokens.
 pub async fn tokens(state: &AppState, who: &Principal) -> AppResult<Vec<TokenRow>> {
     Ok(state.db.list_personal_tokens(&who.user_id).await?)
@@ -635,4 +614,25 @@ pub async fn revoke_token(
         return Err(AppError::NotFound("no such token".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin_of("https://Example.com/path?x"),
+            "https://example.com"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:3001"), "http://127.0.0.1:3001");
+        assert_eq!(origin_of("http://127.0.0.1:3001/"), "http://127.0.0.1:3001");
+    }
+
+    #[test]
+    fn dummy_hash_is_a_valid_argon2id_hash() {
+        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_password("anything at all", DUMMY_HASH));
+    }
 }
