@@ -36,8 +36,8 @@ pub use errors::{ErrorGroupRow, ErrorOccurrenceRow};
 pub use events::{EventFilter, EventRow};
 pub use filters::{Cursor, Scope};
 pub use ingest_write::{
-    ErrorOccurrenceWrite, EventWrite, IngestWrite, SessionWrite, WriteItem, WriteOutcome,
-    WriteSummary,
+    ErrorOccurrenceWrite, EventWrite, IngestWrite, SessionState, SessionWrite, WriteItem,
+    WriteOutcome, WriteSummary,
 };
 pub use invites::InviteRow;
 pub use job_runs::{JobRunRow, Retained};

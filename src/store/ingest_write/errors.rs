@@ -1,0 +1,318 @@
+//! The error phases of a group commit: one upsert per distinct group (deciding new
+//! and regressed), the sessions the errors belong to, then the occurrences in bulk.
+
+use super::{on_tx, ErrorOccurrenceWrite, IngestWrite, Tx, WriteItem, WriteSummary};
+use crate::domain::identity;
+use crate::domain::sessions::SessionTally;
+use crate::domain::timerange::Granularity;
+use crate::store::filters::push_list;
+use crate::store::rollup_write::{
+    fixed_chunks, ErrorCountKey, ErrorDeviceKey, ErrorUserKey, Labels, StoredRollups,
+};
+use crate::store::StoreResult;
+use std::collections::HashMap;
+
+/// The browser and OS of a session.
+pub(super) type Device = (Option<String>, Option<String>);
+/// (project id, fingerprint) → group id; (project id, session id) → device.
+pub(super) type GroupIds<'a> = HashMap<(&'a str, &'a str), String>;
+pub(super) type Devices<'a> = HashMap<(&'a str, &'a str), Device>;
+
+/// The error occurrences of the group's requests, with their project.
+pub(super) fn of<'a>(items: &'a [WriteItem<'a>]) -> Vec<(&'a str, &'a ErrorOccurrenceWrite)> {
+    items
+        .iter()
+        .filter_map(|item| match item.write {
+            IngestWrite::Error(err) => Some((item.project_id, &**err)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One upsert per distinct group. "New" and "regressed" are read off the
+/// statements that change the row, so concurrent writers (other processes) report
+/// each once: a regression is the update that finds the group resolved, a new
+/// group the insert whose own fresh id comes back.
+pub(super) async fn upsert_groups<'a>(
+    tx: &mut Tx,
+    occurrences: &[(&'a str, &'a ErrorOccurrenceWrite)],
+    summary: &mut WriteSummary,
+) -> StoreResult<GroupIds<'a>> {
+    let mut per_group: HashMap<(&str, &str), (i64, &ErrorOccurrenceWrite, i64)> = HashMap::new();
+    for (project_id, err) in occurrences {
+        per_group
+            .entry((project_id, err.fingerprint.as_str()))
+            .and_modify(|(n, last, first)| {
+                *n += 1;
+                *first = (*first).min(err.timestamp);
+                if err.timestamp >= last.timestamp {
+                    *last = err;
+                }
+            })
+            .or_insert((1, err, err.timestamp));
+    }
+    let mut ids = GroupIds::new();
+    for ((project_id, fingerprint), (count, last, first_seen)) in per_group {
+        let regressed: Option<String> = on_tx!(&mut *tx, |t| sqlx::query_scalar(
+            "UPDATE error_groups SET
+               occurrences = occurrences + $3,
+               last_seen = CASE WHEN $4 > last_seen THEN $4 ELSE last_seen END,
+               last_environment = COALESCE($5, last_environment),
+               last_release = COALESCE($6, last_release),
+               last_platform = COALESCE($7, last_platform),
+               regressed_at = $4, resolved_at = NULL, status = 'unresolved'
+             WHERE project_id = $1 AND fingerprint = $2 AND status = 'resolved'
+             RETURNING id",
+        )
+        .bind(project_id)
+        .bind(fingerprint)
+        .bind(count)
+        .bind(last.timestamp)
+        .bind(&last.environment)
+        .bind(&last.release)
+        .bind(&last.platform)
+        .fetch_optional(&mut **t)
+        .await?);
+        if let Some(id) = regressed {
+            summary
+                .regressed_groups
+                .push((project_id.to_string(), id.clone()));
+            ids.insert((project_id, fingerprint), id);
+            continue;
+        }
+        let id: String = on_tx!(&mut *tx, |t| {
+            sqlx::query_scalar(
+            "INSERT INTO error_groups (id, project_id, fingerprint, app, error_type, message, top_frame, \
+               status, first_seen, last_seen, occurrences, last_environment, last_release, last_platform)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'unresolved', $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (project_id, fingerprint) DO UPDATE SET
+               occurrences = error_groups.occurrences + excluded.occurrences,
+               last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen
+                                THEN excluded.last_seen ELSE error_groups.last_seen END,
+               last_environment = COALESCE(excluded.last_environment, error_groups.last_environment),
+               last_release = COALESCE(excluded.last_release, error_groups.last_release),
+               last_platform = COALESCE(excluded.last_platform, error_groups.last_platform)
+             RETURNING id",
+        )
+        .bind(&last.new_group_id)
+        .bind(project_id)
+        .bind(fingerprint)
+        .bind(&last.app)
+        .bind(&last.error_type)
+        .bind(&last.message)
+        .bind(&last.top_frame)
+        .bind(first_seen)
+        .bind(last.timestamp)
+        .bind(count)
+        .bind(&last.environment)
+        .bind(&last.release)
+        .bind(&last.platform)
+        .fetch_one(&mut **t)
+        .await?
+        });
+        if id == last.new_group_id {
+            summary
+                .new_groups
+                .push((project_id.to_string(), id.clone()));
+        }
+        ids.insert((project_id, fingerprint), id);
+    }
+    Ok(ids)
+}
+
+/// The sessions the errors belong to lend their device, and are marked as errored
+/// (crashed, for an unhandled error) by the update that first finds them unmarked,
+/// which counts them in the roll-ups exactly once.
+pub(super) async fn mark_sessions<'a>(
+    tx: &mut Tx,
+    occurrences: &[(&'a str, &'a ErrorOccurrenceWrite)],
+    stored: &mut StoredRollups,
+) -> StoreResult<Devices<'a>> {
+    let mut devices = Devices::new();
+    let mut wanted: HashMap<&str, Vec<(&str, bool)>> = HashMap::new();
+    for (project_id, err) in occurrences {
+        if let Some(session_id) = err.session_id.as_deref() {
+            let ids = wanted.entry(project_id).or_default();
+            match ids.iter_mut().find(|(id, _)| *id == session_id) {
+                Some((_, unhandled)) => *unhandled |= err.unhandled,
+                None => ids.push((session_id, err.unhandled)),
+            }
+        }
+    }
+    for (project_id, ids) in &wanted {
+        for chunk in ids.chunks(256) {
+            let found: Vec<(String, Option<String>, Option<String>)> = on_tx!(&mut *tx, |t| {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT session_id, device_browser, device_os FROM sessions WHERE project_id = ",
+                );
+                qb.push_bind(*project_id).push(" AND session_id IN ");
+                push_list(&mut qb, chunk.iter().map(|(id, _)| *id));
+                qb.build_query_as().fetch_all(&mut **t).await?
+            });
+            for (session_id, browser, os) in found {
+                if let Some((id, _)) = chunk.iter().find(|(c, _)| *c == session_id) {
+                    devices.insert((*project_id, *id), (browser, os));
+                }
+            }
+            let all: Vec<&str> = chunk.iter().map(|(id, _)| *id).collect();
+            let crashing: Vec<&str> = chunk
+                .iter()
+                .filter(|(_, u)| *u)
+                .map(|(id, _)| *id)
+                .collect();
+            for (flag, ids, delta) in [
+                (
+                    "has_error",
+                    all,
+                    SessionTally {
+                        started: 0,
+                        errored: 1,
+                        crashed: 0,
+                    },
+                ),
+                (
+                    "has_crash",
+                    crashing,
+                    SessionTally {
+                        started: 0,
+                        errored: 0,
+                        crashed: 1,
+                    },
+                ),
+            ] {
+                if ids.is_empty() {
+                    continue;
+                }
+                let marked: Vec<(i64, String, Option<String>, Option<String>)> =
+                    on_tx!(&mut *tx, |t| {
+                        let mut qb = sqlx::QueryBuilder::new(format!(
+                            "UPDATE sessions SET {flag} = 1 WHERE project_id = "
+                        ));
+                        qb.push_bind(*project_id).push(" AND session_id IN ");
+                        push_list(&mut qb, ids.iter().copied());
+                        qb.push(format!(
+                            " AND {flag} = 0 RETURNING started_at, app, environment, release"
+                        ));
+                        qb.build_query_as().fetch_all(&mut **t).await?
+                    });
+                for (started_at, app, environment, release) in marked {
+                    let labels = Labels::new(&app, environment.as_deref(), release.as_deref());
+                    stored.add_session(project_id, started_at, &labels, delta);
+                }
+            }
+        }
+    }
+    Ok(devices)
+}
+
+/// The occurrences in bulk, each with its group and its session's device, and
+/// their roll-ups.
+pub(super) async fn insert_occurrences(
+    tx: &mut Tx,
+    occurrences: &[(&str, &ErrorOccurrenceWrite)],
+    groups: &GroupIds<'_>,
+    devices: &Devices<'_>,
+    now: i64,
+    stored: &mut StoredRollups,
+) -> StoreResult<()> {
+    let none = (None, None);
+    let rows: Vec<OccurrenceRow<'_>> = occurrences
+        .iter()
+        .map(|(project_id, e)| {
+            let (browser, os) = e
+                .session_id
+                .as_deref()
+                .and_then(|s| devices.get(&(*project_id, s)))
+                .unwrap_or(&none);
+            OccurrenceRow {
+                project_id,
+                e,
+                group_id: groups[&(*project_id, e.fingerprint.as_str())].clone(),
+                browser: browser.clone(),
+                os: os.clone(),
+            }
+        })
+        .collect();
+    for row in &rows {
+        add_error_rollups(stored, row);
+    }
+    for chunk in fixed_chunks(&rows) {
+        on_tx!(&mut *tx, |t| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO error_occurrences (id, group_id, project_id, app, message, stack, context, platform, \
+                 environment, release, session_id, user_id, anonymous_id, sdk_version, timestamp, received_at, \
+                 device_browser, device_os, unhandled) ",
+            );
+            qb.push_values(chunk, |mut row, o| {
+                let e = o.e;
+                row.push_bind(&e.id)
+                    .push_bind(&o.group_id)
+                    .push_bind(o.project_id)
+                    .push_bind(&e.app)
+                    .push_bind(&e.message)
+                    .push_bind(&e.stack)
+                    .push_bind(&e.context)
+                    .push_bind(&e.platform)
+                    .push_bind(&e.environment)
+                    .push_bind(&e.release)
+                    .push_bind(&e.session_id)
+                    .push_bind(&e.user_id)
+                    .push_bind(&e.anonymous_id)
+                    .push_bind(&e.sdk_version)
+                    .push_bind(e.timestamp)
+                    .push_bind(now)
+                    .push_bind(&o.browser)
+                    .push_bind(&o.os)
+                    .push_bind(i64::from(e.unhandled));
+            });
+            qb.build().execute(&mut **t).await?;
+        });
+    }
+    Ok(())
+}
+
+/// An occurrence as it is inserted: its group and its session's device.
+struct OccurrenceRow<'a> {
+    project_id: &'a str,
+    e: &'a ErrorOccurrenceWrite,
+    group_id: String,
+    browser: Option<String>,
+    os: Option<String>,
+}
+
+fn add_error_rollups(stored: &mut StoredRollups, o: &OccurrenceRow<'_>) {
+    let e = o.e;
+    let labels = Labels::new(&e.app, e.environment.as_deref(), e.release.as_deref());
+    let identity = identity::of(e.user_id.as_deref(), e.anonymous_id.as_deref()).map(identity::key);
+    for g in [Granularity::Hour, Granularity::Day] {
+        let bucket = g.floor(e.timestamp);
+        *stored
+            .errors
+            .entry(ErrorCountKey {
+                granularity: g,
+                group_id: o.group_id.clone(),
+                bucket,
+                labels: labels.clone(),
+            })
+            .or_default() += 1;
+        if let Some(identity) = identity {
+            stored.users.insert(ErrorUserKey {
+                granularity: g,
+                group_id: o.group_id.clone(),
+                bucket,
+                identity,
+                labels: labels.clone(),
+            });
+        }
+        *stored
+            .devices
+            .entry(ErrorDeviceKey {
+                granularity: g,
+                group_id: o.group_id.clone(),
+                bucket,
+                browser: o.browser.clone().unwrap_or_default(),
+                os: o.os.clone().unwrap_or_default(),
+            })
+            .or_default() += 1;
+    }
+}

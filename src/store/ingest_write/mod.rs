@@ -1,0 +1,334 @@
+//! The ingest writer's group commit: every item of a group in one transaction,
+//! together with the roll-ups the dashboard reads.
+
+mod errors;
+mod sessions;
+
+use super::rollup_write::{
+    push_event_rollups, push_stored_rollups, EventRollups, OnConflict, RowSink, Statements,
+    StoredRollups,
+};
+use super::{Db, StoreResult};
+use crate::domain::vitals::VitalSample;
+pub use sessions::SessionState;
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone)]
+pub struct EventWrite {
+    pub id: String,
+    pub app: String,
+    pub name: String,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub sdk_version: Option<String>,
+    pub properties: Option<String>,
+    pub timestamp: i64,
+    /// Top-level scalar properties (name, value as text) for the breakdown roll-up.
+    pub props: Vec<(String, String)>,
+    /// The sample of a `$web_vital` event.
+    pub vital: Option<VitalSample>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ErrorOccurrenceWrite {
+    pub id: String,
+    /// Used when this occurrence opens a new group.
+    pub new_group_id: String,
+    pub fingerprint: String,
+    pub error_type: Option<String>,
+    pub top_frame: Option<String>,
+    pub app: String,
+    pub message: String,
+    pub stack: Option<String>,
+    pub context: Option<String>,
+    /// Reported by a global handler: nobody caught it (see `domain::sessions`).
+    pub unhandled: bool,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub sdk_version: Option<String>,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionWrite {
+    pub new_id: String,
+    pub session_id: String,
+    pub app: Option<String>,
+    pub platform: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub user_id: Option<String>,
+    pub user_email: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub country: Option<String>,
+    pub device_browser: Option<String>,
+    pub device_os: Option<String>,
+    pub sdk_version: Option<String>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum IngestWrite {
+    Events(Vec<EventWrite>),
+    Error(Box<ErrorOccurrenceWrite>),
+    Session(Box<SessionWrite>),
+}
+
+impl IngestWrite {
+    /// Roughly the memory the write holds, for the queue's byte budget.
+    pub fn approx_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        match self {
+            IngestWrite::Events(list) => list
+                .iter()
+                .map(|e| 256 + e.name.len() + e.app.len() + opt(&e.properties))
+                .sum(),
+            IngestWrite::Error(e) => 512 + e.message.len() + opt(&e.stack) + opt(&e.context),
+            IngestWrite::Session(_) => 512,
+        }
+    }
+}
+
+/// One request's worth of writes inside a group.
+#[derive(Debug)]
+pub struct WriteItem<'a> {
+    pub project_id: &'a str,
+    pub write: &'a IngestWrite,
+    /// Units already reserved against the quota for this request.
+    pub reserved_units: i64,
+    /// The UTC month (`YYYY-MM`) the request is metered in.
+    pub month: &'a str,
+}
+
+#[derive(Debug, Default)]
+pub struct WriteSummary {
+    /// (project id, group id) of groups this commit created.
+    pub new_groups: Vec<(String, String)>,
+    /// (project id, group id) of resolved groups that occurred again.
+    pub regressed_groups: Vec<(String, String)>,
+}
+
+pub type WriteOutcome = StoreResult<WriteSummary>;
+
+impl Db {
+    /// Writes a group of ingest requests in one transaction, meters their usage and
+    /// adds them to the roll-ups. `new_apps` are app labels first seen by this group,
+    /// recorded per project; `used_keys` get their `last_used_at` set; `rollups` are
+    /// the increments that follow from the items alone (`ingest::rollup`).
+    pub async fn write_ingest_group(
+        &self,
+        items: &[WriteItem<'_>],
+        new_apps: &[(String, String)],
+        used_keys: &[&str],
+        rollups: &EventRollups,
+        now: i64,
+    ) -> WriteOutcome {
+        let mut summary = WriteSummary::default();
+        let mut stored = StoredRollups::default();
+        let mut tx = Tx::begin(self).await?;
+        insert_events(&mut tx, items, now).await?;
+        let occurrences = errors::of(items);
+        let groups = errors::upsert_groups(&mut tx, &occurrences, &mut summary).await?;
+        let devices = errors::mark_sessions(&mut tx, &occurrences, &mut stored).await?;
+        errors::insert_occurrences(&mut tx, &occurrences, &groups, &devices, now, &mut stored)
+            .await?;
+        let created = sessions::write(&mut tx, items, now, &mut stored).await?;
+        let usage = usage(items, &created);
+        on_tx!(&mut tx, |t| {
+            let mut statements = Statements::new();
+            push_bookkeeping(&mut statements, &usage, new_apps, used_keys, now)?;
+            push_event_rollups(&mut statements, rollups, now)?;
+            push_stored_rollups(&mut statements, &stored)?;
+            for qb in &mut statements.0 {
+                qb.build().execute(&mut **t).await?;
+            }
+        });
+        tx.commit().await?;
+        Ok(summary)
+    }
+}
+
+/// The group's transaction on either backend; the phases below run in it.
+pub(super) enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$t` bound to the backend's transaction, so each phase's SQL is
+/// written once for both.
+macro_rules! on_tx {
+    ($tx:expr, |$t:ident| $body:expr) => {
+        match $tx {
+            $crate::store::ingest_write::Tx::Sqlite($t) => $body,
+            $crate::store::ingest_write::Tx::Postgres($t) => $body,
+        }
+    };
+}
+pub(super) use on_tx;
+
+impl Tx {
+    async fn begin(db: &Db) -> StoreResult<Tx> {
+        // On SQLite the write lock is taken at once: a deferred transaction that
+        // reads first cannot upgrade once another connection (the bell's inserts, a
+        // dashboard change) has committed, and fails instead of waiting.
+        Ok(match db {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub(super) fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+}
+
+/// Events of every request, in a few multi-row inserts.
+async fn insert_events(tx: &mut Tx, items: &[WriteItem<'_>], now: i64) -> StoreResult<()> {
+    let events = events_of(items);
+    on_tx!(tx, |t| {
+        let mut statements = Statements::new();
+        push_event_inserts(&mut statements, &events, now)?;
+        for qb in &mut statements.0 {
+            qb.build().execute(&mut **t).await?;
+        }
+    });
+    Ok(())
+}
+
+/// Units each (project, month) uses beyond what its requests reserved: an event or
+/// an error each, a session when this group created it.
+fn usage<'i>(
+    items: &'i [WriteItem<'i>],
+    created: &HashSet<usize>,
+) -> HashMap<(&'i str, &'i str), i64> {
+    let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let produced = match item.write {
+            IngestWrite::Events(list) => list.len() as i64,
+            IngestWrite::Error(_) => 1,
+            IngestWrite::Session(_) => i64::from(created.contains(&i)),
+        };
+        *usage.entry((item.project_id, item.month)).or_default() += produced - item.reserved_units;
+    }
+    usage
+}
+
+/// Every event of the group's requests, with its project.
+pub(crate) fn events_of<'a>(items: &'a [WriteItem<'a>]) -> Vec<(&'a str, &'a EventWrite)> {
+    items
+        .iter()
+        .filter_map(|i| match i.write {
+            IngestWrite::Events(list) => Some(list.iter().map(move |e| (i.project_id, e))),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// The events of `rows` (project id, event).
+pub(crate) fn push_event_inserts(
+    sink: &mut impl RowSink,
+    rows: &[(&str, &EventWrite)],
+    now: i64,
+) -> StoreResult<()> {
+    sink.insert(
+        "events",
+        &[
+            "id",
+            "project_id",
+            "app",
+            "name",
+            "platform",
+            "environment",
+            "release",
+            "user_id",
+            "session_id",
+            "anonymous_id",
+            "sdk_version",
+            "properties",
+            "timestamp",
+            "received_at",
+        ],
+        OnConflict::Fail,
+        rows,
+        |b, (project_id, e)| {
+            b.text(&e.id)
+                .text(project_id)
+                .text(&e.app)
+                .text(&e.name)
+                .opt(e.platform.as_deref())
+                .opt(e.environment.as_deref())
+                .opt(e.release.as_deref())
+                .opt(e.user_id.as_deref())
+                .opt(e.session_id.as_deref())
+                .opt(e.anonymous_id.as_deref())
+                .opt(e.sdk_version.as_deref())
+                .opt(e.properties.as_deref())
+                .int(e.timestamp)
+                .int(now);
+        },
+    )
+}
+
+/// Usage metering, newly seen app labels and key touches.
+pub(crate) fn push_bookkeeping(
+    sink: &mut impl RowSink,
+    usage: &HashMap<(&str, &str), i64>,
+    new_apps: &[(String, String)],
+    used_keys: &[&str],
+    now: i64,
+) -> StoreResult<()> {
+    let usage: Vec<(&(&str, &str), &i64)> = usage.iter().filter(|(_, d)| **d != 0).collect();
+    sink.insert(
+        "usage_monthly",
+        &["project_id", "month", "units"],
+        OnConflict::Add(&["units"]),
+        &usage,
+        |b, ((project_id, month), delta)| {
+            b.text(project_id).text(month).int(**delta);
+        },
+    )?;
+    sink.insert(
+        "project_apps",
+        &["project_id", "app", "first_seen"],
+        OnConflict::Ignore(&["project_id", "app"]),
+        new_apps,
+        |b, (project_id, app)| {
+            b.text(project_id).text(app).int(now);
+        },
+    )?;
+    for key_id in used_keys {
+        sink.set_by_id("api_keys", "last_used_at", now, key_id)?;
+    }
+    Ok(())
+}
+
+/// Units each (project, month) of a group of events uses beyond what its requests
+/// reserved already.
+pub(crate) fn event_usage<'i>(items: &'i [WriteItem<'i>]) -> HashMap<(&'i str, &'i str), i64> {
+    let mut usage: HashMap<(&str, &str), i64> = HashMap::new();
+    for item in items {
+        if let IngestWrite::Events(list) = item.write {
+            *usage.entry((item.project_id, item.month)).or_default() +=
+                list.len() as i64 - item.reserved_units;
+        }
+    }
+    usage
+}
