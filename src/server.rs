@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// The whole HTTP application, used by `serve` and by the tests alike.
 pub fn app(state: SharedState) -> impl Endpoint {
@@ -77,6 +78,9 @@ async fn with_url_query(mut req: Request) -> poem::Result<Request> {
 /// (bounded URL, headers and body, no NUL), per-IP limits, CORS, JSON bodies for
 /// every error on machine paths, `Allow` on 405, security headers on every
 /// response, and the refusal counters.
+/// Numbers the requests of this process, for their log lines.
+static NEXT_REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 async fn edge<E: Endpoint>(
     ep: E,
     mut req: Request,
@@ -104,7 +108,17 @@ async fn edge<E: Endpoint>(
         Some(refused) => refusal_response(refused, machine),
         None => match limit_per_ip(&state, &req) {
             Some(refused) => refused,
-            None => cors_and_json_errors(ep, req).await?,
+            None => {
+                // Every log line of the request carries its number (and the
+                // instance's name is in the start-up line).
+                let span = tracing::info_span!(
+                    "request",
+                    request_id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed),
+                    method = %req.method(),
+                    path = %path,
+                );
+                cors_and_json_errors(ep, req).instrument(span).await?
+            }
         },
     };
     if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(header::ALLOW)
@@ -402,7 +416,7 @@ async fn metrics(state: Data<&SharedState>) -> Response {
 pub async fn serve(state: SharedState) -> std::io::Result<()> {
     let addr = format!("{}:{}", state.config.host, state.config.port);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    tracing::info!(%addr, public_url = %state.config.public_url(), backend = state.db.backend(), "listening");
+    tracing::info!(%addr, public_url = %state.config.public_url(), backend = state.db.backend(), instance = %state.instance, "listening");
     serve_on(listener, state, shutdown_signal()).await
 }
 

@@ -92,6 +92,7 @@ pub struct CreatedUser {
 /// Creates a user; with `org_name`, also an organization the user owns. The first
 /// user of an instance is its administrator.
 /// A user's own row (404 once the account is gone).
+#[tracing::instrument(skip_all)]
 pub async fn user(db: &Db, user_id: &str) -> AppResult<UserRow> {
     db.user_by_id(user_id)
         .await?
@@ -99,10 +100,12 @@ pub async fn user(db: &Db, user_id: &str) -> AppResult<UserRow> {
 }
 
 /// The projects a user sees, with their organization and the user's role there.
+#[tracing::instrument(skip_all)]
 pub async fn projects_of_user(db: &Db, user_id: &str) -> AppResult<Vec<UserProjectRow>> {
     Ok(db.projects_of_user(user_id).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_user(
     db: &Db,
     clock: &Clock,
@@ -116,6 +119,7 @@ pub async fn create_user(
 }
 
 /// As `create_user`, for a password hashed earlier (a confirmed sign-up).
+#[tracing::instrument(skip_all)]
 pub async fn create_user_with_hash(
     db: &Db,
     clock: &Clock,
@@ -180,6 +184,7 @@ impl Actor<'_> {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_org(
     db: &Db,
     clock: &Clock,
@@ -190,6 +195,7 @@ pub async fn create_org(
     create_org_by(db, clock, name, owner_email, plan, None).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_org_by(
     db: &Db,
     clock: &Clock,
@@ -234,6 +240,7 @@ pub async fn create_org_by(
     Ok(org)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn set_org_plan(db: &Db, org_ref: &str, plan: Plan) -> AppResult<OrgRow> {
     let org = find_org(db, org_ref).await?;
     db.set_org_plan(&org.id, plan.as_str()).await?;
@@ -249,6 +256,7 @@ async fn find_org(db: &Db, org_ref: &str) -> AppResult<OrgRow> {
         .ok_or_else(|| AppError::NotFound(format!("no organization {org_ref:?}")))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_project(
     db: &Db,
     clock: &Clock,
@@ -258,6 +266,7 @@ pub async fn create_project(
     create_project_by(db, clock, org_ref, name, None).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_project_by(
     db: &Db,
     clock: &Clock,
@@ -335,6 +344,7 @@ pub fn expiry(now: i64, days: Option<u32>) -> AppResult<Option<i64>> {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_api_key(
     db: &Db,
     clock: &Clock,
@@ -356,6 +366,7 @@ pub async fn create_api_key(
 }
 
 /// `by`: the actor and the organization of the project, for the audit entry.
+#[tracing::instrument(skip_all)]
 pub async fn create_api_key_by(
     db: &Db,
     clock: &Clock,
@@ -422,6 +433,7 @@ pub async fn create_api_key_by(
     Ok(CreatedKey { id, prefix, key })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_api_keys(db: &Db, project_id: &str) -> AppResult<Vec<ApiKeyRow>> {
     if db.project_plan(project_id).await?.is_none() {
         return Err(AppError::NotFound(format!("no project {project_id:?}")));
@@ -429,10 +441,12 @@ pub async fn list_api_keys(db: &Db, project_id: &str) -> AppResult<Vec<ApiKeyRow
     Ok(db.list_api_keys(project_id).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke_api_key(db: &Db, clock: &Clock, id: &str) -> AppResult<()> {
     revoke_api_key_by(db, clock, id, &[]).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke_api_key_by(
     db: &Db,
     clock: &Clock,
@@ -456,6 +470,7 @@ pub struct CreatedToken {
 }
 
 /// A personal access token for the read API, acting with the user's roles.
+#[tracing::instrument(skip_all)]
 pub async fn create_token(
     db: &Db,
     clock: &Clock,
@@ -466,6 +481,7 @@ pub async fn create_token(
 }
 
 /// `by`: the actor and the organizations whose audit logs record the new token.
+#[tracing::instrument(skip_all)]
 pub async fn create_token_by(
     db: &Db,
     clock: &Clock,

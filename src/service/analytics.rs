@@ -22,6 +22,7 @@ pub struct Totals {
 }
 
 /// Events, errors, affected users and sessions in scope.
+#[tracing::instrument(skip_all)]
 pub async fn totals(state: &AppState, scope: &Scope) -> AppResult<Totals> {
     let db = &state.db;
     let (events, errors, affected_users, sessions) = futures_util::try_join!(
@@ -83,6 +84,7 @@ pub struct Overview {
     pub vitals: Vec<VitalSummary>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn overview(state: &AppState, scope: &Scope, window: &Window) -> AppResult<Overview> {
     let db = &state.db;
     let prev = previous(scope, window);
@@ -111,6 +113,7 @@ pub async fn overview(state: &AppState, scope: &Scope, window: &Window) -> AppRe
 }
 
 /// Releases seen in scope, newest activity first by event count, at most 10.
+#[tracing::instrument(skip_all)]
 pub async fn releases(state: &AppState, scope: &Scope) -> AppResult<Vec<ReleaseItem>> {
     let db = &state.db;
     let (events, errors, sessions) = futures_util::try_join!(
@@ -175,6 +178,7 @@ pub struct Events {
 const CHARTED_NAMES: usize = 5;
 
 /// Event counts by name in scope (most frequent first), with the previous period.
+#[tracing::instrument(skip_all)]
 pub async fn event_names(
     state: &AppState,
     scope: &Scope,
@@ -202,6 +206,7 @@ pub async fn event_names(
 }
 
 /// The values of property `prop` (or the first property) of events called `name`.
+#[tracing::instrument(skip_all)]
 pub async fn breakdown(
     state: &AppState,
     scope: &Scope,
@@ -227,6 +232,7 @@ pub async fn breakdown(
 
 /// Counts by name, the busiest names over time, a property breakdown of `name`
 /// (by `prop`, or its first property) and a page of raw events.
+#[tracing::instrument(skip_all)]
 pub async fn events(
     state: &AppState,
     scope: &Scope,
@@ -292,6 +298,7 @@ pub struct TimeSeries {
     pub crashed: Vec<i64>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn timeseries(state: &AppState, scope: &Scope, window: &Window) -> AppResult<TimeSeries> {
     let db = &state.db;
     let (events, errors, sessions) = futures_util::try_join!(
@@ -313,6 +320,7 @@ pub async fn timeseries(state: &AppState, scope: &Scope, window: &Window) -> App
 }
 
 /// Web vitals in scope; with `series`, also p75 per chart bucket.
+#[tracing::instrument(skip_all)]
 pub async fn vitals(
     state: &AppState,
     scope: &Scope,
@@ -363,6 +371,7 @@ pub async fn vitals(
 }
 
 /// Whether the project has received anything yet (the first-run screens ask).
+#[tracing::instrument(skip_all)]
 pub async fn has_data(state: &AppState, project_id: &str) -> AppResult<bool> {
     Ok(state.db.project_has_data(project_id).await?)
 }
@@ -377,6 +386,7 @@ pub struct FilterOptions {
     pub event_names: Vec<String>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn filter_options(state: &AppState, project_id: &str) -> AppResult<FilterOptions> {
     let db = &state.db;
     let (apps, environments, releases, event_names) = futures_util::try_join!(

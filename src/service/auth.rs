@@ -88,6 +88,7 @@ fn check_csrf(state: &AppState, token: &str, meta: &RequestMeta) -> AppResult<()
 }
 
 /// Resolves a session cookie, a session bearer token or a personal access token.
+#[tracing::instrument(skip_all)]
 pub async fn authenticate(
     state: &AppState,
     credential: Credential<'_>,
@@ -192,12 +193,14 @@ pub struct SignedIn {
 }
 
 /// Whether nobody has an account yet: the next to sign up administers the instance.
+#[tracing::instrument(skip_all)]
 pub async fn first_run(state: &AppState) -> AppResult<bool> {
     Ok(state.db.count_users().await? == 0)
 }
 
 /// Whether sign-up is open: always for the first user, then by setting or by the
 /// instance administrator's choice.
+#[tracing::instrument(skip_all)]
 pub async fn registration_open(state: &AppState) -> AppResult<bool> {
     if first_run(state).await? || state.config.allow_registration {
         return Ok(true);
@@ -229,6 +232,7 @@ pub enum Registered {
 /// Signs up. The first user, and anyone with an invite, gets an account at once.
 /// With registration open, everyone else confirms by mail, and the answer is the
 /// same whether or not the address already has an account.
+#[tracing::instrument(skip_all)]
 pub async fn register(
     state: &AppState,
     r: Registration<'_>,
@@ -372,6 +376,7 @@ async fn request_signup(
 }
 
 /// Creates the account of a confirmed sign-up and opens its first session.
+#[tracing::instrument(skip_all)]
 pub async fn confirm_signup(
     state: &AppState,
     token: &str,
@@ -395,6 +400,7 @@ pub async fn confirm_signup(
     welcome(state, created.user.id, request.name.as_deref(), meta).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     email: &str,
@@ -436,6 +442,7 @@ pub async fn login(
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn logout(state: &AppState, who: &Principal) -> AppResult<()> {
     if let Some(id) = &who.session_id {
         state.db.delete_user_session(&who.user_id, id).await?;
@@ -443,6 +450,7 @@ pub async fn logout(state: &AppState, who: &Principal) -> AppResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn sessions(state: &AppState, who: &Principal) -> AppResult<Vec<UserSessionRow>> {
     Ok(state
         .db
@@ -450,6 +458,7 @@ pub async fn sessions(state: &AppState, who: &Principal) -> AppResult<Vec<UserSe
         .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke_session(state: &AppState, who: &Principal, id: &str) -> AppResult<()> {
     if state.db.delete_user_session(&who.user_id, id).await? {
         Ok(())
@@ -458,6 +467,7 @@ pub async fn revoke_session(state: &AppState, who: &Principal, id: &str) -> AppR
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke_other_sessions(state: &AppState, who: &Principal) -> AppResult<u64> {
     Ok(state
         .db
@@ -465,6 +475,7 @@ pub async fn revoke_other_sessions(state: &AppState, who: &Principal) -> AppResu
         .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn update_name(
     state: &AppState,
     who: &Principal,
@@ -491,6 +502,7 @@ pub async fn update_name(
 /// Changes the password after checking the current one. With `sign_out_others`
 /// (the default of both front ends) the user's other sessions end and every personal
 /// token is revoked: a session or token stolen before the change stops working.
+#[tracing::instrument(skip_all)]
 pub async fn change_password(
     state: &AppState,
     who: &Principal,
@@ -522,6 +534,7 @@ pub async fn change_password(
 
 /// Emails a single-use reset link valid for an hour when the address has an
 /// account. The answer is the same either way.
+#[tracing::instrument(skip_all)]
 pub async fn forgot_password(state: &AppState, email: &str) -> AppResult<()> {
     let email = email.trim().to_lowercase();
     let Some(user) = state.db.user_by_email(&email).await? else {
@@ -546,6 +559,7 @@ pub async fn forgot_password(state: &AppState, email: &str) -> AppResult<()> {
 
 /// Sets a new password with a reset link's token; every session of the user ends
 /// and every personal token is revoked.
+#[tracing::instrument(skip_all)]
 pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResult<()> {
     let hash = hash_password(new)?;
     let now = state.clock.now_ms();
@@ -569,10 +583,12 @@ pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResu
 }
 
 /// The caller's personal access tokens.
+#[tracing::instrument(skip_all)]
 pub async fn tokens(state: &AppState, who: &Principal) -> AppResult<Vec<TokenRow>> {
     Ok(state.db.list_personal_tokens(&who.user_id).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_token(
     state: &AppState,
     who: &Principal,
@@ -593,6 +609,7 @@ pub async fn create_token(
     .await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke_token(
     state: &AppState,
     who: &Principal,

@@ -454,6 +454,7 @@ const COMMITS_PER_ANALYZE: u64 = 100;
 /// Everything is written in time order, as real traffic arrives: sessions by their
 /// start, then each day's events and errors, so indexes and roll-ups grow at their
 /// end instead of being rewritten all over.
+#[tracing::instrument(skip_all)]
 pub async fn generate(
     db: &Db,
     spec: &DemoSpec,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The database's answer to a trivial query: `Ok(latency in ms)` or why not.
+#[tracing::instrument(skip_all)]
 pub async fn database(state: &AppState) -> Result<f64, String> {
     let started = Instant::now();
     match tokio::time::timeout(DATABASE_TIMEOUT, state.db.ping()).await {
@@ -19,6 +20,7 @@ pub async fn database(state: &AppState) -> Result<f64, String> {
 }
 
 /// The latest scheduled run of each job, by whichever process ran it.
+#[tracing::instrument(skip_all)]
 pub async fn last_job_runs(state: &AppState) -> AppResult<Vec<JobClaimRow>> {
     Ok(state.db.last_job_claims().await?)
 }

@@ -33,6 +33,7 @@ pub struct Caller {
 
 /// Resolves the presented key (or development mode's default project). Runs before
 /// the body is parsed, so unauthenticated callers learn nothing about validation.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(state: &AppState, key: Option<&str>) -> AppResult<Caller> {
     let now = state.clock.now_ms();
     if let Some(raw) = key {
@@ -75,6 +76,7 @@ pub async fn authenticate(state: &AppState, key: Option<&str>) -> AppResult<Call
 }
 
 /// Stores one ingest request durably, or refuses it having stored nothing.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppResult<()> {
     let now = state.clock.now_ms();
 

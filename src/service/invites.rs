@@ -48,6 +48,7 @@ async fn mail_invite(state: &AppState, who: &Principal, invite: &InviteRow, link
     state.mailer.is_configured()
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn invite(
     state: &AppState,
     who: &Principal,
@@ -108,11 +109,13 @@ pub async fn invite(
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn invites(state: &AppState, who: &Principal, org_id: &str) -> AppResult<Vec<InviteRow>> {
     require(state, who, org_id, Action::Administer).await?;
     Ok(state.db.pending_invites(org_id).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke_invite(
     state: &AppState,
     who: &Principal,
@@ -148,6 +151,7 @@ pub async fn revoke_invite(
 }
 
 /// A fresh link (the old one stops working) and another 7 days, mailed again.
+#[tracing::instrument(skip_all)]
 pub async fn resend_invite(
     state: &AppState,
     who: &Principal,
@@ -191,6 +195,7 @@ pub async fn resend_invite(
 }
 
 /// What an invite link offers, for the accept page.
+#[tracing::instrument(skip_all)]
 pub async fn invite_preview(state: &AppState, token: &str) -> AppResult<(InviteRow, OrgRow)> {
     let invite = state
         .db
@@ -206,6 +211,7 @@ pub async fn invite_preview(state: &AppState, token: &str) -> AppResult<(InviteR
 }
 
 /// An existing, logged-in user accepts an invite addressed to their email.
+#[tracing::instrument(skip_all)]
 pub async fn accept_invite(
     state: &AppState,
     who: &Principal,
@@ -217,6 +223,7 @@ pub async fn accept_invite(
     Ok(org)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn accept_invite_as(
     state: &AppState,
     invite: &InviteRow,

@@ -24,6 +24,7 @@ pub struct Notifier {
 impl Notifier {
     /// Notifies about every new and regressed group of a commit. Failures are logged:
     /// the events are stored whatever happens here.
+    #[tracing::instrument(skip_all)]
     pub async fn on_commit(&self, summary: WriteSummary, now: i64) {
         let groups = summary
             .new_groups
@@ -90,6 +91,7 @@ impl Notifier {
 }
 
 /// The bell: unread count and the newest notifications.
+#[tracing::instrument(skip_all)]
 pub async fn bell(state: &AppState, who: &Principal) -> AppResult<(i64, Vec<NotificationRow>)> {
     let (unread, latest) = futures_util::try_join!(
         state.db.unread_notifications(&who.user_id),
@@ -98,6 +100,7 @@ pub async fn bell(state: &AppState, who: &Principal) -> AppResult<(i64, Vec<Noti
     Ok((unread, latest))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     state: &AppState,
     who: &Principal,
@@ -110,6 +113,7 @@ pub async fn list(
 }
 
 /// Marks one read and returns where it points.
+#[tracing::instrument(skip_all)]
 pub async fn open(state: &AppState, who: &Principal, id: &str) -> AppResult<NotificationRow> {
     state
         .db
@@ -119,6 +123,7 @@ pub async fn open(state: &AppState, who: &Principal, id: &str) -> AppResult<Noti
 }
 
 /// Marks the given notifications of the user read; returns how many were unread.
+#[tracing::instrument(skip_all)]
 pub async fn mark_read(state: &AppState, who: &Principal, ids: &[String]) -> AppResult<u64> {
     if ids.len() > 500 {
         return Err(AppError::invalid("ids", "at most 500 ids at once"));
@@ -136,6 +141,7 @@ pub async fn mark_read(state: &AppState, who: &Principal, ids: &[String]) -> App
     Ok(marked)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn mark_all_read(state: &AppState, who: &Principal) -> AppResult<u64> {
     Ok(state
         .db

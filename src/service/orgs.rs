@@ -18,6 +18,7 @@ pub fn send_mail(state: &AppState, email: Email) {
 
 /// The caller's role in `org_id`, or 404 when they are not a member (a foreign
 /// organization looks exactly like a missing one), or 403 when the role is too low.
+#[tracing::instrument(skip_all)]
 pub async fn require(
     state: &AppState,
     who: &Principal,
@@ -40,6 +41,7 @@ pub async fn require(
 }
 
 /// The project and the caller's role in its organization, checked for `action`.
+#[tracing::instrument(skip_all)]
 pub async fn require_project(
     state: &AppState,
     who: &Principal,
@@ -88,10 +90,12 @@ pub(crate) fn name_field(name: &str) -> AppResult<String> {
     Ok(name.to_string())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn my_orgs(state: &AppState, who: &Principal) -> AppResult<Vec<MyOrgRow>> {
     Ok(state.db.orgs_of_user(&who.user_id).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_org(
     state: &AppState,
     who: &Principal,
@@ -110,6 +114,7 @@ pub async fn create_org(
     .await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn get_org(state: &AppState, who: &Principal, org_id: &str) -> AppResult<(OrgRow, Role)> {
     let role = require(state, who, org_id, Action::Read).await?;
     let org = state
@@ -120,6 +125,7 @@ pub async fn get_org(state: &AppState, who: &Principal, org_id: &str) -> AppResu
     Ok((org, role))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn rename_org(
     state: &AppState,
     who: &Principal,
@@ -151,6 +157,7 @@ pub async fn rename_org(
     Ok(get_org(state, who, org_id).await?.0)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn delete_org(
     state: &AppState,
     who: &Principal,
@@ -166,6 +173,7 @@ pub async fn delete_org(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn members(state: &AppState, who: &Principal, org_id: &str) -> AppResult<Vec<MemberRow>> {
     require(state, who, org_id, Action::Read).await?;
     Ok(state.db.list_members(org_id).await?)
@@ -177,6 +185,7 @@ fn last_owner() -> AppError {
     )
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn set_role(
     state: &AppState,
     who: &Principal,
@@ -212,6 +221,7 @@ pub async fn set_role(
 }
 
 /// Removes a member (OWNER), or the caller leaves (any role).
+#[tracing::instrument(skip_all)]
 pub async fn remove_member(
     state: &AppState,
     who: &Principal,
@@ -249,6 +259,7 @@ pub async fn remove_member(
 }
 
 /// Units the organization's projects used this UTC month (READ).
+#[tracing::instrument(skip_all)]
 pub async fn usage_this_month(state: &AppState, who: &Principal, org_id: &str) -> AppResult<i64> {
     require(state, who, org_id, Action::Read).await?;
     let month = crate::domain::timeutil::month_key(state.clock.now_ms());
@@ -259,6 +270,7 @@ pub async fn usage_this_month(state: &AppState, who: &Principal, org_id: &str) -
     Ok(used)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn audit_log(
     state: &AppState,
     who: &Principal,

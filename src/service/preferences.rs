@@ -13,6 +13,7 @@ pub struct UserPrefs {
     pub notifications: Prefs,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn get(state: &AppState, who: &Principal) -> AppResult<UserPrefs> {
     let (theme, prefs) = state
         .db
@@ -29,6 +30,7 @@ pub async fn get(state: &AppState, who: &Principal) -> AppResult<UserPrefs> {
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn set_theme(state: &AppState, who: &Principal, theme: &str) -> AppResult<()> {
     if !THEMES.contains(&theme) {
         return Err(AppError::invalid(
@@ -42,6 +44,7 @@ pub async fn set_theme(state: &AppState, who: &Principal, theme: &str) -> AppRes
         .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn set_notifications(state: &AppState, who: &Principal, prefs: Prefs) -> AppResult<()> {
     Ok(state
         .db

@@ -9,6 +9,7 @@ use crate::service::principal::{Principal, RequestMeta};
 use crate::state::AppState;
 use crate::store::{ApiKeyRow, ProjectRow};
 
+#[tracing::instrument(skip_all)]
 pub async fn projects(
     state: &AppState,
     who: &Principal,
@@ -18,6 +19,7 @@ pub async fn projects(
     Ok(state.db.projects_of_org(org_id).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_project(
     state: &AppState,
     who: &Principal,
@@ -32,6 +34,7 @@ pub async fn create_project(
     Ok(project)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn get_project(
     state: &AppState,
     who: &Principal,
@@ -40,6 +43,7 @@ pub async fn get_project(
     require_project(state, who, project_id, Action::Read).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn rename_project(
     state: &AppState,
     who: &Principal,
@@ -62,6 +66,7 @@ pub async fn rename_project(
     Ok(ProjectRow { name, ..project })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn delete_project(
     state: &AppState,
     who: &Principal,
@@ -85,6 +90,7 @@ pub async fn delete_project(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn api_keys(
     state: &AppState,
     who: &Principal,
@@ -94,6 +100,7 @@ pub async fn api_keys(
     Ok(state.db.list_api_keys(project_id).await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_api_key(
     state: &AppState,
     who: &Principal,
@@ -117,6 +124,7 @@ pub async fn create_api_key(
     .await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke_api_key(
     state: &AppState,
     who: &Principal,

@@ -29,6 +29,7 @@ impl Reader {
 
 /// Resolves the caller and checks membership of the project's organization.
 /// A project the caller cannot see is reported as not found, never as forbidden.
+#[tracing::instrument(skip_all)]
 pub async fn authorize(
     state: &AppState,
     credential: Credential<'_>,
@@ -70,6 +71,7 @@ pub async fn authorize(
 }
 
 /// A signed-in user reading `project_id`: 404 unless they are a member of its organization.
+#[tracing::instrument(skip_all)]
 pub async fn reader_for_user(
     state: &AppState,
     user_id: &str,

@@ -26,6 +26,7 @@ pub struct RetentionReport {
     pub duration_ms: i64,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn run(
     db: &Db,
     clock: &Clock,
@@ -93,11 +94,13 @@ pub async fn run(
 }
 
 /// The latest run of the retention job, by whichever process ran it.
+#[tracing::instrument(skip_all)]
 pub async fn last_run(db: &Db) -> AppResult<Option<JobRunRow>> {
     Ok(db.last_job_run("retention").await?)
 }
 
 /// Closes sessions without activity for `idle_minutes` at their last activity.
+#[tracing::instrument(skip_all)]
 pub async fn close_idle_sessions(db: &Db, clock: &Clock, idle_minutes: u32) -> AppResult<u64> {
     let cutoff = clock.now_ms() - i64::from(idle_minutes) * MINUTE_MS;
     let mut closed = 0;

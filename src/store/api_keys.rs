@@ -39,6 +39,7 @@ pub struct ApiKeyAuthRow {
 }
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_api_key(&self, k: &NewApiKey<'_>, audit: &[AuditRow]) -> StoreResult<()> {
         audited!(self, audit, |tx| {
             sqlx::query(
@@ -60,6 +61,7 @@ impl Db {
     }
 
     /// Keys that count against the plan's cap: neither revoked nor deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_active_api_keys(&self, project_id: &str) -> StoreResult<i64> {
         on_db!(self, |pool| {
             Ok(sqlx::query_scalar(
@@ -71,6 +73,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_api_keys(&self, project_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
@@ -83,6 +86,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_api_key(
         &self,
         id: &str,
@@ -105,6 +109,7 @@ impl Db {
     /// A key whose project and organization are live, revoked or not (so that its
     /// holder can be told). Revocation and expiry are left to the caller, which
     /// checks the secret first and compares against its own clock.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key_for_auth(&self, public_id: &str) -> StoreResult<Option<ApiKeyAuthRow>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(

@@ -75,6 +75,7 @@ pub struct AuditRow {
 
 impl Db {
     /// Newest first; `before` continues from an earlier page's last `created_at`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_log(
         &self,
         org_id: &str,

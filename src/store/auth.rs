@@ -33,6 +33,7 @@ pub struct SignOut<'a> {
 }
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE id = $1",
@@ -42,6 +43,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_user_name(&self, id: &str, name: Option<&str>, now: i64) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query("UPDATE users SET name = $2, updated_at = $3 WHERE id = $1")
@@ -57,6 +59,7 @@ impl Db {
     /// Sets a new password and, in the same transaction, ends the user's dashboard
     /// sessions but `keep` and revokes every personal token, when `sign_out` says so.
     /// Returns the sessions ended and the tokens revoked.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_user_password(
         &self,
         id: &str,
@@ -94,6 +97,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_user_session(&self, s: &NewUserSession<'_>) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query(
@@ -115,6 +119,7 @@ impl Db {
     }
 
     /// A live session by its token hash.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn user_session_by_hash(
         &self,
         token_hash: &str,
@@ -131,6 +136,7 @@ impl Db {
     }
 
     /// Slides a session's expiry forward.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn touch_user_session(&self, id: &str, now: i64, expires_at: i64) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query(
@@ -145,6 +151,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_user_sessions(
         &self,
         user_id: &str,
@@ -161,6 +168,7 @@ impl Db {
     }
 
     /// Ends one of a user's sessions; false when it is not theirs or already gone.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         on_db!(self, |pool| {
             let done = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1 AND id = $2")
@@ -173,6 +181,7 @@ impl Db {
     }
 
     /// Ends every session of a user except `keep` (if any). Returns how many ended.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_other_user_sessions(
         &self,
         user_id: &str,
@@ -188,6 +197,7 @@ impl Db {
         .rows_affected()))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_password_reset(
         &self,
         id: &str,
@@ -213,6 +223,7 @@ impl Db {
 
     /// Marks a live, unused reset link used and returns its user, atomically, so a
     /// link works once even when clicked twice at the same time.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn use_password_reset(
         &self,
         token_hash: &str,
@@ -229,6 +240,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn instance_setting(&self, key: &str) -> StoreResult<Option<String>> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT value FROM instance_settings WHERE key = $1"
@@ -249,6 +261,7 @@ pub struct SignupRow {
 }
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_signup_request(
         &self,
         id: &str,
@@ -277,6 +290,7 @@ impl Db {
     }
 
     /// Uses up a live sign-up link, atomically, and returns what was asked for.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn use_signup_request(
         &self,
         token_hash: &str,

@@ -13,6 +13,7 @@ pub const POSTGRES_DEFAULT_MAX_CONNECTIONS: u32 = 16;
 
 /// Opens the pool once PostgreSQL accepts a connection, retrying with backoff for
 /// `connect_wait`; then fails with the cause of the last attempt.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn postgres(url: &str, s: &PoolSettings) -> StoreResult<PgPool> {
     let mut opts = PgConnectOptions::from_str(url)?
         .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT);

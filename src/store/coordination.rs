@@ -28,6 +28,7 @@ pub struct JobClaimRow {
 pub struct JobLock(Option<Transaction<'static, Postgres>>);
 
 impl JobLock {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release(self) {
         if let Some(tx) = self.0 {
             let _ = tx.commit().await;
@@ -38,6 +39,7 @@ impl JobLock {
 impl Db {
     /// Claims the run of `job` scheduled at `tick` for `instance`: true for exactly
     /// one caller however many processes ask.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn claim_job_run(
         &self,
         job: &str,
@@ -60,6 +62,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn finish_job_run(
         &self,
         job: &str,
@@ -82,6 +85,7 @@ impl Db {
     }
 
     /// Takes the lock of `job`, or `None` while another process holds it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn try_lock_job(&self, job: &str) -> StoreResult<Option<JobLock>> {
         match self {
             Db::Sqlite(_) => Ok(Some(JobLock(None))),
@@ -99,6 +103,7 @@ impl Db {
     }
 
     /// The latest run of each job.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn last_job_claims(&self) -> StoreResult<Vec<JobClaimRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT c.job, c.tick, c.instance, c.started_at, c.finished_at, c.ok FROM job_claims c
@@ -110,6 +115,7 @@ impl Db {
     }
 
     /// Forgets claims older than `before` (they only say who ran what).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_old_job_claims(&self, before: i64) -> StoreResult<u64> {
         on_db!(self, |pool| Ok(sqlx::query(
             "DELETE FROM job_claims WHERE started_at < $1"
@@ -120,6 +126,7 @@ impl Db {
         .rows_affected()))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn cache_generation(&self) -> StoreResult<i64> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT generation FROM cache_generation WHERE id = 1"

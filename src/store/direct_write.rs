@@ -23,6 +23,7 @@ impl Db {
     /// A direct connection for the ingest writer to the same SQLite file as the
     /// pool, with the pool's durability setting; `None` on PostgreSQL, and for a
     /// database that is not a file in WAL mode (in memory), which the pool keeps.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn direct_writer(&self) -> StoreResult<Option<DirectWriter>> {
         let Db::Sqlite(pool) = self else {
             return Ok(None);

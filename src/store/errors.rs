@@ -50,6 +50,7 @@ const OCCURRENCE_COLUMNS: &str =
      o.device_browser, o.device_os, o.unhandled";
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn error_group(
         &self,
         project_id: &str,
@@ -65,6 +66,7 @@ impl Db {
             .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn occurrences_of_session(
         &self,
         project_id: &str,
@@ -84,6 +86,7 @@ impl Db {
     }
 
     /// A group's newest occurrences in scope, continuing before `before`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn occurrences_in_scope(
         &self,
         scope: &Scope,
@@ -105,6 +108,7 @@ impl Db {
     }
 
     /// Sets a group's status; `resolved_at` follows it. False when no such group.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_error_status(
         &self,
         project_id: &str,

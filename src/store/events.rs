@@ -33,6 +33,7 @@ const COLUMNS: &str =
      e.session_id, e.anonymous_id, e.sdk_version, e.properties, e.timestamp, e.received_at";
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_events(&self, f: &EventFilter) -> StoreResult<Vec<EventRow>> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events e WHERE"));
@@ -47,6 +48,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn event_by_id(&self, project_id: &str, id: &str) -> StoreResult<Option<EventRow>> {
         let sql = format!("SELECT {COLUMNS} FROM events e WHERE e.project_id = $1 AND e.id = $2");
         on_db!(self, |pool| Ok(sqlx::query_as(&sql)
@@ -56,6 +58,7 @@ impl Db {
             .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn events_of_session(
         &self,
         project_id: &str,

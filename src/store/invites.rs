@@ -18,6 +18,7 @@ const COLUMNS: &str =
     "id, org_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at";
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_invite(
         &self,
         invite: &InviteRow,
@@ -44,6 +45,7 @@ impl Db {
     }
 
     /// Pending (not accepted, not revoked) invites of an organization.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn pending_invites(&self, org_id: &str) -> StoreResult<Vec<InviteRow>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM invites WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL ORDER BY created_at DESC"
@@ -54,6 +56,7 @@ impl Db {
             .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn invite_in_org(&self, org_id: &str, id: &str) -> StoreResult<Option<InviteRow>> {
         let sql = format!("SELECT {COLUMNS} FROM invites WHERE org_id = $1 AND id = $2");
         on_db!(self, |pool| Ok(sqlx::query_as(&sql)
@@ -64,6 +67,7 @@ impl Db {
     }
 
     /// A usable invite by token: pending and not expired.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn invite_by_token(
         &self,
         token_hash: &str,
@@ -82,6 +86,7 @@ impl Db {
     /// Accepts an invite for a user in one transaction: the invite is used up and the
     /// membership created (or its role kept if the user already belongs). False when
     /// the invite was used or revoked meanwhile.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn accept_invite(
         &self,
         invite: &InviteRow,
@@ -115,6 +120,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_invite(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<bool> {
         audited!(self, audit, |tx| {
             sqlx::query(
@@ -129,6 +135,7 @@ impl Db {
     }
 
     /// A new token and a new 7-day window for a pending invite (resend).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn renew_invite(
         &self,
         id: &str,

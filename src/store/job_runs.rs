@@ -56,6 +56,7 @@ impl Db {
     /// Deletes a project's roll-up rows of buckets that ended before `cutoff`, one
     /// bucket per statement for project roll-ups and one group per statement for
     /// group roll-ups, so each transaction stays short. Returns the rows deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_expired_rollups(&self, project_id: &str, cutoff: i64) -> StoreResult<u64> {
         let mut deleted = 0;
         for g in [Granularity::Hour, Granularity::Day] {
@@ -108,6 +109,7 @@ impl Db {
     }
 
     /// Notifications older than `cutoff`, of every user.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_old_notifications(&self, cutoff: i64) -> StoreResult<u64> {
         on_db!(self, |pool| Ok(sqlx::query(
             "DELETE FROM notifications WHERE created_at < $1"
@@ -119,6 +121,7 @@ impl Db {
     }
 
     /// (project id, plan) of every live project.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_plans(&self) -> StoreResult<Vec<(String, String)>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT p.id, o.plan FROM projects p JOIN organizations o ON o.id = p.org_id
@@ -130,6 +133,7 @@ impl Db {
 
     /// What a run would delete for a project: rows older than `cutoff`, and the error
     /// groups left without an occurrence.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_expired(&self, project_id: &str, cutoff: i64) -> StoreResult<i64> {
         let mut total = 0;
         for (table, col) in Retained::ALL.map(Retained::table_and_time) {
@@ -156,6 +160,7 @@ impl Db {
 
     /// Deletes at most `batch` expired rows from one table of a project. Small batches
     /// keep each transaction short so ingest commits never wait long behind it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_expired_batch(
         &self,
         table: Retained,
@@ -177,6 +182,7 @@ impl Db {
     }
 
     /// Groups with no occurrence left, and whatever of their roll-ups is left.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_empty_error_groups(
         &self,
         project_id: &str,
@@ -213,6 +219,7 @@ impl Db {
     }
 
     /// The newest recorded run of `job` (dry runs excluded).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn last_job_run(&self, job: &str) -> StoreResult<Option<JobRunRow>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
@@ -225,6 +232,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_job_run(&self, run: &JobRunRow) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query(

@@ -25,6 +25,7 @@ pub struct MemberRow {
 
 impl Db {
     /// The caller's role in a live organization, or `None` (not a member, or gone).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn member_role(&self, org_id: &str, user_id: &str) -> StoreResult<Option<String>> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT m.role FROM memberships m JOIN organizations o ON o.id = m.org_id
@@ -36,6 +37,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn orgs_of_user(&self, user_id: &str) -> StoreResult<Vec<MyOrgRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT o.id, o.name, o.plan, o.created_at, m.role FROM organizations o
@@ -47,6 +49,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn org_by_id(&self, id: &str) -> StoreResult<Option<OrgRow>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
@@ -58,6 +61,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rename_org(&self, id: &str, name: &str, audit: &[AuditRow]) -> StoreResult<()> {
         audited!(self, audit, |tx| {
             sqlx::query("UPDATE organizations SET name = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -70,6 +74,7 @@ impl Db {
     }
 
     /// Soft-deletes an organization; its projects and keys stop working with it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_org(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<()> {
         audited!(self, audit, |tx| {
             sqlx::query(
@@ -83,6 +88,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_members(&self, org_id: &str) -> StoreResult<Vec<MemberRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at FROM memberships m
@@ -96,6 +102,7 @@ impl Db {
     /// Changes a role unless that would leave the organization without an owner.
     /// Returns false when the member does not exist; `Err(Conflict)` is not used:
     /// the last-owner rule is checked inside the statement so it holds under races.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_member_role(
         &self,
         org_id: &str,
@@ -119,6 +126,7 @@ impl Db {
     }
 
     /// Removes a member unless it is the last owner. Returns rows removed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn remove_member(
         &self,
         org_id: &str,
@@ -138,6 +146,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn projects_of_org(&self, org_id: &str) -> StoreResult<Vec<ProjectRow>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
@@ -149,6 +158,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rename_project(
         &self,
         id: &str,
@@ -164,6 +174,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_project(&self, id: &str, now: i64, audit: &[AuditRow]) -> StoreResult<()> {
         audited!(self, audit, |tx| {
             sqlx::query("UPDATE projects SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -175,6 +186,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key_project(&self, key_id: &str) -> StoreResult<Option<(String, String)>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT project_id, public_id FROM api_keys WHERE id = $1 AND deleted_at IS NULL",

@@ -151,10 +151,12 @@ pub(crate) use on_db;
 impl Db {
     /// Opens the database named by `url`, or the default SQLite file in `data_dir`,
     /// with the default pool settings.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connect(url: Option<&str>, data_dir: &Path, sync: SyncMode) -> StoreResult<Db> {
         Self::connect_with(url, data_dir, sync, &PoolSettings::default()).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connect_with(
         url: Option<&str>,
         data_dir: &Path,
@@ -220,6 +222,7 @@ impl Db {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn migrate(&self) -> StoreResult<()> {
         match self {
             Db::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
@@ -228,6 +231,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ping(&self) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await?;
@@ -236,6 +240,7 @@ impl Db {
     }
 
     /// A consistent snapshot of a SQLite database into `out` (`VACUUM INTO`).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn backup_sqlite(&self, out: &Path) -> StoreResult<bool> {
         match self {
             Db::Sqlite(pool) => {
@@ -280,6 +285,7 @@ impl Db {
 
     /// Moves committed WAL pages into the SQLite database file without blocking the
     /// writer (PASSIVE), so the WAL stays small. A no-op on PostgreSQL.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn checkpoint(&self) -> StoreResult<()> {
         if let Db::Sqlite(pool) = self {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -292,6 +298,7 @@ impl Db {
     /// Refreshes the statistics the query planner uses: SQLite's `PRAGMA optimize`
     /// (it only analyzes what changed a lot), PostgreSQL's `ANALYZE` (autovacuum does
     /// it too, where it is on). Also makes cached plans of grown tables be redone.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn optimize(&self) -> StoreResult<()> {
         let sql = match self {
             Db::Sqlite(_) => "PRAGMA optimize",
@@ -303,6 +310,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close(&self) {
         on_db!(self, |pool| pool.close().await)
     }

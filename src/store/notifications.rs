@@ -36,6 +36,7 @@ const VISIBLE: &str = "FROM notifications n
      WHERE n.user_id = ";
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_notifications(&self, rows: &[NotificationRow]) -> StoreResult<()> {
         if rows.is_empty() {
             return Ok(());
@@ -61,6 +62,7 @@ impl Db {
     }
 
     /// Members of the project's (live) organization.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_recipients(&self, project_id: &str) -> StoreResult<Vec<RecipientRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT u.id AS user_id, u.email, u.notification_prefs FROM projects p
@@ -75,6 +77,7 @@ impl Db {
     }
 
     /// A user's newest notifications, unread ones only when asked.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn notifications_of(
         &self,
         user_id: &str,
@@ -93,6 +96,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unread_notifications(&self, user_id: &str) -> StoreResult<i64> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT COUNT(*) {VISIBLE}"));
@@ -103,6 +107,7 @@ impl Db {
     }
 
     /// Marks one of the user's notifications read and returns it (`None`: not theirs).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_notification_read(
         &self,
         user_id: &str,
@@ -127,6 +132,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_all_notifications_read(&self, user_id: &str, now: i64) -> StoreResult<u64> {
         on_db!(self, |pool| Ok(sqlx::query(
             "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL",

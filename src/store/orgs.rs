@@ -12,6 +12,7 @@ pub struct OrgRow {
 
 impl Db {
     /// Creates an organization and its first member in one transaction.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_org_with_owner(
         &self,
         org: &OrgRow,
@@ -40,6 +41,7 @@ impl Db {
     }
 
     /// Finds a live organization by id or, failing that, by exact name.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn org_by_ref(&self, reference: &str) -> StoreResult<Option<OrgRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, name, plan, created_at FROM organizations
@@ -51,6 +53,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_org_plan(&self, org_id: &str, plan: &str) -> StoreResult<bool> {
         on_db!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -69,6 +72,7 @@ impl Db {
 }
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_membership(
         &self,
         org_id: &str,

@@ -29,6 +29,7 @@ pub struct ProjectAccessRow {
 }
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_live_projects(&self, org_id: &str) -> StoreResult<i64> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM projects WHERE org_id = $1 AND deleted_at IS NULL",
@@ -38,6 +39,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_slug_taken(&self, org_id: &str, slug: &str) -> StoreResult<bool> {
         on_db!(self, |pool| {
             let n: i64 =
@@ -50,6 +52,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_project(&self, p: &ProjectRow, audit: &[AuditRow]) -> StoreResult<()> {
         audited!(self, audit, |tx| {
             sqlx::query("INSERT INTO projects (id, org_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -65,6 +68,7 @@ impl Db {
     }
 
     /// A live project of a live organization, by id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_by_id(&self, id: &str) -> StoreResult<Option<ProjectRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT p.id, p.org_id, p.name, p.slug, p.created_at FROM projects p
@@ -78,6 +82,7 @@ impl Db {
 
     /// The project when `user_id` is a member of its organization; `None` otherwise,
     /// so foreign and missing projects look the same to the caller.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_access(
         &self,
         project_id: &str,
@@ -96,6 +101,7 @@ impl Db {
     }
 
     /// The plan of the organization owning a live project.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_plan(&self, project_id: &str) -> StoreResult<Option<String>> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT o.plan FROM projects p JOIN organizations o ON o.id = p.org_id
@@ -107,6 +113,7 @@ impl Db {
     }
 
     /// Every live project the user can see, with its organization and the user's role.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn projects_of_user(&self, user_id: &str) -> StoreResult<Vec<UserProjectRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT p.id, p.org_id, p.name, p.slug, p.created_at, o.name AS org_name, m.role
@@ -120,6 +127,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_apps(&self, project_id: &str) -> StoreResult<Vec<String>> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT app FROM project_apps WHERE project_id = $1 ORDER BY app",

@@ -67,6 +67,7 @@ fn contains_pattern(text: &str) -> String {
 
 impl Db {
     /// Events in scope, optionally of one name.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_event_total(&self, s: &Scope, name: Option<&str>) -> StoreResult<i64> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
@@ -83,6 +84,7 @@ impl Db {
     }
 
     /// Events per roll-up bucket, optionally of one name.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_event_series(
         &self,
         s: &Scope,
@@ -104,11 +106,13 @@ impl Db {
     }
 
     /// Event names in scope with their counts, most frequent first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_event_names(&self, s: &Scope) -> StoreResult<Vec<Counted<String>>> {
         self.rollup_event_column(s, "name").await
     }
 
     /// Releases in scope with their event counts.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_release_events(&self, s: &Scope) -> StoreResult<Vec<Counted<String>>> {
         self.rollup_event_column(s, "release").await
     }
@@ -127,6 +131,7 @@ impl Db {
     }
 
     /// (bucket, name, count) for the given names.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_event_name_series(
         &self,
         s: &Scope,
@@ -150,6 +155,7 @@ impl Db {
     }
 
     /// Property names ever seen on events called `name`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn event_property_keys(
         &self,
         project_id: &str,
@@ -167,6 +173,7 @@ impl Db {
     }
 
     /// Values of property `prop` on events called `name`, most frequent first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_property_values(
         &self,
         s: &Scope,
@@ -212,6 +219,7 @@ impl Db {
     }
 
     /// Error occurrences in scope, optionally of one group.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_error_total(&self, s: &Scope, group_id: Option<&str>) -> StoreResult<i64> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT CAST(COALESCE(SUM(r.count), 0) AS BIGINT)");
@@ -224,6 +232,7 @@ impl Db {
     }
 
     /// Error occurrences per roll-up bucket.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_error_series(&self, s: &Scope) -> StoreResult<Vec<Counted<i64>>> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT r.bucket, CAST(SUM(r.count) AS BIGINT)");
@@ -234,6 +243,7 @@ impl Db {
     }
 
     /// Distinct users (user id, else anonymous id) who hit an error in scope.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_affected_users(
         &self,
         s: &Scope,
@@ -250,6 +260,7 @@ impl Db {
     }
 
     /// Releases in scope with their error occurrences.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_release_errors(&self, s: &Scope) -> StoreResult<Vec<Counted<String>>> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT r.release, CAST(SUM(r.count) AS BIGINT) AS n");
@@ -260,6 +271,7 @@ impl Db {
     }
 
     /// Error groups with occurrences in scope, with those counts, one page of them.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_error_groups(
         &self,
         s: &Scope,
@@ -308,6 +320,7 @@ impl Db {
     }
 
     /// (group id, bucket, occurrences) for the given groups, for their sparklines.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_group_series(
         &self,
         s: &Scope,
@@ -330,6 +343,7 @@ impl Db {
     }
 
     /// (group id, distinct users) in scope for the given groups.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_group_users(
         &self,
         s: &Scope,
@@ -353,6 +367,7 @@ impl Db {
 
     /// A group's occurrences in scope split by one dimension, largest first. Browser
     /// and OS come from the occurrences' sessions and ignore the label filters.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_group_breakdown(
         &self,
         s: &Scope,
@@ -385,12 +400,14 @@ impl Db {
     }
 
     /// Sessions started in scope, counted by outcome.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_session_totals(&self, s: &Scope) -> StoreResult<SessionTally> {
         let rows = self.rollup_sessions_by(s, None).await?;
         Ok(rows.into_iter().next().map(|(_, t)| t).unwrap_or_default())
     }
 
     /// Sessions per roll-up bucket, by outcome.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_session_series(&self, s: &Scope) -> StoreResult<Vec<(i64, SessionTally)>> {
         let rows = self.rollup_sessions_by(s, Some("bucket")).await?;
         Ok(rows
@@ -400,6 +417,7 @@ impl Db {
     }
 
     /// Sessions per release in scope, by outcome.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_release_sessions(
         &self,
         s: &Scope,
@@ -444,6 +462,7 @@ impl Db {
     }
 
     /// Web-vital histograms in scope: (metric, rating, bin, count).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_vitals(&self, s: &Scope) -> StoreResult<Vec<(String, String, i64, i64)>> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
@@ -458,6 +477,7 @@ impl Db {
     }
 
     /// Web-vital histograms per roll-up bucket: (bucket, metric, bin, count).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_vital_series(
         &self,
         s: &Scope,
@@ -475,6 +495,7 @@ impl Db {
     }
 
     /// Every value of a label kind (app, environment, release, event) ever seen.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_labels(&self, project_id: &str, kind: &str) -> StoreResult<Vec<String>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_scalar(
@@ -488,6 +509,7 @@ impl Db {
     }
 
     /// Whether the project has received anything at all.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_has_data(&self, project_id: &str) -> StoreResult<bool> {
         on_db!(self, |pool| {
             let found: Option<i64> = sqlx::query_scalar(

@@ -36,6 +36,7 @@ const COLUMNS: &str = "s.id, s.session_id, s.app, s.platform, s.environment, s.r
      s.anonymous_id, s.country, s.device_browser, s.device_os, s.sdk_version, s.started_at, s.ended_at, s.last_activity_at, s.has_error, s.has_crash";
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_sessions(&self, f: &SessionFilter) -> StoreResult<Vec<SessionRow>> {
         on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions s WHERE"));
@@ -49,6 +50,7 @@ impl Db {
 
     /// A session by its row id or by the client's `session_id` (two indexed lookups:
     /// an `OR` of both would scan the table).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn session_by_ref(
         &self,
         project_id: &str,
@@ -72,6 +74,7 @@ impl Db {
 
     /// Closes sessions idle since before `cutoff` at their last activity (the latest of
     /// their own activity and their events). Returns how many were closed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close_idle_sessions(&self, cutoff: i64, limit: i64) -> StoreResult<u64> {
         on_db!(self, |pool| {
             let done = sqlx::query(
@@ -105,6 +108,7 @@ pub struct SessionActivity {
 
 impl Db {
     /// The activity of each of the given sessions.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn session_activity(
         &self,
         project_id: &str,
@@ -138,6 +142,7 @@ impl Db {
         Ok(out)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn session_exists(&self, project_id: &str, session_id: &str) -> StoreResult<bool> {
         on_db!(self, |pool| {
             let found: Option<i64> = sqlx::query_scalar(

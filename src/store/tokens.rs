@@ -20,6 +20,7 @@ pub struct NewPersonalToken<'a> {
 }
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_personal_token(
         &self,
         t: &NewPersonalToken<'_>,
@@ -43,6 +44,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn personal_token_for_auth(
         &self,
         token_hash: &str,
@@ -57,6 +59,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn touch_personal_token(&self, id: &str, now: i64) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query("UPDATE personal_tokens SET last_used_at = $2 WHERE id = $1")
@@ -80,6 +83,7 @@ pub struct TokenRow {
 }
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_personal_token_expiry(
         &self,
         id: &str,
@@ -95,6 +99,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_personal_tokens(&self, user_id: &str) -> StoreResult<Vec<TokenRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, name, prefix, created_at, last_used_at, expires_at FROM personal_tokens
@@ -105,6 +110,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_personal_token(
         &self,
         user_id: &str,

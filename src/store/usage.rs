@@ -4,6 +4,7 @@ impl Db {
     /// Atomically adds `units` to the month's counter unless that would pass `limit`.
     /// Returns `Ok(None)` when it fits and `Ok(Some(used))` when it does not, so
     /// concurrent requests (even from several processes) never overshoot the quota.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reserve_usage(
         &self,
         project_id: &str,
@@ -32,6 +33,7 @@ impl Db {
     }
 
     /// Gives back units reserved for a request that was not stored.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release_usage(
         &self,
         project_id: &str,
@@ -51,6 +53,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn usage(&self, project_id: &str, month: &str) -> StoreResult<i64> {
         on_db!(self, |pool| {
             let used: Option<i64> = sqlx::query_scalar(

@@ -13,6 +13,7 @@ pub struct UserRow {
 const COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at";
 
 impl Db {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_users(&self) -> StoreResult<i64> {
         on_db!(self, |pool| {
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
@@ -22,6 +23,7 @@ impl Db {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_user(&self, user: &UserRow) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query(
@@ -42,6 +44,7 @@ impl Db {
     }
 
     /// (theme, notification preferences as JSON) of a user.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn user_prefs(&self, id: &str) -> StoreResult<Option<(String, Option<String>)>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
             "SELECT theme, notification_prefs FROM users WHERE id = $1",
@@ -51,6 +54,7 @@ impl Db {
         .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_user_theme(&self, id: &str, theme: &str, now: i64) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query("UPDATE users SET theme = $2, updated_at = $3 WHERE id = $1")
@@ -63,6 +67,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_notification_prefs(&self, id: &str, prefs: &str, now: i64) -> StoreResult<()> {
         on_db!(self, |pool| {
             sqlx::query("UPDATE users SET notification_prefs = $2, updated_at = $3 WHERE id = $1")
@@ -75,6 +80,7 @@ impl Db {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
         on_db!(self, |pool| Ok(sqlx::query_as(&sql)

@@ -33,6 +33,7 @@ pub(super) fn of<'a>(items: &'a [WriteItem<'a>]) -> Vec<(&'a str, &'a ErrorOccur
 /// statements that change the row, so concurrent writers (other processes) report
 /// each once: a regression is the update that finds the group resolved, a new
 /// group the insert whose own fresh id comes back.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn upsert_groups<'a>(
     tx: &mut Tx,
     occurrences: &[(&'a str, &'a ErrorOccurrenceWrite)],
@@ -123,6 +124,7 @@ pub(super) async fn upsert_groups<'a>(
 /// The sessions the errors belong to lend their device, and are marked as errored
 /// (crashed, for an unhandled error) by the update that first finds them unmarked,
 /// which counts them in the roll-ups exactly once.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn mark_sessions<'a>(
     tx: &mut Tx,
     occurrences: &[(&'a str, &'a ErrorOccurrenceWrite)],
@@ -207,6 +209,7 @@ pub(super) async fn mark_sessions<'a>(
 
 /// The occurrences in bulk, each with its group and its session's device, and
 /// their roll-ups.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn insert_occurrences(
     tx: &mut Tx,
     occurrences: &[(&str, &ErrorOccurrenceWrite)],

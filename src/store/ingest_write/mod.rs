@@ -124,6 +124,7 @@ impl Db {
     /// adds them to the roll-ups. `new_apps` are app labels first seen by this group,
     /// recorded per project; `used_keys` get their `last_used_at` set; `rollups` are
     /// the increments that follow from the items alone (`ingest::rollup`).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_ingest_group(
         &self,
         items: &[WriteItem<'_>],

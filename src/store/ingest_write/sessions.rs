@@ -129,6 +129,7 @@ const STATE_COLUMNS: &str =
 /// written back (moving in the roll-ups when their start or labels change); new
 /// ones are merged in memory and inserted together. Returns the indexes of the
 /// items that created a session (for metering).
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn write(
     tx: &mut Tx,
     items: &[WriteItem<'_>],
