@@ -1,6 +1,7 @@
 //! The real binary as a child process.
 
 use super::TestDb;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,18 @@ pub fn command(db: &TestDb) -> Command {
 
 /// Runs a CLI command with `--json`; returns (exit ok, stdout JSON or null, stderr).
 pub fn cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> (bool, serde_json::Value, String) {
+    cli_env(db, &[], args, stdin)
+}
+
+/// [`cli`] with more environment variables (they win over the test database's).
+pub fn cli_env(
+    db: &TestDb,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, serde_json::Value, String) {
     let mut cmd = command(db);
+    cmd.envs(env.iter().copied());
     cmd.arg("--json")
         .args(args)
         .stdout(Stdio::piped())
@@ -78,19 +90,36 @@ pub struct Server {
 impl Server {
     /// Starts `serve` and waits until /health answers.
     pub async fn start(db: &TestDb, extra_env: &[(&str, &str)]) -> Server {
+        Self::spawn(db, extra_env, Stdio::null()).await
+    }
+
+    /// Like [`Server::start`], with the server's stderr (its log) written to `log`
+    /// instead of discarded.
+    pub async fn start_logged(db: &TestDb, extra_env: &[(&str, &str)], log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("create the server's log file");
+        Self::spawn(db, extra_env, Stdio::from(file)).await
+    }
+
+    /// Starts `serve` with stderr to `stderr`; it is reached at the `HOST` in
+    /// `extra_env`, 127.0.0.1 without one.
+    async fn spawn(db: &TestDb, extra_env: &[(&str, &str)], stderr: Stdio) -> Server {
         let port = free_port();
         let mut cmd = command(db);
         cmd.arg("serve")
             .env("PORT", port.to_string())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
+        let host = extra_env
+            .iter()
+            .find(|(k, _)| *k == "HOST")
+            .map_or("127.0.0.1", |(_, v)| *v);
         let child = cmd.spawn().expect("spawn server");
         let server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{host}:{port}"),
         };
         server.wait_healthy().await;
         server
