@@ -46,6 +46,22 @@ impl Browser<'_> {
     async fn same_origin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call(method, path, body, Some(&self.app.base)).await
     }
+
+    /// GET, expecting `200`: the body.
+    async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.call("GET", path, None, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+}
+
+/// GET without credentials, expecting `200`: the body.
+async fn get_public(app: &TestApp, path: &str) -> Value {
+    let res = app.http.get(app.url(path)).send().await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (u16, HeaderMap, Value) {
@@ -82,15 +98,7 @@ async fn login<'a>(app: &'a TestApp, email: &str, password: &str) -> Browser<'a>
 
 async fn registration_login_sessions_and_csrf(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let (_, _, policy) = {
-        let res = app
-            .http
-            .get(app.url("/api/auth/registration"))
-            .send()
-            .await
-            .unwrap();
-        (0, (), res.json::<Value>().await.unwrap())
-    };
+    let policy = get_public(&app, "/api/auth/registration").await;
     assert_eq!(policy["open"], true, "open while no user exists");
     let (status, _, body) = post(
         &app,
@@ -214,7 +222,7 @@ async fn registration_login_sessions_and_csrf(backend: Backend) {
     assert_eq!((s1, &b1), (s2, &b2));
     assert_eq!(s1, 401);
     let second = login(&app, "first@example.com", PASSWORD).await;
-    let (_, sessions) = second.call("GET", "/api/auth/sessions", None, None).await;
+    let sessions = second.get_ok("/api/auth/sessions").await;
     let sessions = sessions.as_array().unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
@@ -266,7 +274,7 @@ async fn registration_login_sessions_and_csrf(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let (_, list) = third.call("GET", "/api/tokens", None, None).await;
+    let list = third.get_ok("/api/tokens").await;
     assert!(list.to_string().contains("ci") && !list.to_string().contains(&pat));
     assert!(list[0]["expires_at"].is_string());
     let id = created["id"].as_str().unwrap();
@@ -432,15 +440,7 @@ async fn login_is_throttled_per_account_and_per_ip(backend: Backend) {
 async fn password_reset_by_email(backend: Backend) {
     let sink = SmtpSink::start();
     let app = TestApp::start_with(backend, |c| c.smtp_url = Some(sink.url())).await;
-    let health: Value = app
-        .http
-        .get(app.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_public(&app, "/health").await;
     assert_eq!(health["email"], "configured");
     let (status, _, _) = post(
         &app,
@@ -512,12 +512,13 @@ async fn password_reset_by_email(backend: Backend) {
 
     // Links expire after an hour.
     sink.clear();
-    post(
+    let (status, _, body) = post(
         &app,
         "/api/auth/forgot-password",
         json!({ "email": "ada@example.com" }),
     )
     .await;
+    assert_eq!(status, 202, "{body}");
     let link = sink
         .wait_for_to("ada@example.com")
         .await
@@ -536,17 +537,18 @@ async fn password_reset_by_email(backend: Backend) {
 async fn invites_members_and_the_audit_log(backend: Backend) {
     let sink = SmtpSink::start();
     let app = TestApp::start_with(backend, |c| c.smtp_url = Some(sink.url())).await;
-    let (_, headers, _) = post(
+    let (status, headers, body) = post(
         &app,
         "/api/auth/register",
         json!({ "email": "owner@example.com", "password": PASSWORD, "org_name": "Acme" }),
     )
     .await;
+    assert_eq!(status, 201, "{body}");
     let owner = Browser {
         app: &app,
         cookie: cookie_of(&headers),
     };
-    let (_, me) = owner.call("GET", "/api/auth/me", None, None).await;
+    let me = owner.get_ok("/api/auth/me").await;
     let org = me["orgs"][0]["org_id"].as_str().unwrap().to_string();
     accounts::create_user(
         &app.state.db,
@@ -578,15 +580,7 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
         .first_link(&format!("{}/invite?token=", app.base))
         .unwrap();
     let token = link.split("token=").nth(1).unwrap().to_string();
-    let preview: Value = app
-        .http
-        .get(app.url(&format!("/api/invites/{token}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let preview = get_public(&app, &format!("/api/invites/{token}")).await;
     assert_eq!(
         (preview["org_name"].as_str(), preview["role"].as_str()),
         (Some("Acme"), Some("EDITOR"))
@@ -625,7 +619,7 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
     .await;
     assert_eq!(status, 404, "single use");
     let newcomer = login(&app, "new@example.com", PASSWORD).await;
-    let (_, me) = newcomer.call("GET", "/api/auth/me", None, None).await;
+    let me = newcomer.get_ok("/api/auth/me").await;
     assert_eq!(
         me["orgs"].as_array().unwrap().len(),
         1,
@@ -634,13 +628,14 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
     assert_eq!(me["orgs"][0]["role"], "EDITOR");
 
     // Invite an existing user; only that user can accept; revoke and resend.
-    let (_, created) = owner
+    let (status, created) = owner
         .same_origin(
             "POST",
             &format!("/api/orgs/{org}/invites"),
             Some(json!({ "email": "existing@example.com", "role": "VIEWER" })),
         )
         .await;
+    assert_eq!(status, 201, "{created}");
     let invite_id = created["invite"]["id"].as_str().unwrap().to_string();
     let first_link = sink
         .wait_for_to("existing@example.com")
@@ -697,13 +692,14 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
         )
         .await;
     assert_eq!((status, joined["role"].as_str()), (200, Some("VIEWER")));
-    let (_, created) = owner
+    let (status, created) = owner
         .same_origin(
             "POST",
             &format!("/api/orgs/{org}/invites"),
             Some(json!({ "email": "later@example.com", "role": "VIEWER" })),
         )
         .await;
+    assert_eq!(status, 201, "{created}");
     let later = created["invite"]["id"].as_str().unwrap();
     assert_eq!(
         owner
@@ -712,15 +708,11 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
             .0,
         204
     );
-    let (_, pending) = owner
-        .call("GET", &format!("/api/orgs/{org}/invites"), None, None)
-        .await;
+    let pending = owner.get_ok(&format!("/api/orgs/{org}/invites")).await;
     assert_eq!(pending.as_array().unwrap().len(), 0);
 
     // Members: roles, the last owner, removal, leaving.
-    let (_, members) = owner
-        .call("GET", &format!("/api/orgs/{org}/members"), None, None)
-        .await;
+    let members = owner.get_ok(&format!("/api/orgs/{org}/members")).await;
     let id_of = |email: &str| {
         members
             .as_array()
@@ -794,16 +786,11 @@ async fn invites_members_and_the_audit_log(backend: Backend) {
             .0,
         204
     );
-    let (_, members) = newcomer
-        .call("GET", &format!("/api/orgs/{org}/members"), None, None)
-        .await;
+    let members = newcomer.get_ok(&format!("/api/orgs/{org}/members")).await;
     assert_eq!(members.as_array().unwrap().len(), 1);
 
     // The audit log records who did what, for OWNERs only.
-    let (status, log) = newcomer
-        .call("GET", &format!("/api/orgs/{org}/audit-log"), None, None)
-        .await;
-    assert_eq!(status, 200);
+    let log = newcomer.get_ok(&format!("/api/orgs/{org}/audit-log")).await;
     let actions: Vec<&str> = log["items"]
         .as_array()
         .unwrap()
@@ -923,12 +910,13 @@ async fn projects_keys_and_plan_limits_over_http(backend: Backend) {
         .status(),
         401
     );
-    let (_, keys) = call(
+    let (status, keys) = call(
         "GET",
         format!("/api/projects/{}/keys", seed.project_id),
         None,
     )
     .await;
+    assert_eq!(status, 200, "{keys}");
     assert_eq!(keys.as_array().unwrap().len(), 2);
     assert!(
         !keys
@@ -981,15 +969,7 @@ async fn projects_keys_and_plan_limits_over_http(backend: Backend) {
 async fn without_mail_the_owner_gets_the_invite_link(backend: Backend) {
     let app = TestApp::start(backend).await;
     let seed = app.seed("nomail").await;
-    let health: Value = app
-        .http
-        .get(app.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_public(&app, "/health").await;
     assert_eq!(health["email"], "not_configured");
     let res = app
         .http
@@ -1058,7 +1038,7 @@ async fn open_registration_confirms_by_mail_without_revealing_addresses(backend:
         app: &app,
         cookie: cookie_of(&headers),
     };
-    let (_, me) = fresh.call("GET", "/api/auth/me", None, None).await;
+    let me = fresh.get_ok("/api/auth/me").await;
     assert_eq!(me["orgs"][0]["org_name"], "Fresh Co");
     let (status, _, _) = post(
         &app,

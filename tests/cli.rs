@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::process::{cli, free_port, Server, BIN};
+use common::process::{cli, cli_ok, free_port, Server, BIN};
 use common::{Backend, TestDb};
 use std::process::Stdio;
 
@@ -113,7 +113,7 @@ async fn cli_manages_users_orgs_projects_keys_and_tokens(backend: Backend) {
     assert!(ok, "{err}");
     assert_eq!(project["slug"], "web-shop");
     assert_eq!(project["org_id"], user["org_id"]);
-    let (_, again, _) = cli(
+    let again = cli_ok(
         &db,
         &[
             "project",
@@ -181,7 +181,7 @@ async fn cli_manages_users_orgs_projects_keys_and_tokens(backend: Backend) {
         None,
     );
     assert!(ok);
-    let (_, list, _) = cli(&db, &["apikey", "list", "--project", pid], None);
+    let list = cli_ok(&db, &["apikey", "list", "--project", pid], None);
     assert!(list["keys"][0]["revoked_at"].is_string());
     let (ok, _, _) = cli(
         &db,
@@ -236,7 +236,7 @@ async fn cli_manages_users_orgs_projects_keys_and_tokens(backend: Backend) {
 
 async fn keys_made_on_the_cli_work_for_ingest(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (_, user, _) = cli(
+    let user = cli_ok(
         &db,
         &[
             "user",
@@ -250,7 +250,7 @@ async fn keys_made_on_the_cli_work_for_ingest(backend: Backend) {
         ],
         None,
     );
-    let (_, project, _) = cli(
+    let project = cli_ok(
         &db,
         &[
             "project",
@@ -263,8 +263,8 @@ async fn keys_made_on_the_cli_work_for_ingest(backend: Backend) {
         None,
     );
     let pid = project["id"].as_str().unwrap();
-    let (_, key, _) = cli(&db, &["apikey", "create", "--project", pid], None);
-    let (_, token, _) = cli(&db, &["token", "create", "--email", "a@example.com"], None);
+    let key = cli_ok(&db, &["apikey", "create", "--project", pid], None);
+    let token = cli_ok(&db, &["token", "create", "--email", "a@example.com"], None);
     let server = Server::start(&db, &[]).await;
     let http = reqwest::Client::new();
     let res = http
@@ -281,8 +281,9 @@ async fn keys_made_on_the_cli_work_for_ingest(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["items"][0]["name"], "from_curl");
+    assert_eq!(body["items"][0]["name"], "from_curl", "{body}");
     // Revoked on the CLI while the server runs: refused within the key cache's 5 s.
     let (ok, _, _) = cli(
         &db,
@@ -330,12 +331,11 @@ async fn serve_with_no_settings_creates_the_sqlite_database_and_listens() {
         base: format!("http://127.0.0.1:{port}"),
     };
     server.wait_healthy().await;
-    let health: serde_json::Value = reqwest::get(format!("{}/health", server.base))
-        .await
-        .unwrap()
-        .json()
+    let res = reqwest::get(format!("{}/health", server.base))
         .await
         .unwrap();
+    assert_eq!(res.status(), 200);
+    let health: serde_json::Value = res.json().await.unwrap();
     assert_eq!(health["ok"], true);
     assert_eq!(health["email"], "not_configured");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
@@ -351,12 +351,11 @@ async fn serve_with_no_settings_creates_the_sqlite_database_and_listens() {
 async fn health_can_ping_the_database() {
     let db = TestDb::new(Backend::Sqlite).await;
     let server = Server::start(&db, &[("HEALTH_CHECK_DATABASE", "true")]).await;
-    let health: serde_json::Value = reqwest::get(format!("{}/health", server.base))
-        .await
-        .unwrap()
-        .json()
+    let res = reqwest::get(format!("{}/health", server.base))
         .await
         .unwrap();
+    assert_eq!(res.status(), 200);
+    let health: serde_json::Value = res.json().await.unwrap();
     assert_eq!(health["database"], "ok");
     assert!(health["database_latency_ms"].as_f64().is_some());
 }
@@ -398,6 +397,7 @@ fn help_documents_every_setting() {
         .args(["serve", "--help"])
         .output()
         .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let help = String::from_utf8(out.stdout).unwrap();
     for env in [
         "DATABASE_URL",

@@ -34,7 +34,7 @@ async fn onboarded(app: &TestApp) -> (Web, String, String) {
         )
         .await;
     assert_eq!(created.status, 303);
-    let step3 = web.visit(created.location.as_deref().unwrap()).await;
+    let step3 = web.visit_ok(created.location.as_deref().unwrap()).await;
     assert!(step3.has("Create an API key"), "{}", step3.body);
     let project = step3.between("name=\"project\" value=\"", "\"").unwrap();
     let with_key = web
@@ -64,10 +64,10 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
     let (web, project, key) = onboarded(&app).await;
 
     let status = web
-        .get(&format!("/onboarding/status?project={project}"))
+        .get_ok(&format!("/onboarding/status?project={project}"))
         .await;
     assert_eq!(status.body, json!({ "received": false }).to_string());
-    let empty = web.visit("/").await;
+    let empty = web.visit_ok("/").await;
     assert!(
         empty.has("No data yet"),
         "an empty project says what to do next"
@@ -75,7 +75,7 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
 
     app.replay_captures(&key).await;
     let status = web
-        .get(&format!("/onboarding/status?project={project}"))
+        .get_ok(&format!("/onboarding/status?project={project}"))
         .await;
     assert_eq!(status.body, json!({ "received": true }).to_string());
 
@@ -97,16 +97,16 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
     );
     assert!(overview.has("<svg class=\"chart-svg\""), "the trend chart");
 
-    let events = web.visit("/events?range=30d").await;
+    let events = web.visit_ok("/events?range=30d").await;
     assert!(events.has("page_view") && events.has("$screen"));
-    let named = web.visit("/events?range=30d&name=page_view").await;
+    let named = web.visit_ok("/events?range=30d&name=page_view").await;
     assert!(
         named.has("Property breakdown") && named.has("/pricing"),
         "{}",
         named.body
     );
 
-    let errors = web.visit("/errors?range=30d&status=all").await;
+    let errors = web.visit_ok("/errors?range=30d&status=all").await;
     assert!(errors.has("TypeError"), "{}", errors.body);
     let group = errors
         .between("href=\"/errors/", "?")
@@ -128,14 +128,14 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
         )
         .await;
     assert_eq!(resolved.status, 303);
-    let after = web.visit(resolved.location.as_deref().unwrap()).await;
+    let after = web.visit_ok(resolved.location.as_deref().unwrap()).await;
     assert!(
         after.has("badge-resolved") && after.has("Resolved."),
         "{}",
         after.body
     );
 
-    let sessions = web.visit("/sessions?range=30d").await;
+    let sessions = web.visit_ok("/sessions?range=30d").await;
     assert!(sessions.has("Latest sessions"));
     let session = "b42effde-5cc0-40e0-9f61-8d5585b0764b";
     let timeline = web.visit(&format!("/sessions/{session}")).await;
@@ -147,7 +147,7 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
     assert!(performance.has("No web vitals in this range"));
 
     // The bell: the new error groups of the captures, for the owner.
-    let bell = web.visit("/notifications").await;
+    let bell = web.visit_ok("/notifications").await;
     assert!(bell.has("New error:"), "{}", bell.body);
     let unread = |page: &common::web::Page| page.body.matches("class=\"notif unread\"").count();
     let before = unread(&bell);
@@ -156,7 +156,7 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
     let opened = web.get(&format!("/notifications/{first}")).await;
     assert_eq!(opened.status, 303);
     assert!(opened.location.unwrap().starts_with("/errors/"));
-    let unread_before = web.visit("/notifications").await;
+    let unread_before = web.visit_ok("/notifications").await;
     assert_eq!(
         unread(&unread_before),
         before - 2,
@@ -169,7 +169,7 @@ async fn first_user_onboards_and_sees_the_sdk_captures_on_every_page(backend: Ba
         )
         .await;
     assert_eq!(all_read.status, 303);
-    let caught_up = web.visit("/notifications?unread=1").await;
+    let caught_up = web.visit_ok("/notifications?unread=1").await;
     assert!(caught_up.has("You are all caught up"));
 }
 
@@ -221,7 +221,7 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
     let (owner, project, key) = onboarded(&app).await;
     app.replay_captures(&key).await;
 
-    let members = owner.visit("/settings/members").await;
+    let members = owner.visit_ok("/settings/members").await;
     let org = members.between("name=\"org\" value=\"", "\"").unwrap();
     let invited = owner
         .post(
@@ -241,7 +241,7 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
     let path = link.trim_start_matches(&app.base).replace("&amp;", "&");
 
     let viewer = Web::new(&app.base);
-    let invite = viewer.visit(&path).await;
+    let invite = viewer.visit_ok(&path).await;
     assert!(
         invite.has("Join Acme") && invite.has("VIEWER"),
         "{}",
@@ -262,9 +262,9 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
         .await;
     assert_eq!(joined.status, 303, "{}", joined.body);
 
-    let errors = viewer.visit("/errors?range=30d&status=all").await;
+    let errors = viewer.visit_ok("/errors?range=30d&status=all").await;
     let group = errors.between("href=\"/errors/", "?").unwrap();
-    let detail = viewer.visit(&format!("/errors/{group}?range=30d")).await;
+    let detail = viewer.visit_ok(&format!("/errors/{group}?range=30d")).await;
     assert!(detail.has("Stack trace"));
     assert!(
         !detail.has(">Resolve<") && !detail.has(">Ignore<"),
@@ -282,14 +282,14 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
         .await;
     assert_eq!(refused.status, 403);
     assert!(viewer
-        .visit(&format!("/errors/{group}?range=30d"))
+        .visit_ok(&format!("/errors/{group}?range=30d"))
         .await
         .has("badge-unresolved"));
 
-    let keys = viewer.visit("/settings/api-keys").await;
+    let keys = viewer.visit_ok("/settings/api-keys").await;
     assert!(keys.has("Only owners and editors manage keys"));
     assert!(!keys.has("tt_live_"));
-    let projects = viewer.visit("/settings/projects").await;
+    let projects = viewer.visit_ok("/settings/projects").await;
     assert!(!projects.has("Create project"));
 
     // Someone outside the organization sees nothing of it.
@@ -316,7 +316,7 @@ async fn viewers_see_no_actions_and_are_refused_anyway(backend: Backend) {
             .status,
         404
     );
-    let own = outsider.visit("/?range=30d").await;
+    let own = outsider.visit_ok("/?range=30d").await;
     assert!(!own.has("Web shop"));
 }
 
@@ -324,7 +324,7 @@ async fn preferences_pages_and_headers(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (web, _, _) = onboarded(&app).await;
 
-    let appearance = web.visit("/settings/appearance").await;
+    let appearance = web.visit_ok("/settings/appearance").await;
     let saved = web
         .post(
             "/settings/appearance",
@@ -332,7 +332,7 @@ async fn preferences_pages_and_headers(backend: Backend) {
         )
         .await;
     assert_eq!(saved.status, 303);
-    let page = web.visit("/").await;
+    let page = web.visit_ok("/").await;
     assert!(page.body.contains("<html lang=\"en\" data-theme=\"dark\">"));
     let bad = web
         .post(
@@ -342,11 +342,11 @@ async fn preferences_pages_and_headers(backend: Backend) {
         .await;
     assert_eq!(bad.status, 303);
     assert!(web
-        .visit("/settings/appearance")
+        .visit_ok("/settings/appearance")
         .await
         .has("`theme` must be system, light or dark"));
 
-    let prefs = web.visit("/settings/notifications").await;
+    let prefs = web.visit_ok("/settings/notifications").await;
     assert!(prefs.has("Regressions"));
     let saved = web
         .post(
@@ -359,7 +359,7 @@ async fn preferences_pages_and_headers(backend: Backend) {
         )
         .await;
     assert_eq!(saved.status, 303);
-    let prefs = web.visit("/settings/notifications").await;
+    let prefs = web.visit_ok("/settings/notifications").await;
     assert!(prefs.has("name=\"new_issue_bell\" value=\"on\" checked"));
     assert!(!prefs.has("name=\"regression_bell\" value=\"on\" checked"));
 
@@ -393,7 +393,7 @@ async fn preferences_pages_and_headers(backend: Backend) {
     }
 
     // Assets: fingerprinted and cached for a year; a stale fingerprint is not.
-    let page = web.get("/").await;
+    let page = web.get_ok("/").await;
     let css = page
         .between("<link rel=\"stylesheet\" href=\"", "\"")
         .unwrap();
@@ -407,7 +407,7 @@ async fn preferences_pages_and_headers(backend: Backend) {
         .to_str()
         .unwrap()
         .starts_with("text/css"));
-    let stale = web.get("/assets/000000000000/css/app.css").await;
+    let stale = web.get_ok("/assets/000000000000/css/app.css").await;
     assert_eq!(stale.headers["cache-control"], "no-cache");
     assert_eq!(web.get("/assets/x/nope.css").await.status, 404);
 
@@ -438,7 +438,7 @@ async fn preferences_pages_and_headers(backend: Backend) {
     // After logging in, only a path on this server is followed (browsers drop tabs,
     // so `/\t/host` would be `//host`).
     let anonymous = Web::new(&app.base);
-    let form = anonymous.get("/login?next=/%09/evil.example").await;
+    let form = anonymous.get_ok("/login?next=/%09/evil.example").await;
     let next = form.between("name=\"next\" value=\"", "\"").unwrap();
     let signed_in = anonymous
         .post(
@@ -451,7 +451,10 @@ async fn preferences_pages_and_headers(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(signed_in.location.as_deref(), Some("/"));
+    assert_eq!(
+        (signed_in.status, signed_in.location.as_deref()),
+        (303, Some("/"))
+    );
 
     // Logged out, pages send you to log in and back.
     let anonymous = Web::new(&app.base);
@@ -493,12 +496,10 @@ async fn regressions_are_mailed_and_rung(backend: Backend) {
         .await
         .expect("the new group rings the bell");
     let group = page.between("href=\"/notifications/", "\"").unwrap();
-    let target = web
-        .get(&format!("/notifications/{group}"))
-        .await
-        .location
-        .unwrap();
-    let detail = web.visit(&target).await;
+    let opened = web.get(&format!("/notifications/{group}")).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let target = opened.location.unwrap();
+    let detail = web.visit_ok(&target).await;
     let form_project = detail.between("name=\"project\" value=\"", "\"").unwrap();
     let group_id = target
         .trim_start_matches("/errors/")
@@ -537,10 +538,10 @@ async fn regressions_are_mailed_and_rung(backend: Backend) {
         text.contains(&format!("{}/errors/{group_id}", app.base)),
         "{text}"
     );
-    let regressed = web.visit(&format!("/errors/{group_id}")).await;
+    let regressed = web.visit_ok(&format!("/errors/{group_id}")).await;
     assert!(regressed.has("badge-unresolved") && regressed.has("Regressed"));
     assert!(web
-        .visit("/notifications")
+        .visit_ok("/notifications")
         .await
         .has("Regression: Error: Payment form failed"));
 }
@@ -562,7 +563,7 @@ async fn web_vitals_and_property_values_add_up(backend: Backend) {
             .status(),
         204
     );
-    let performance = web.visit("/performance?range=24h").await;
+    let performance = web.visit_ok("/performance?range=24h").await;
     let p75: f64 = performance
         .between("<div class=\"vital-value\">", " ms</div>")
         .unwrap()
@@ -583,7 +584,9 @@ async fn web_vitals_and_property_values_add_up(backend: Backend) {
             204
         );
     }
-    let plan = web.visit("/events?range=24h&name=purchase&prop=plan").await;
+    let plan = web
+        .visit_ok("/events?range=24h&name=purchase&prop=plan")
+        .await;
     assert!(
         plan.has(
             "<span class=\"bd-label\">pro</span><span class=\"bd-count num\">120 · 100 %</span>"
@@ -592,7 +595,7 @@ async fn web_vitals_and_property_values_add_up(backend: Backend) {
         plan.body
     );
     let order = web
-        .visit("/events?range=24h&name=purchase&prop=order")
+        .visit_ok("/events?range=24h&name=purchase&prop=order")
         .await;
     assert!(
         order.has("(other values)</span><span class=\"bd-count num\">20 "),

@@ -39,14 +39,13 @@ fn json_of(response: &str) -> Value {
 async fn metric(app: &TestApp, reason: &str) -> u64 {
     // A client of its own: the shared one may hold a connection the server closed
     // after refusing a body.
-    let text = reqwest::Client::new()
+    let res = reqwest::Client::new()
         .get(app.url("/metrics"))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
     let needle = format!("telemetry_http_refused_total{{reason=\"{reason}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&needle))
@@ -325,16 +324,15 @@ async fn nul_characters_are_refused_by_name(backend: Backend) {
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("email"));
     // Nothing of it was stored.
-    let orgs: Value = app
+    let res = app
         .http
         .get(app.url("/api/orgs"))
         .bearer_auth(&seed.token)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(res.status(), 200);
+    let orgs: Value = res.json().await.unwrap();
     assert_eq!(orgs.as_array().unwrap().len(), 1, "{orgs}");
     assert!(metric(&app, "bad_request").await >= 10);
 }

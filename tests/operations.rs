@@ -5,6 +5,7 @@ mod common;
 
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 
 async fn health_turns_red_and_ingest_503_when_the_database_is_gone(backend: Backend) {
     let app = TestApp::start_with(backend, |c| c.health_check_database = true).await;
@@ -54,6 +55,7 @@ async fn health_turns_red_and_ingest_503_when_the_database_is_gone(backend: Back
 
 async fn metrics(app: &TestApp) -> String {
     let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
     res.text().await.unwrap()
 }
 
@@ -97,15 +99,14 @@ async fn metrics_and_openapi_are_served(backend: Backend) {
     );
     assert!(text.contains("telemetry_retention_last_run_timestamp_seconds "));
 
-    let served: Value = app
+    let res = app
         .http
         .get(app.url("/api/openapi.json"))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(res.status(), 200);
+    let served: Value = res.json().await.unwrap();
     let generated: Value = serde_json::from_str(&telemetry_tracker::api::spec_json()).unwrap();
     assert_eq!(served, generated);
     let docs = app.http.get(app.url("/api/docs")).send().await.unwrap();
@@ -161,13 +162,13 @@ async fn sustained_ingest_keeps_the_wal_bounded(backend: Backend) {
         largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
     }
     let expected = (SENDERS * BATCHES_PER_SENDER * 100) as i64;
-    let (status, overview) = app
-        .read(
+    let overview = app
+        .read_ok(
             &seed,
             &format!("/api/overview?project_id={}&from=0", seed.project_id),
         )
         .await;
-    assert_eq!((status, overview["events"].as_i64()), (200, Some(expected)));
+    assert_eq!(overview["events"].as_i64(), Some(expected), "{overview}");
     if backend == Backend::Sqlite {
         assert!(
             largest_wal < WAL_BOUND,
@@ -187,18 +188,58 @@ async fn sustained_ingest_keeps_the_wal_bounded(backend: Backend) {
     }
 }
 
-/// The SQLite ingest writer writes events through a connection of its own to the
-/// same file; PostgreSQL, and an in-memory SQLite database, have none.
-async fn sqlite_files_get_a_direct_writer(backend: Backend) {
-    let db = common::TestDb::new(backend).await;
-    let store = db.open().await;
+/// On a SQLite file the ingest writer commits groups of events through a connection
+/// of its own (`store::direct_write`), and groups holding errors or sessions through
+/// sqlx; PostgreSQL, and an in-memory SQLite database, have no direct connection.
+/// The pipeline counts the commits each way, so the test sees which path wrote.
+async fn events_on_a_sqlite_file_are_committed_by_the_direct_writer(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("direct").await;
+    let stats = &app.state.queue.stats;
+    let counts = || {
+        (
+            stats.commits.load(Ordering::Relaxed),
+            stats.direct_commits.load(Ordering::Relaxed),
+        )
+    };
+    assert_eq!(counts(), (0, 0));
+    let batch = json!({ "events": [{ "app": "web", "name": "a" }, { "app": "web", "name": "b" }] });
+    app.ingest_ok("/ingest/batch", &seed.key, &batch).await;
+    app.ingest_ok(
+        "/ingest/event",
+        &seed.key,
+        &json!({ "app": "web", "name": "c" }),
+    )
+    .await;
+    // One request after the other, each answered after its own commit.
+    let direct = if backend == Backend::Sqlite { 2 } else { 0 };
+    assert_eq!(counts(), (2, direct), "two commits of events only");
+    // An error goes through sqlx on every backend.
+    app.ingest_ok(
+        "/ingest/error",
+        &seed.key,
+        &json!({ "app": "web", "message": "m" }),
+    )
+    .await;
+    assert_eq!(counts(), (3, direct), "and a commit holding an error");
+    // What the direct connection committed is what the read API serves.
+    let events = app.read_ok(&seed, "/api/events").await;
+    let mut names: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b", "c"], "{events}");
+
     assert_eq!(
-        store.direct_writer().await.unwrap().is_some(),
+        app.state.db.direct_writer().await.unwrap().is_some(),
         backend == Backend::Sqlite
     );
     let memory = telemetry_tracker::store::Db::connect(
         Some("sqlite::memory:"),
-        &db.data_dir(),
+        &app.db.data_dir(),
         telemetry_tracker::store::SyncMode::Normal,
     )
     .await
@@ -207,7 +248,7 @@ async fn sqlite_files_get_a_direct_writer(backend: Backend) {
 }
 
 on_both_backends!(
-    sqlite_files_get_a_direct_writer,
+    events_on_a_sqlite_file_are_committed_by_the_direct_writer,
     health_turns_red_and_ingest_503_when_the_database_is_gone,
     metrics_and_openapi_are_served,
     sustained_ingest_keeps_the_wal_bounded

@@ -16,8 +16,7 @@ async fn all_pages(app: &TestApp, seed: &Seed, path: &str, limit: usize) -> Vec<
             Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
             None => format!("{path}{sep}limit={limit}"),
         };
-        let (status, body) = app.read(seed, &url).await;
-        assert_eq!(status, 200, "{url}: {body}");
+        let body = app.read_ok(seed, &url).await;
         let page = body["items"].as_array().unwrap();
         assert!(page.len() <= limit);
         items.extend(page.iter().cloned());
@@ -82,13 +81,12 @@ async fn lists_filter_and_paginate(backend: Backend) {
         );
     }
     let one = &all[0];
-    let (status, detail) = app
-        .read(
+    let detail = app
+        .read_ok(
             &seed,
             &format!("/api/events/{}", one["id"].as_str().unwrap()),
         )
         .await;
-    assert_eq!(status, 200);
     assert_eq!(&detail, one);
 
     // Errors by occurrences, paginated.
@@ -171,8 +169,7 @@ async fn lists_filter_and_paginate(backend: Backend) {
         (&s3["errored"], &s3["crashed"]),
         (&json!(false), &json!(false))
     );
-    let (status, o) = app.read(&seed, "/api/overview?range=7d").await;
-    assert_eq!(status, 200, "{o}");
+    let o = app.read_ok(&seed, "/api/overview?range=7d").await;
     assert_eq!(
         (
             o["events"].as_i64(),
@@ -191,11 +188,11 @@ async fn lists_filter_and_paginate(backend: Backend) {
     );
     assert!((o["error_free_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert!((o["crash_free_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
-    let (_, s1) = app.read(&seed, "/api/sessions/s1").await;
+    let s1 = app.read_ok(&seed, "/api/sessions/s1").await;
     assert_eq!(s1["events"].as_array().unwrap().len(), 5);
     assert_eq!(s1["errors"].as_array().unwrap().len(), 6);
     assert_eq!(s1["session"]["event_count"], 5);
-    let (_, s2) = app.read(&seed, "/api/sessions/s2").await;
+    let s2 = app.read_ok(&seed, "/api/sessions/s2").await;
     assert_eq!(s2["errors"][0]["unhandled"], true, "{s2}");
     assert_eq!(s2["session"]["crashed"], true);
     // The project can also be chosen with the query parameter.
@@ -246,13 +243,13 @@ async fn tenants_never_see_each_other(backend: Backend) {
             204
         );
     }
-    let (_, a_events) = app.read(&a, "/api/events").await;
-    let (_, a_errors) = app.read(&a, "/api/errors").await;
-    let (_, b_events) = app.read(&b, "/api/events").await;
+    let a_events = app.read_ok(&a, "/api/events").await;
+    let a_errors = app.read_ok(&a, "/api/errors").await;
+    let b_events = app.read_ok(&b, "/api/events").await;
     assert_eq!(a_events["items"].as_array().unwrap().len(), 1);
     assert_eq!(a_events["items"][0]["name"], format!("only-{}", a.org_id));
     assert_eq!(b_events["items"][0]["name"], format!("only-{}", b.org_id));
-    let (_, a_session) = app.read(&a, "/api/sessions/shared").await;
+    let a_session = app.read_ok(&a, "/api/sessions/shared").await;
     assert_eq!(
         a_session["events"].as_array().unwrap().len(),
         1,
@@ -290,10 +287,10 @@ async fn tenants_never_see_each_other(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    let (_, group) = app.read(&a, &format!("/api/errors/{a_group}")).await;
+    let group = app.read_ok(&a, &format!("/api/errors/{a_group}")).await;
     assert_eq!(group["group"]["status"], "unresolved");
     // A's key cannot write into B's project: the key decides the project.
-    let (_, b_errors) = app.read(&b, "/api/errors").await;
+    let b_errors = app.read_ok(&b, "/api/errors").await;
     assert_eq!(b_errors["items"][0]["occurrences"], 1);
 }
 
@@ -305,7 +302,7 @@ async fn per_ip_limits_answer_429_with_retry_after(backend: Backend) {
     .await;
     let seed = app.seed("limited").await;
     for _ in 0..5 {
-        assert_eq!(app.read(&seed, "/api/events").await.0, 200);
+        app.read_ok(&seed, "/api/events").await;
     }
     let res = app
         .http
@@ -397,8 +394,7 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
         204
     );
 
-    let (status, series) = app.read(&seed, "/api/timeseries?range=24h").await;
-    assert_eq!(status, 200, "{series}");
+    let series = app.read_ok(&seed, "/api/timeseries?range=24h").await;
     assert_eq!(series["bucket_ms"], 3_600_000);
     let buckets = series["buckets"].as_array().unwrap();
     assert_eq!(buckets.len(), 24);
@@ -414,18 +410,18 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
         (16, 1, 2, 1, 0)
     );
 
-    let (_, names) = app.read(&seed, "/api/events/names?range=24h").await;
+    let names = app.read_ok(&seed, "/api/events/names?range=24h").await;
     let names = names["items"].as_array().unwrap();
     assert_eq!(names[0]["name"], "page_view");
     assert_eq!(names[0]["count"], 8);
     assert_eq!(names[0]["share"], 50.0);
-    let (_, prod) = app
-        .read(&seed, "/api/events/names?range=24h&environment=production")
+    let prod = app
+        .read_ok(&seed, "/api/events/names?range=24h&environment=production")
         .await;
     assert_eq!(prod["items"].as_array().unwrap().len(), 2, "{prod}");
 
-    let (_, props) = app
-        .read(&seed, "/api/events/properties?range=24h&name=page_view")
+    let props = app
+        .read_ok(&seed, "/api/events/properties?range=24h&name=page_view")
         .await;
     assert_eq!(props["properties"], json!(["path"]));
     assert_eq!(
@@ -435,7 +431,7 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
     let (status, missing) = app.read(&seed, "/api/events/properties?range=24h").await;
     assert_eq!(status, 400, "{missing}");
 
-    let (_, perf) = app.read(&seed, "/api/performance?range=24h").await;
+    let perf = app.read_ok(&seed, "/api/performance?range=24h").await;
     let ttfb = perf["vitals"]
         .as_array()
         .unwrap()
@@ -458,7 +454,7 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
         "p75 is the 1800 ms sample"
     );
 
-    let (_, options) = app.read(&seed, "/api/filter-options").await;
+    let options = app.read_ok(&seed, "/api/filter-options").await;
     assert_eq!(options["apps"], json!(["web"]));
     assert_eq!(options["environments"], json!(["production"]));
     assert_eq!(options["releases"], json!(["1.0"]));
@@ -468,16 +464,7 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
     );
 
     // The bell over the API: the new group, unread, then read.
-    let list = || async {
-        let res = app
-            .http
-            .get(app.url("/api/notifications"))
-            .bearer_auth(&seed.token)
-            .send()
-            .await
-            .unwrap();
-        res.json::<Value>().await.unwrap()
-    };
+    let list = || app.read_ok(&seed, "/api/notifications");
     let mut bell = list().await;
     for _ in 0..100 {
         if bell["unread"] == 1 {
@@ -489,18 +476,17 @@ async fn charts_and_breakdowns_add_up(backend: Backend) {
     assert_eq!(bell["unread"], 1, "{bell}");
     assert_eq!(bell["items"][0]["kind"], "new_issue");
     let id = bell["items"][0]["id"].as_str().unwrap().to_string();
-    let marked: Value = app
+    let res = app
         .http
         .post(app.url("/api/notifications/read"))
         .bearer_auth(&seed.token)
         .json(&json!({ "ids": [id, "not-mine"] }))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(marked["marked"], 1);
+    assert_eq!(res.status(), 200);
+    let marked: Value = res.json().await.unwrap();
+    assert_eq!(marked["marked"], 1, "{marked}");
     assert_eq!(list().await["unread"], 0);
 }
 
@@ -529,8 +515,7 @@ async fn open_sessions_and_groups_report_their_activity(backend: Backend) {
             .status(),
         204
     );
-    let (status, detail) = app.read(&seed, "/api/sessions/open").await;
-    assert_eq!(status, 200, "{detail}");
+    let detail = app.read_ok(&seed, "/api/sessions/open").await;
     let s = &detail["session"];
     assert_eq!(
         (&s["ended_at"], &s["duration_ms"]),
@@ -564,10 +549,9 @@ async fn open_sessions_and_groups_report_their_activity(backend: Backend) {
         "{g}"
     );
     let id = g["id"].as_str().unwrap();
-    let (status, detail) = app
-        .read(&seed, &format!("/api/errors/{id}?range=24h"))
+    let detail = app
+        .read_ok(&seed, &format!("/api/errors/{id}?range=24h"))
         .await;
-    assert_eq!(status, 200, "{detail}");
     assert_eq!(
         (&detail["occurrences_in_range"], &detail["affected_users"]),
         (&json!(3), &json!(2))
@@ -578,7 +562,7 @@ async fn open_sessions_and_groups_report_their_activity(backend: Backend) {
     assert!(all_pages(&app, &seed, &format!("/api/errors?{old}"), 10)
         .await
         .is_empty());
-    let (_, detail) = app.read(&seed, &format!("/api/errors/{id}?{old}")).await;
+    let detail = app.read_ok(&seed, &format!("/api/errors/{id}?{old}")).await;
     assert_eq!(
         (&detail["occurrences_in_range"], &detail["affected_users"]),
         (&json!(0), &json!(0))

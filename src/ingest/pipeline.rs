@@ -51,6 +51,9 @@ pub struct PipelineStats {
     pub commit_micros_total: AtomicU64,
     pub failed_jobs: AtomicU64,
     pub refused_full: AtomicU64,
+    /// Commits made through the SQLite writer's direct connection (a subset of
+    /// `commits`); stays 0 on PostgreSQL. Not on /metrics yet.
+    pub direct_commits: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -177,7 +180,7 @@ async fn writer(
     notify: Notifier,
 ) {
     let mut touched: HashMap<String, i64> = HashMap::new();
-    let mut committer = match Committer::start(db).await {
+    let mut committer = match Committer::start(db, stats.clone()).await {
         Ok(committer) => committer,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the ingest writer");
@@ -288,6 +291,7 @@ struct Committer {
     db: Db,
     direct: Option<DirectWriter>,
     rollups: RollupState,
+    stats: Arc<PipelineStats>,
     /// On SQLite, a runtime on a thread of its own for groups holding errors or
     /// sessions, which go through the writer's sqlx connection: each statement is a
     /// round trip to that connection's thread, and answered within the busy server
@@ -298,7 +302,7 @@ struct Committer {
 }
 
 impl Committer {
-    async fn start(db: Db) -> std::io::Result<Committer> {
+    async fn start(db: Db, stats: Arc<PipelineStats>) -> std::io::Result<Committer> {
         let direct = match db.direct_writer().await {
             Ok(direct) => direct,
             Err(e) => {
@@ -326,6 +330,7 @@ impl Committer {
             db,
             direct,
             rollups: RollupState::default(),
+            stats,
             pool_runtime,
         })
     }
@@ -351,6 +356,9 @@ impl Committer {
                     &increments,
                     now,
                 );
+                if outcome.is_ok() {
+                    self.stats.direct_commits.fetch_add(1, Ordering::Relaxed);
+                }
                 (group, increments, outcome)
             }
             _ => {

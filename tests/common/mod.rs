@@ -215,7 +215,28 @@ impl TestApp {
             .expect("request")
     }
 
-    /// GET on the read API as `seed`, returning status and JSON body.
+    /// Sends an ingest request with `key` and expects it accepted (`204`); panics
+    /// with the route and the answer otherwise.
+    pub async fn ingest_ok(&self, path: &str, key: &str, body: &Value) {
+        let res = self.post_json(path, key, body).await;
+        let status = res.status().as_u16();
+        if status != 204 {
+            let answer = res.text().await.unwrap_or_default();
+            panic!("POST {path}: expected 204, got {status}: {answer}");
+        }
+    }
+
+    /// GET on the read API as `seed`, expecting `200`: the JSON body. Panics with the
+    /// URL, the status and the body otherwise, so that no assertion on the body can
+    /// pass on an error answer.
+    pub async fn read_ok(&self, seed: &Seed, path_and_query: &str) -> Value {
+        let (status, body) = self.read(seed, path_and_query).await;
+        assert_eq!(status, 200, "GET {path_and_query}: {body}");
+        body
+    }
+
+    /// GET on the read API as `seed`, returning status and JSON body: for the checks
+    /// of a refusal. Where success is expected, use `read_ok`.
     pub async fn read(&self, seed: &Seed, path_and_query: &str) -> (u16, Value) {
         let res = self
             .http

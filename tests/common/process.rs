@@ -82,6 +82,13 @@ pub fn cli_env(
     (status.success(), json, String::from_utf8(stderr).unwrap())
 }
 
+/// Runs a CLI command with `--json` that must succeed; returns its JSON output.
+pub fn cli_ok(db: &TestDb, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+    let (ok, json, stderr) = cli(db, args, stdin);
+    assert!(ok, "{args:?} failed: {stderr}");
+    json
+}
+
 pub struct Server {
     pub child: Child,
     pub base: String,

@@ -89,6 +89,25 @@ impl Web {
         .await
     }
 
+    /// GET, expecting `200`.
+    pub async fn get_ok(&self, path: &str) -> Page {
+        Self::expect_ok(path, self.get(path).await)
+    }
+
+    /// `visit`, expecting the page it ends on to be `200`.
+    pub async fn visit_ok(&self, path: &str) -> Page {
+        Self::expect_ok(path, self.visit(path).await)
+    }
+
+    fn expect_ok(path: &str, page: Page) -> Page {
+        assert_eq!(
+            page.status, 200,
+            "{path} (to {:?}): {}",
+            page.location, page.body
+        );
+        page
+    }
+
     /// GET, following redirects, as a person clicking a link would end up.
     pub async fn visit(&self, path: &str) -> Page {
         let mut page = self.get(path).await;
@@ -103,7 +122,7 @@ impl Web {
 
     /// Signs up (the first user, or with open registration) and returns the landing page.
     pub async fn sign_up(&self, email: &str, password: &str, org: &str) -> Page {
-        let form = self.get("/signup").await;
+        let form = self.get_ok("/signup").await;
         let csrf = form.csrf();
         self.post(
             "/signup",
@@ -119,7 +138,7 @@ impl Web {
     }
 
     pub async fn log_in(&self, email: &str, password: &str) -> Page {
-        let form = self.get("/login").await;
+        let form = self.get_ok("/login").await;
         let csrf = form.csrf();
         self.post(
             "/login",
