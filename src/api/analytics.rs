@@ -3,8 +3,8 @@
 //! the signed-in user's notifications.
 
 use super::problem::ApiResult;
-use super::read::{reader, Range};
 use super::security::ApiAuth;
+use super::telemetry::{reader, Range};
 use super::ApiTags;
 use crate::domain::timerange::Window;
 use crate::domain::timeutil::format_rfc3339_ms;

@@ -4,16 +4,23 @@ pub mod analytics;
 pub mod auth;
 pub mod body;
 pub mod context;
+pub mod errors;
+pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod invites;
 pub mod json;
 pub mod notifications;
 pub mod orgs;
+pub mod overview;
 pub mod problem;
-pub mod read;
+pub mod projects;
 pub mod responses;
 pub mod security;
+pub mod sessions;
 pub mod spec;
+pub mod telemetry;
+pub mod tokens;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -34,11 +41,17 @@ pub enum ApiTags {
 pub type Apis = (
     health::HealthApi,
     ingest::IngestApi,
-    read::ReadApi,
+    overview::OverviewApi,
+    events::EventsApi,
+    errors::ErrorsApi,
+    sessions::SessionsApi,
     analytics::AnalyticsApi,
     auth::AuthApi,
+    tokens::TokensApi,
     notifications::NotificationsApi,
     orgs::OrgsApi,
+    invites::InvitesApi,
+    projects::ProjectsApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -46,11 +59,17 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             health::HealthApi,
             ingest::IngestApi,
-            read::ReadApi,
+            overview::OverviewApi,
+            events::EventsApi,
+            errors::ErrorsApi,
+            sessions::SessionsApi,
             analytics::AnalyticsApi,
             auth::AuthApi,
+            tokens::TokensApi,
             notifications::NotificationsApi,
             orgs::OrgsApi,
+            invites::InvitesApi,
+            projects::ProjectsApi,
         ),
         "Telemetry Tracker",
         env!("CARGO_PKG_VERSION"),

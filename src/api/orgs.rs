@@ -1,4 +1,4 @@
-//! Organizations, members, invites, the audit log, projects and API keys.
+//! Organizations, their members and their audit log.
 
 use super::context::caller;
 use super::json::ApiJson;
@@ -8,11 +8,9 @@ use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::rbac::Role;
 use crate::domain::timeutil::format_rfc3339_ms;
-use crate::service::invites;
 use crate::service::orgs;
-use crate::service::projects;
 use crate::state::SharedState;
-use crate::store::{ApiKeyRow, AuditRow, InviteRow, MemberRow, OrgRow, ProjectRow};
+use crate::store::{AuditRow, MemberRow, OrgRow};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
@@ -47,7 +45,7 @@ pub struct Org {
     pub role: Option<String>,
 }
 
-fn org(o: OrgRow, role: Option<Role>) -> Org {
+pub(super) fn org(o: OrgRow, role: Option<Role>) -> Org {
     Org {
         id: o.id,
         name: o.name,
@@ -91,65 +89,6 @@ pub struct RoleBody {
 }
 
 #[derive(Debug, Object)]
-pub struct InviteBody {
-    #[oai(validator(max_length = 254))]
-    pub email: String,
-    pub role: RoleName,
-}
-
-#[derive(Debug, Object)]
-pub struct Invite {
-    pub id: String,
-    pub email: String,
-    pub role: String,
-    pub created_at: String,
-    pub expires_at: String,
-}
-
-impl From<InviteRow> for Invite {
-    fn from(i: InviteRow) -> Self {
-        Invite {
-            id: i.id,
-            email: i.email,
-            role: i.role,
-            created_at: format_rfc3339_ms(i.created_at),
-            expires_at: format_rfc3339_ms(i.expires_at),
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct CreatedInvite {
-    pub invite: Invite,
-    /// Whether the invite was emailed.
-    pub emailed: bool,
-    /// The accept link, returned when the server cannot send mail so the owner can pass it on.
-    pub link: Option<String>,
-}
-
-fn created_invite(c: invites::CreatedInvite) -> CreatedInvite {
-    CreatedInvite {
-        invite: c.invite.into(),
-        link: (!c.emailed).then_some(c.link),
-        emailed: c.emailed,
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct InvitePreview {
-    pub org_name: String,
-    pub email: String,
-    pub role: String,
-    pub expires_at: String,
-}
-
-#[derive(Debug, Object)]
-pub struct AcceptBody {
-    #[oai(validator(max_length = 200))]
-    pub token: String,
-}
-
-#[derive(Debug, Object)]
 pub struct AuditEntry {
     pub id: String,
     pub action: String,
@@ -183,78 +122,9 @@ pub struct AuditPage {
     pub next_before: Option<i64>,
 }
 
-#[derive(Debug, Object)]
-pub struct Project {
-    pub id: String,
-    pub org_id: String,
-    pub name: String,
-    pub slug: String,
-    pub created_at: String,
-}
-
-impl From<ProjectRow> for Project {
-    fn from(p: ProjectRow) -> Self {
-        Project {
-            id: p.id,
-            org_id: p.org_id,
-            name: p.name,
-            slug: p.slug,
-            created_at: format_rfc3339_ms(p.created_at),
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct NewKey {
-    #[oai(validator(max_length = 120))]
-    pub label: Option<String>,
-    /// Accept only events whose `app` is this label.
-    #[oai(validator(max_length = 128))]
-    pub app: Option<String>,
-    /// Days until the key stops working; none: it never expires.
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
-    pub expires_in_days: Option<u32>,
-}
-
-#[derive(Debug, Object)]
-pub struct CreatedKeyBody {
-    pub id: String,
-    /// The full key, shown only this once.
-    pub key: String,
-    pub prefix: String,
-}
-
-#[derive(Debug, Object)]
-pub struct ApiKey {
-    pub id: String,
-    pub prefix: String,
-    pub label: Option<String>,
-    pub app: Option<String>,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
-
-impl From<ApiKeyRow> for ApiKey {
-    fn from(k: ApiKeyRow) -> Self {
-        ApiKey {
-            id: k.id,
-            prefix: format!("tt_live_{}", k.public_id),
-            label: k.label,
-            app: k.allowed_app,
-            created_at: format_rfc3339_ms(k.created_at),
-            last_used_at: k.last_used_at.map(format_rfc3339_ms),
-            expires_at: k.expires_at.map(format_rfc3339_ms),
-            revoked_at: k.revoked_at.map(format_rfc3339_ms),
-        }
-    }
-}
-
 pub struct OrgsApi;
 
 #[OpenApi(tag = "ApiTags::Organizations")]
-#[allow(clippy::too_many_arguments)]
 impl OrgsApi {
     /// Organizations the caller belongs to, with their role.
     #[oai(path = "/api/orgs", method = "get")]
@@ -407,113 +277,6 @@ impl OrgsApi {
         Ok(NoContent::NoContent)
     }
 
-    /// Pending invites (OWNER).
-    #[oai(path = "/api/orgs/:org_id/invites", method = "get")]
-    async fn invites(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        org_id: Path<String>,
-    ) -> ApiResult<Json<Vec<Invite>>> {
-        let (who, _) = caller(&state, &auth, req).await?;
-        Ok(Json(
-            invites::invites(&state, &who, &org_id.0)
-                .await?
-                .into_iter()
-                .map(Invite::from)
-                .collect(),
-        ))
-    }
-
-    /// Invite by email (OWNER): a single-use link valid for 7 days.
-    #[oai(path = "/api/orgs/:org_id/invites", method = "post")]
-    async fn invite(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        org_id: Path<String>,
-        body: ApiJson<InviteBody>,
-    ) -> ApiResult<Created<CreatedInvite>> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        let body = body.parse()?;
-        let c = invites::invite(
-            &state,
-            &who,
-            &org_id.0,
-            &body.email,
-            body.role.into(),
-            &meta,
-        )
-        .await?;
-        Ok(Created::Created(Json(created_invite(c))))
-    }
-
-    /// Revoke a pending invite (OWNER).
-    #[oai(path = "/api/orgs/:org_id/invites/:invite_id", method = "delete")]
-    async fn revoke_invite(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        org_id: Path<String>,
-        invite_id: Path<String>,
-    ) -> ApiResult<NoContent> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        invites::revoke_invite(&state, &who, &org_id.0, &invite_id.0, &meta).await?;
-        Ok(NoContent::NoContent)
-    }
-
-    /// Send a pending invite again with a fresh link and 7 more days (OWNER).
-    #[oai(path = "/api/orgs/:org_id/invites/:invite_id/resend", method = "post")]
-    async fn resend_invite(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        org_id: Path<String>,
-        invite_id: Path<String>,
-    ) -> ApiResult<Json<CreatedInvite>> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        Ok(Json(created_invite(
-            invites::resend_invite(&state, &who, &org_id.0, &invite_id.0, &meta).await?,
-        )))
-    }
-
-    /// What an invite link offers (no login needed; the token is the secret).
-    #[oai(path = "/api/invites/:token", method = "get")]
-    async fn invite_preview(
-        &self,
-        state: Data<&SharedState>,
-        token: Path<String>,
-    ) -> ApiResult<Json<InvitePreview>> {
-        let (invite, o) = invites::invite_preview(&state, &token.0).await?;
-        Ok(Json(InvitePreview {
-            org_name: o.name,
-            email: invite.email,
-            role: invite.role,
-            expires_at: format_rfc3339_ms(invite.expires_at),
-        }))
-    }
-
-    /// Accept an invite as the logged-in user (its email must match). New users
-    /// accept by registering with `invite_token`.
-    #[oai(path = "/api/invites/accept", method = "post")]
-    async fn accept_invite(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        body: ApiJson<AcceptBody>,
-    ) -> ApiResult<Json<Org>> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        let body = body.parse()?;
-        let o = invites::accept_invite(&state, &who, &body.token, &meta).await?;
-        let (o, role) = orgs::get_org(&state, &who, &o.id).await?;
-        Ok(Json(org(o, Some(role))))
-    }
-
     /// Who did what, newest first (OWNER).
     #[oai(path = "/api/orgs/:org_id/audit-log", method = "get")]
     async fn audit_log(
@@ -535,155 +298,5 @@ impl OrgsApi {
             items: rows.into_iter().map(AuditEntry::from).collect(),
             next_before,
         }))
-    }
-
-    #[oai(path = "/api/orgs/:org_id/projects", method = "get")]
-    async fn projects(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        org_id: Path<String>,
-    ) -> ApiResult<Json<Vec<Project>>> {
-        let (who, _) = caller(&state, &auth, req).await?;
-        Ok(Json(
-            projects::projects(&state, &who, &org_id.0)
-                .await?
-                .into_iter()
-                .map(Project::from)
-                .collect(),
-        ))
-    }
-
-    /// Create a project (EDITOR or OWNER); the plan bounds projects per organization.
-    #[oai(path = "/api/orgs/:org_id/projects", method = "post")]
-    async fn create_project(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        org_id: Path<String>,
-        body: ApiJson<NameBody>,
-    ) -> ApiResult<Created<Project>> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        let body = body.parse()?;
-        Ok(Created::Created(Json(
-            projects::create_project(&state, &who, &org_id.0, &body.name, &meta)
-                .await?
-                .into(),
-        )))
-    }
-
-    #[oai(path = "/api/projects/:project_id", method = "get")]
-    async fn project(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        project_id: Path<String>,
-    ) -> ApiResult<Json<Project>> {
-        let (who, _) = caller(&state, &auth, req).await?;
-        Ok(Json(
-            projects::get_project(&state, &who, &project_id.0)
-                .await?
-                .into(),
-        ))
-    }
-
-    /// Rename a project (EDITOR or OWNER).
-    #[oai(path = "/api/projects/:project_id", method = "patch")]
-    async fn rename_project(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        project_id: Path<String>,
-        body: ApiJson<NameBody>,
-    ) -> ApiResult<Json<Project>> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        let body = body.parse()?;
-        Ok(Json(
-            projects::rename_project(&state, &who, &project_id.0, &body.name, &meta)
-                .await?
-                .into(),
-        ))
-    }
-
-    /// Delete a project (OWNER). Soft: its keys stop working at once.
-    #[oai(path = "/api/projects/:project_id", method = "delete")]
-    async fn delete_project(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        project_id: Path<String>,
-    ) -> ApiResult<NoContent> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        projects::delete_project(&state, &who, &project_id.0, &meta).await?;
-        Ok(NoContent::NoContent)
-    }
-
-    /// A project's API keys, never their secrets (EDITOR or OWNER).
-    #[oai(path = "/api/projects/:project_id/keys", method = "get")]
-    async fn keys(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        project_id: Path<String>,
-    ) -> ApiResult<Json<Vec<ApiKey>>> {
-        let (who, _) = caller(&state, &auth, req).await?;
-        Ok(Json(
-            projects::api_keys(&state, &who, &project_id.0)
-                .await?
-                .into_iter()
-                .map(ApiKey::from)
-                .collect(),
-        ))
-    }
-
-    /// Create an API key (EDITOR or OWNER); the full key is shown once.
-    #[oai(path = "/api/projects/:project_id/keys", method = "post")]
-    async fn create_key(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        project_id: Path<String>,
-        body: ApiJson<NewKey>,
-    ) -> ApiResult<Created<CreatedKeyBody>> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        let body = body.parse()?;
-        let b = &body;
-        let k = projects::create_api_key(
-            &state,
-            &who,
-            &project_id.0,
-            b.label.as_deref(),
-            b.app.as_deref(),
-            b.expires_in_days,
-            &meta,
-        )
-        .await?;
-        Ok(Created::Created(Json(CreatedKeyBody {
-            id: k.id,
-            key: k.key,
-            prefix: k.prefix,
-        })))
-    }
-
-    /// Revoke an API key at once (EDITOR or OWNER).
-    #[oai(path = "/api/projects/:project_id/keys/:key_id", method = "delete")]
-    async fn revoke_key(
-        &self,
-        state: Data<&SharedState>,
-        auth: ApiAuth,
-        req: &Request,
-        project_id: Path<String>,
-        key_id: Path<String>,
-    ) -> ApiResult<NoContent> {
-        let (who, meta) = caller(&state, &auth, req).await?;
-        projects::revoke_api_key(&state, &who, &project_id.0, &key_id.0, &meta).await?;
-        Ok(NoContent::NoContent)
     }
 }
