@@ -6,6 +6,7 @@ use crate::config::{DbConfig, ServeConfig};
 use crate::domain::plans::Plan;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::service::{accounts, retention};
+use crate::store::sqlite_file;
 use crate::store::Db;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -230,10 +231,28 @@ pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
         .as_deref()
         .map(str::trim)
         .filter(|u| !u.is_empty());
+    let default_file = cfg.data_dir.join("telemetry.db");
+    if url.is_none() && !cfg.init {
+        if let Some(evidence) = sqlite_file::missing_database(&default_file) {
+            anyhow::bail!(
+                "{} is missing, but {} held a database ({evidence}). Restore it from a backup \
+                 (docs/OPERATIONS.md), or pass --init to start over with an empty database.",
+                default_file.display(),
+                cfg.data_dir.display()
+            );
+        }
+    }
     let db = Db::connect_with(url, &cfg.data_dir, sync, &cfg.pool())
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     db.migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if url.is_none() {
+        // Best effort: without it a later loss of the file looks like a first start.
+        let _ = std::fs::write(
+            cfg.data_dir.join(sqlite_file::MARKER),
+            "A Telemetry Tracker database lives in this directory (telemetry.db).\n",
+        );
+    }
     Ok(db)
 }
 

@@ -50,6 +50,11 @@ pub struct DbConfig {
     )]
     pub sqlite_synchronous: SyncMode,
 
+    /// Create a new, empty SQLite database even though the data directory shows that
+    /// one lived there (its file is missing). Without it such a start is refused.
+    #[arg(long, global = true)]
+    pub init: bool,
+
     /// Most database connections this process opens (default: 16 on PostgreSQL, 8
     /// on SQLite). N processes on one PostgreSQL need N times this below its
     /// `max_connections`.
@@ -88,8 +93,9 @@ pub struct DbConfig {
     )]
     pub database_connect_wait_secs: u64,
 
-    /// Connect through PgBouncer in transaction mode: no named prepared statements,
-    /// no session parameters.
+    /// Connect through PgBouncer in transaction mode (1.21 or later, with
+    /// `max_prepared_statements` set, which carries prepared statements across its
+    /// server connections): no session parameters, no statement cache.
     #[arg(long, env = "DATABASE_PGBOUNCER", default_value_t = false, global = true, action = clap::ArgAction::Set)]
     pub database_pgbouncer: bool,
 }
@@ -246,8 +252,8 @@ pub struct ServeConfig {
     )]
     pub email_from: String,
 
-    /// This process's name in job records and logs (default: host:pid). Unique per
-    /// process when several share one database.
+    /// This process's name in job records, /metrics and its start-up log line
+    /// (default: host:pid). Unique per process when several share one database.
     #[arg(long, env = "TELEMETRY_INSTANCE_ID")]
     pub instance_id: Option<String>,
 
@@ -273,6 +279,13 @@ pub struct ServeConfig {
     /// Seconds a client may take, from its first bytes, to send a request's headers.
     #[arg(long, env = "TELEMETRY_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
+
+    /// Seconds the server may take to answer a request once it has its body (the
+    /// database's answers included); past it the answer is 503 with Retry-After, and
+    /// an ingest item not yet written by then is not written at all, so a client's
+    /// retry cannot make a duplicate.
+    #[arg(long, env = "TELEMETRY_REQUEST_DEADLINE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_deadline_secs: u64,
 
     /// Seconds a client may take to send a request's body; slower bodies get 408.
     #[arg(long, env = "TELEMETRY_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]

@@ -96,6 +96,8 @@ pub fn build_state(
         outbox,
         queue,
         refusals: Default::default(),
+        database_file: Default::default(),
+        database_lost: Default::default(),
     })
 }
 

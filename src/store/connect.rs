@@ -18,8 +18,9 @@ pub(super) async fn postgres(url: &str, s: &PoolSettings) -> StoreResult<PgPool>
     let mut opts = PgConnectOptions::from_str(url)?
         .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT);
     if s.pgbouncer {
-        // PgBouncer hands each transaction any server connection: named statements
-        // would be missing there, and it refuses unknown start-up parameters.
+        // PgBouncer hands each transaction any server connection and refuses unknown
+        // start-up parameters; it carries the driver's prepared statements across
+        // them itself (`max_prepared_statements`), so none are cached here.
         opts = opts.statement_cache_capacity(0);
     } else {
         // Counting distinct users over a year of roll-ups hashes or sorts a few

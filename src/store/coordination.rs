@@ -127,6 +127,17 @@ impl Db {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
+    /// A write that changes nothing, proving the database takes writes (file
+    /// writable, disk not full, a connection to be had).
+    pub async fn probe_write(&self) -> StoreResult<()> {
+        on_db!(self, |pool| {
+            sqlx::query("UPDATE cache_generation SET generation = generation WHERE id = 1")
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn cache_generation(&self) -> StoreResult<i64> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT generation FROM cache_generation WHERE id = 1"

@@ -13,7 +13,7 @@ use super::rollup_write::{
     conflict_clause, insert_head, push_event_rollups, Bind, EventRollups, OnConflict, RowSink,
 };
 use super::{Db, StoreResult};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub struct DirectWriter {
     conn: Connection,
@@ -41,7 +41,13 @@ impl Db {
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(pool)
             .await?;
-        let conn = Connection::open(file)?;
+        // Never creates the file: a database deleted under us is a fault.
+        let conn = Connection::open_with_flags(
+            file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
         conn.busy_timeout(super::SQLITE_BUSY_TIMEOUT)?;
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {synchronous};

@@ -28,7 +28,7 @@ impl Fault {
             Fault::Unreachable => "the database cannot be reached",
             Fault::DiskFull => "the database's disk is full",
             Fault::ReadOnly => "the database is read-only",
-            Fault::Missing => "the database file is missing",
+            Fault::Missing => "the database file is missing or was replaced",
             Fault::Busy => "the database is busy",
             Fault::Exhausted => "the database has no capacity left (too many clients)",
         }

@@ -22,6 +22,7 @@ mod projects;
 mod rollup_write;
 mod rollups;
 mod sessions;
+pub mod sqlite_file;
 mod tokens;
 mod usage;
 mod users;
@@ -190,7 +191,6 @@ impl Db {
     ) -> StoreResult<Db> {
         let opts = opts
             .log_slow_statements(log::LevelFilter::Info, SLOW_STATEMENT)
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match sync {
                 SyncMode::Normal => SqliteSynchronous::Normal,
@@ -205,6 +205,23 @@ impl Db {
             // A WAL that grew during a burst is cut back to this size once it restarts.
             .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
             .pragma("temp_store", "memory");
+        // The file is created here, at start-up, or never: a connection opened while
+        // serving (the pool grows, a connection is replaced) must fail on a deleted
+        // file rather than create an empty, unmigrated one.
+        let in_memory = opts.get_filename().as_os_str().is_empty()
+            || opts.get_filename().to_string_lossy().contains(":memory:")
+            || opts
+                .get_filename()
+                .to_string_lossy()
+                .starts_with("file::memory:");
+        if !in_memory {
+            use sqlx::Connection;
+            sqlx::SqliteConnection::connect_with(&opts.clone().create_if_missing(true))
+                .await?
+                .close()
+                .await?;
+        }
+        let opts = opts.create_if_missing(in_memory);
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections.unwrap_or(8))
             .min_connections(settings.min_connections.max(1))

@@ -11,6 +11,7 @@ use super::rollup_write::{
 use super::{Db, StoreResult};
 use crate::domain::vitals::VitalSample;
 pub use sessions::SessionState;
+use sqlx::pool::PoolConnection;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone)]
@@ -133,38 +134,61 @@ impl Db {
         rollups: &EventRollups,
         now: i64,
     ) -> WriteOutcome {
-        let mut summary = WriteSummary::default();
-        let mut stored = StoredRollups::default();
         let mut tx = Tx::begin(self).await?;
-        insert_events(&mut tx, items, now).await?;
-        let occurrences = errors::of(items);
-        let groups = errors::upsert_groups(&mut tx, &occurrences, &mut summary).await?;
-        let devices = errors::mark_sessions(&mut tx, &occurrences, &mut stored).await?;
-        errors::insert_occurrences(&mut tx, &occurrences, &groups, &devices, now, &mut stored)
-            .await?;
-        let created = sessions::write(&mut tx, items, now, &mut stored).await?;
-        let usage = usage(items, &created);
-        on_tx!(&mut tx, |t| {
-            let mut statements = Statements::new();
-            push_bookkeeping(&mut statements, &usage, new_apps, used_keys, now)?;
-            push_event_rollups(&mut statements, rollups, now)?;
-            push_stored_rollups(&mut statements, &stored)?;
-            for qb in &mut statements.0 {
-                qb.build().execute(&mut **t).await?;
+        let written = write_phases(&mut tx, items, new_apps, used_keys, rollups, now).await;
+        match written {
+            Ok(summary) => {
+                tx.commit().await?;
+                Ok(summary)
             }
-        });
-        tx.commit().await?;
-        Ok(summary)
+            Err(e) => {
+                tx.abort().await;
+                Err(e)
+            }
+        }
     }
 }
 
-/// The group's transaction on either backend; the phases below run in it.
-pub(super) enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+async fn write_phases(
+    tx: &mut Tx,
+    items: &[WriteItem<'_>],
+    new_apps: &[(String, String)],
+    used_keys: &[&str],
+    rollups: &EventRollups,
+    now: i64,
+) -> WriteOutcome {
+    let mut summary = WriteSummary::default();
+    let mut stored = StoredRollups::default();
+    insert_events(tx, items, now).await?;
+    let occurrences = errors::of(items);
+    let groups = errors::upsert_groups(tx, &occurrences, &mut summary).await?;
+    let devices = errors::mark_sessions(tx, &occurrences, &mut stored).await?;
+    errors::insert_occurrences(tx, &occurrences, &groups, &devices, now, &mut stored).await?;
+    let created = sessions::write(tx, items, now, &mut stored).await?;
+    let usage = usage(items, &created);
+    on_tx!(tx, |t| {
+        let mut statements = Statements::new();
+        push_bookkeeping(&mut statements, &usage, new_apps, used_keys, now)?;
+        push_event_rollups(&mut statements, rollups, now)?;
+        push_stored_rollups(&mut statements, &stored)?;
+        for qb in &mut statements.0 {
+            qb.build().execute(&mut **t).await?;
+        }
+    });
+    Ok(summary)
 }
 
-/// Runs `$body` with `$t` bound to the backend's transaction, so each phase's SQL is
+/// The group's transaction on either backend, on a connection of its own; the
+/// phases below run in it. Begun and ended with plain statements so that a commit
+/// the database refuses (a full disk) cannot leave the connection inside a
+/// transaction for the next group: it is rolled back, or closed when even that
+/// fails, and the pool opens a fresh one.
+pub(super) enum Tx {
+    Sqlite(PoolConnection<sqlx::Sqlite>),
+    Postgres(PoolConnection<sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$t` bound to the backend's connection, so each phase's SQL is
 /// written once for both.
 macro_rules! on_tx {
     ($tx:expr, |$t:ident| $body:expr) => {
@@ -181,18 +205,47 @@ impl Tx {
         // On SQLite the write lock is taken at once: a deferred transaction that
         // reads first cannot upgrade once another connection (the bell's inserts, a
         // dashboard change) has committed, and fails instead of waiting.
-        Ok(match db {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        })
+        let mut tx = match db {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.acquire().await?),
+        };
+        let begin = if tx.is_postgres() {
+            "BEGIN"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        if let Err(e) = tx.run(begin).await {
+            tx.abort().await;
+            return Err(e);
+        }
+        Ok(tx)
     }
 
-    async fn commit(self) -> StoreResult<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
-        }
+    async fn run(&mut self, statement: &str) -> StoreResult<()> {
+        on_tx!(self, |t| {
+            sqlx::query(statement).execute(&mut **t).await?;
+        });
         Ok(())
+    }
+
+    async fn commit(mut self) -> StoreResult<()> {
+        match self.run("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls back; a connection that cannot even do that is closed, not reused.
+    async fn abort(mut self) {
+        if self.run("ROLLBACK").await.is_err() {
+            let _ = match self {
+                Tx::Sqlite(conn) => conn.close().await,
+                Tx::Postgres(conn) => conn.close().await,
+            };
+        }
     }
 
     pub(super) fn is_postgres(&self) -> bool {

@@ -1,0 +1,83 @@
+//! The SQLite file as the running server knows it. It is created only at start-up
+//! (connections opened later never create one), and it is watched: deleted or
+//! replaced under a running server, it is a fault to report, not a fresh install.
+
+use super::faults::Fault;
+use super::{Db, StoreResult};
+use std::path::{Path, PathBuf};
+
+/// The file a database was opened on: its path and, on Unix, its device and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub path: PathBuf,
+    id: (u64, u64),
+}
+
+impl FileIdentity {
+    pub fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        let meta = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            path: path.to_path_buf(),
+            id: identity(&meta),
+        })
+    }
+
+    /// Whether the path still names the file that was opened.
+    pub fn check(&self) -> Result<(), Fault> {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if identity(&meta) == self.id => Ok(()),
+            _ => Err(Fault::Missing),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    (meta.len(), 0)
+}
+
+impl Db {
+    /// The SQLite file behind the pool; `None` on PostgreSQL and in memory.
+    pub async fn sqlite_file(&self) -> StoreResult<Option<FileIdentity>> {
+        let Db::Sqlite(pool) = self else {
+            return Ok(None);
+        };
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(pool)
+                .await?;
+        if file.is_empty() {
+            return Ok(None);
+        }
+        Ok(FileIdentity::of(Path::new(&file)).ok())
+    }
+}
+
+/// Left in the data directory once a database was created there, so that a missing
+/// database file is told apart from a first start.
+pub const MARKER: &str = ".telemetry-tracker";
+
+/// Why start-up must not create `file`: it is missing, but its data directory shows
+/// a database lived there (the marker, or a WAL or shared-memory file left behind).
+pub fn missing_database(file: &Path) -> Option<String> {
+    if file.exists() {
+        return None;
+    }
+    let dir = file.parent()?;
+    let name = file.file_name()?.to_string_lossy().to_string();
+    let evidence: Vec<String> = [
+        MARKER.to_string(),
+        format!("{name}-wal"),
+        format!("{name}-shm"),
+    ]
+    .into_iter()
+    .filter(|f| dir.join(f).exists())
+    .collect();
+    (!evidence.is_empty()).then(|| evidence.join(", "))
+}

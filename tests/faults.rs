@@ -1,0 +1,305 @@
+//! Faults of the SQLite file under a running server, tested on the real binary:
+//! a deleted database is refused (503, `/health` red, no new empty file) and not
+//! recreated at the next start without `--init`; a full disk answers 503 and heals
+//! by itself once space is freed, on every ingest route, with every acknowledged
+//! item stored.
+
+mod common;
+
+use common::process::{command, Server};
+use common::{Backend, TestDb};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use telemetry_tracker::clock::Clock;
+use telemetry_tracker::service::accounts;
+
+struct Seeded {
+    key: String,
+    token: String,
+    project_id: String,
+}
+
+async fn seed(db: &TestDb) -> Seeded {
+    let store = db.open().await;
+    let clock = Clock::default();
+    let user = accounts::create_user(
+        &store,
+        &clock,
+        "ada@example.com",
+        "correct horse battery",
+        Some("Acme"),
+    )
+    .await
+    .unwrap();
+    let project = accounts::create_project(&store, &clock, &user.org.unwrap().id, "Web")
+        .await
+        .unwrap();
+    let key = accounts::create_api_key(&store, &clock, &project.id, None, None, None)
+        .await
+        .unwrap();
+    let token = accounts::create_token(&store, &clock, "ada@example.com", None)
+        .await
+        .unwrap();
+    store.close().await;
+    Seeded {
+        key: key.key,
+        token: token.token,
+        project_id: project.id,
+    }
+}
+
+async fn health(http: &reqwest::Client, server: &Server) -> (u16, Value) {
+    let res = http
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn ingest(
+    http: &reqwest::Client,
+    server: &Server,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> u16 {
+    http.post(format!("{}{path}", server.base))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Waits (at most `limit`) until `/health` answers `want`; returns its body.
+async fn health_becomes(
+    http: &reqwest::Client,
+    server: &Server,
+    want: u16,
+    limit: Duration,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, body) = health(http, server).await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "/health still {status} after {limit:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn database_files(dir: &Path) -> Vec<PathBuf> {
+    ["telemetry.db", "telemetry.db-wal", "telemetry.db-shm"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_database_is_a_fault_not_a_fresh_install() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let s = seed(&db).await;
+    let server = Server::start(&db, &[("HEALTH_CHECK_DATABASE", "true")]).await;
+    let http = reqwest::Client::new();
+    let event = json!({ "app": "web", "name": "before" });
+    assert_eq!(
+        ingest(&http, &server, &s.key, "/ingest/event", &event).await,
+        204
+    );
+
+    for f in database_files(&db.data_dir()) {
+        let _ = std::fs::remove_file(f);
+    }
+    let deleted = Instant::now();
+    let body = health_becomes(&http, &server, 503, Duration::from_secs(3)).await;
+    assert!(
+        deleted.elapsed() < Duration::from_millis(1_500),
+        "noticed after {:?}",
+        deleted.elapsed()
+    );
+    assert_eq!(body["database"], "error");
+    assert!(
+        body["reason"].as_str().unwrap().contains("replaced"),
+        "{body}"
+    );
+    // From then on (the writer looks every 100 ms) nothing is acknowledged into the
+    // unlinked file, and nothing reads from it.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    for _ in 0..5 {
+        assert_eq!(
+            ingest(&http, &server, &s.key, "/ingest/event", &event).await,
+            503
+        );
+    }
+    let res = http
+        .get(format!("{}/api/overview", server.base))
+        .bearer_auth(&s.token)
+        .header("X-Project-Id", &s.project_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !db.data_dir().join("telemetry.db").exists(),
+        "no new empty database"
+    );
+    drop(server);
+
+    // The next start refuses to begin again from nothing, unless told to.
+    let out = command(&db)
+        .arg("migrate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is missing") && err.contains("--init"),
+        "{err}"
+    );
+    assert!(!db.data_dir().join("telemetry.db").exists());
+    let out = command(&db).args(["--init", "migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.data_dir().join("telemetry.db").exists());
+}
+
+/// A tmpfs of a few MiB mounted on the data directory (needs root; CI runs as root).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, mib: u32) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+
+    /// Fills what is left with a file; returns its path.
+    fn fill(&self) -> PathBuf {
+        let filler = self.0.join("filler");
+        let _ = std::process::Command::new("dd")
+            .args(["if=/dev/zero", "bs=64k"])
+            .arg(format!("of={}", filler.display()))
+            .stderr(Stdio::null())
+            .status();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_and_heals_without_a_restart() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let Some(disk) = SmallDisk::mount(&db.data_dir(), 16) else {
+        let uid = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .unwrap()
+            .stdout;
+        assert_ne!(
+            uid.trim_ascii(),
+            b"0",
+            "mounting a tmpfs failed although running as root"
+        );
+        eprintln!("not root: cannot mount a small filesystem; the disk-full test did not run");
+        return;
+    };
+    let s = seed(&db).await;
+    let server = Server::start(&db, &[("HEALTH_CHECK_DATABASE", "true")]).await;
+    let http = reqwest::Client::new();
+    let filler = disk.fill();
+
+    // Writes fail once the last pages are used: every answer is 204 (stored) or 503.
+    let big = "x".repeat(4_000);
+    let mut stored = 0;
+    let mut refused = 0;
+    for i in 0..400 {
+        let status = ingest(&http, &server, &s.key, "/ingest/error", &json!({ "app": "web", "message": format!("boom {i} {big}"), "session_id": format!("s{i}") })).await;
+        match status {
+            204 => stored += 1,
+            503 => refused += 1,
+            other => panic!("answer {other} on a full disk"),
+        }
+        if refused >= 5 {
+            break;
+        }
+    }
+    assert!(refused >= 5, "the disk never filled ({stored} stored)");
+    let body = health_becomes(&http, &server, 503, Duration::from_secs(5)).await;
+    assert!(
+        body["reason"].as_str().unwrap_or("").contains("full"),
+        "{body}"
+    );
+
+    // Space comes back: every route heals by itself.
+    std::fs::remove_file(&filler).unwrap();
+    health_becomes(&http, &server, 200, Duration::from_secs(10)).await;
+    for (path, body) in [
+        ("/ingest/event", json!({ "app": "web", "name": "after" })),
+        (
+            "/ingest/batch",
+            json!({ "events": [{ "app": "web", "name": "after" }] }),
+        ),
+        (
+            "/ingest/error",
+            json!({ "app": "web", "message": "after the disk filled" }),
+        ),
+        (
+            "/ingest/session",
+            json!({ "app": "web", "session_id": "after" }),
+        ),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = ingest(&http, &server, &s.key, path, &body).await;
+            if status == 204 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{path} still answers {status}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let res: Value = http
+        .get(format!("{}/api/overview?range=24h", server.base))
+        .bearer_auth(&s.token)
+        .header("X-Project-Id", &s.project_id)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Every acknowledged error is stored (plus the one after the heal).
+    assert_eq!(res["errors"], stored + 1, "{res}");
+    drop(server);
+    drop(disk);
+}
