@@ -110,8 +110,13 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// GET expecting 200 and a JSON body.
 async fn get_json(url: &str) -> Value {
-    http().get(url).send().await.unwrap().json().await.unwrap()
+    let res = http().get(url).send().await.unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 200, "{url}: {body}");
+    body
 }
 
 async fn post_event(base: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
@@ -123,14 +128,9 @@ async fn post_event(base: &str, key: Option<&str>, body: &Value) -> reqwest::Res
 }
 
 async fn metrics(base: &str) -> String {
-    http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let res = http().get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "/metrics");
+    res.text().await.unwrap()
 }
 
 /// The value of the metric line that starts with `series ` (name and labels).
