@@ -295,50 +295,26 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
             .and_then(|_| HeaderValue::from_str(o).ok()),
         _ => None,
     };
-    if let (Some(o), true) = (&api_origin, req.method() == Method::OPTIONS) {
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Authorization, Content-Type, X-CSRF-Token, X-Project-Id"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        return Ok(res);
-    }
-    if ingest && req.method() == Method::OPTIONS {
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            allow_origin(origin.as_deref()),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Authorization, X-API-Key, Content-Type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("86400"),
-        );
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        return Ok(res);
+    if req.method() == Method::OPTIONS {
+        if let Some(o) = &api_origin {
+            return Ok(preflight(
+                o.clone(),
+                true,
+                "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+                "Authorization, Content-Type, X-CSRF-Token, X-Project-Id",
+                "600",
+            ));
+        }
+        if ingest {
+            let o = allow_origin(origin.as_deref());
+            return Ok(preflight(
+                o,
+                false,
+                "POST, OPTIONS",
+                "Authorization, X-API-Key, Content-Type",
+                "86400",
+            ));
+        }
     }
     let mut res = ep.get_response(req).await;
     if let Some(o) = api_origin {
@@ -400,6 +376,39 @@ fn is_html(res: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"))
+}
+
+/// The answer to a CORS preflight.
+fn preflight(
+    origin: HeaderValue,
+    credentials: bool,
+    methods: &'static str,
+    headers: &'static str,
+    max_age: &'static str,
+) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    if credentials {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(headers),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static(max_age),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    res
 }
 
 fn allow_origin(origin: Option<&str>) -> HeaderValue {

@@ -6,7 +6,7 @@ mod common;
 
 use common::web::Web;
 use common::{Backend, TestApp};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -605,7 +605,99 @@ async fn web_vitals_and_property_values_add_up(backend: Backend) {
     assert!(order.has("100 distinct values per day"));
 }
 
+/// Session pages to the second (milliseconds where two moments share one), with the
+/// app and an open session's duration from its activity; crashed apart from errored;
+/// error occurrences called occurrences.
+async fn sessions_and_errors_read_plainly(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (web, _project, key) = onboarded(&app).await;
+    let now = app.state.clock.now_ms();
+    let at = |ms: i64| telemetry_tracker::domain::timeutil::format_rfc3339_ms(ms);
+    let start = now - now % 1_000 - 10_000; // on a whole second
+    let post = |path: &'static str, body: Value| {
+        let (app, key) = (&app, &key);
+        async move {
+            assert_eq!(
+                app.post_json(path, key, &body).await.status(),
+                204,
+                "{path}"
+            );
+        }
+    };
+    post(
+        "/ingest/session",
+        json!({ "session_id": "tl", "app": "checkout", "started_at": at(start) }),
+    )
+    .await;
+    post(
+        "/ingest/batch",
+        json!({ "events": [
+        { "app": "checkout", "name": "first", "session_id": "tl", "timestamp": at(start + 1_100) },
+        { "app": "checkout", "name": "second", "session_id": "tl", "timestamp": at(start + 1_700) },
+        { "app": "checkout", "name": "third", "session_id": "tl", "timestamp": at(start + 4_000) },
+    ] }),
+    )
+    .await;
+    post(
+        "/ingest/error",
+        json!({ "app": "checkout", "message": "handled failure", "session_id": "tl" }),
+    )
+    .await;
+    post(
+        "/ingest/session",
+        json!({ "session_id": "boom", "app": "checkout" }),
+    )
+    .await;
+    post(
+        "/ingest/error",
+        json!({ "app": "checkout", "message": "nobody caught this",
+        "session_id": "boom", "context": { "source": "window.onerror" } }),
+    )
+    .await;
+
+    let list = web.visit_ok("/sessions?range=24h").await;
+    assert!(
+        list.has(">App</th>") && list.has("checkout"),
+        "an App column"
+    );
+    assert!(
+        list.has(">Crashed<") && list.has(">Errors<"),
+        "crashed apart from errored"
+    );
+    assert!(list.has("Crash-free sessions") && list.has("Error-free sessions"));
+    // A session opens by the SDK's session id too.
+    let tl = web.visit_ok("/sessions/tl").await;
+    let clock = |ms: i64| at(ms)[11..].to_string();
+    assert!(
+        tl.has(&format!(">{}<", &clock(start + 1_100)[..12])),
+        "milliseconds where two share a second: {}",
+        tl.body
+    );
+    assert!(tl.has(&format!(">{}<", &clock(start + 1_700)[..12])));
+    assert!(
+        tl.has(&format!(">{}<", &clock(start + 4_000)[..8])),
+        "seconds otherwise"
+    );
+    assert!(
+        tl.has("so far"),
+        "an open session's duration runs to its last activity"
+    );
+
+    let errors = web.visit_ok("/errors?range=24h&status=all").await;
+    assert!(errors.has(">Occurrences</th>"), "{}", errors.body);
+    let group = errors.between("href=\"/errors/", "\"").unwrap();
+    let detail = web.visit_ok(&format!("/errors/{group}")).await;
+    assert!(detail.has("Occurrences in range") && detail.has("Occurrences over time"));
+    assert!(
+        !detail.has("card-title\">Events<"),
+        "occurrences are not called events"
+    );
+    let overview = web.visit_ok("/?range=24h").await;
+    assert!(overview.has("Crash-free sessions") && overview.has("Error-free sessions"));
+}
+
 on_both_backends!(
+    sessions_and_errors_read_plainly,
     regressions_are_mailed_and_rung,
     web_vitals_and_property_values_add_up,
     first_user_onboards_and_sees_the_sdk_captures_on_every_page,

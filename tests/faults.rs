@@ -12,43 +12,6 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use telemetry_tracker::clock::Clock;
-use telemetry_tracker::service::accounts;
-
-struct Seeded {
-    key: String,
-    token: String,
-    project_id: String,
-}
-
-async fn seed(db: &TestDb) -> Seeded {
-    let store = db.open().await;
-    let clock = Clock::default();
-    let user = accounts::create_user(
-        &store,
-        &clock,
-        "ada@example.com",
-        "correct horse battery",
-        Some("Acme"),
-    )
-    .await
-    .unwrap();
-    let project = accounts::create_project(&store, &clock, &user.org.unwrap().id, "Web")
-        .await
-        .unwrap();
-    let key = accounts::create_api_key(&store, &clock, &project.id, None, None, None)
-        .await
-        .unwrap();
-    let token = accounts::create_token(&store, &clock, "ada@example.com", None)
-        .await
-        .unwrap();
-    store.close().await;
-    Seeded {
-        key: key.key,
-        token: token.token,
-        project_id: project.id,
-    }
-}
 
 async fn health(http: &reqwest::Client, server: &Server) -> (u16, Value) {
     let res = http
@@ -109,7 +72,7 @@ fn database_files(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_database_is_a_fault_not_a_fresh_install() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let s = seed(&db).await;
+    let s = db.seed("ada").await;
     let server = Server::start(&db, &[("HEALTH_CHECK_DATABASE", "true")]).await;
     let http = reqwest::Client::new();
     let event = json!({ "app": "web", "name": "before" });
@@ -233,7 +196,7 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
         eprintln!("not root: cannot mount a small filesystem; the disk-full test did not run");
         return;
     };
-    let s = seed(&db).await;
+    let s = db.seed("ada").await;
     let server = Server::start(&db, &[("HEALTH_CHECK_DATABASE", "true")]).await;
     let http = reqwest::Client::new();
     let filler = disk.fill();

@@ -9,28 +9,11 @@ use common::{Backend, TestDb};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use telemetry_tracker::clock::Clock;
-use telemetry_tracker::service::accounts;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_carry_the_request_id_and_the_call_path() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let store = db.open().await;
-    let clock = Clock::default();
-    accounts::create_user(
-        &store,
-        &clock,
-        "ada@example.com",
-        "correct horse battery",
-        Some("Acme"),
-    )
-    .await
-    .unwrap();
-    let token = accounts::create_token(&store, &clock, "ada@example.com", None)
-        .await
-        .unwrap()
-        .token;
-    store.close().await;
+    let token = db.seed("ada").await.token;
 
     let log = db.dir.path().join("server.log");
     let port = free_port();

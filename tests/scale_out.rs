@@ -9,8 +9,6 @@ use common::process::{cli, Server};
 use common::{Backend, TestDb};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use telemetry_tracker::clock::Clock;
-use telemetry_tracker::service::accounts;
 
 /// Ten messages that group apart (digits would be normalised away).
 const WORDS: [&str; 10] = [
@@ -29,27 +27,7 @@ struct Deployment {
 impl Deployment {
     async fn start() -> Deployment {
         let db = TestDb::new(Backend::Postgres).await;
-        let store = db.open().await;
-        let clock = Clock::default();
-        let user = accounts::create_user(
-            &store,
-            &clock,
-            "ada@example.com",
-            "correct horse battery",
-            Some("Acme"),
-        )
-        .await
-        .unwrap();
-        let project = accounts::create_project(&store, &clock, &user.org.unwrap().id, "Web")
-            .await
-            .unwrap();
-        let key = accounts::create_api_key(&store, &clock, &project.id, Some("sdk"), None, None)
-            .await
-            .unwrap();
-        let token = accounts::create_token(&store, &clock, "ada@example.com", None)
-            .await
-            .unwrap();
-        store.close().await;
+        let seed = db.seed("ada").await;
         let mut servers = Vec::new();
         for name in ["p1", "p2", "p3"] {
             servers.push(
@@ -67,9 +45,9 @@ impl Deployment {
             db,
             servers,
             http: reqwest::Client::new(),
-            project_id: project.id,
-            key: key.key,
-            token: token.token,
+            project_id: seed.project_id,
+            key: seed.key,
+            token: seed.token,
         }
     }
 

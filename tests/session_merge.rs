@@ -10,7 +10,6 @@ mod common;
 use common::{Backend, TestDb};
 use telemetry_tracker::clock::Clock;
 use telemetry_tracker::domain::ids::new_id;
-use telemetry_tracker::service::accounts;
 use telemetry_tracker::store::{
     Db, EventRollups, IngestWrite, Scope, SessionRow, SessionState, SessionWrite, WriteItem,
 };
@@ -131,20 +130,8 @@ async fn commit(db: &Db, project_id: &str, group: Vec<(SessionWrite, i64)>) {
 async fn one_rule_for_new_and_stored_sessions(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = test_db.open().await;
-    let clock = Clock::default();
-    let user = accounts::create_user(
-        &db,
-        &clock,
-        "ada@example.com",
-        "correct horse battery",
-        Some("Acme"),
-    )
-    .await
-    .unwrap();
-    let project = accounts::create_project(&db, &clock, &user.org.unwrap().id, "Web")
-        .await
-        .unwrap();
-    let p = project.id.as_str();
+    let seed = common::seed_db(&db, &Clock::default(), "ada").await;
+    let p = seed.project_id.as_str();
 
     // Received in one group: each write at its own time is not possible inside one
     // commit, so the rule is applied with the group's time to every write.

@@ -28,10 +28,7 @@ impl Db {
         let Db::Sqlite(pool) = self else {
             return Ok(None);
         };
-        let file: String =
-            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-                .fetch_one(pool)
-                .await?;
+        let file = super::sqlite_file::main_file(pool).await?;
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(pool)
             .await?;

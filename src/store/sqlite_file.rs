@@ -48,15 +48,21 @@ impl Db {
         let Db::Sqlite(pool) = self else {
             return Ok(None);
         };
-        let file: String =
-            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-                .fetch_one(pool)
-                .await?;
+        let file = main_file(pool).await?;
         if file.is_empty() {
             return Ok(None);
         }
         Ok(FileIdentity::of(Path::new(&file)).ok())
     }
+}
+
+/// The path of the pool's database file ("" in memory).
+pub(super) async fn main_file(pool: &sqlx::SqlitePool) -> StoreResult<String> {
+    Ok(
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// Left in the data directory once a database was created there, so that a missing

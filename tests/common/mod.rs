@@ -142,6 +142,45 @@ pub struct Seed {
     pub token: String,
 }
 
+/// `name`@example.com, owner of organization `name` with project "`name` web",
+/// an API key and a personal token, written straight to `db`.
+pub async fn seed_db(db: &Db, clock: &Clock, name: &str) -> Seed {
+    let email = format!("{name}@example.com");
+    let user = accounts::create_user(db, clock, &email, "correct horse battery", Some(name))
+        .await
+        .unwrap();
+    let org = user.org.unwrap();
+    let project = accounts::create_project(db, clock, &org.id, &format!("{name} web"))
+        .await
+        .unwrap();
+    let key = accounts::create_api_key(db, clock, &project.id, Some("test"), None, None)
+        .await
+        .unwrap();
+    let token = accounts::create_token(db, clock, &email, None)
+        .await
+        .unwrap();
+    Seed {
+        email,
+        user_id: user.user.id,
+        org_id: org.id,
+        project_id: project.id,
+        key: key.key,
+        key_id: key.id,
+        token: token.token,
+    }
+}
+
+impl TestDb {
+    /// Seeds the database (see [`seed_db`]) and closes the connection, for a
+    /// server process to open it next.
+    pub async fn seed(&self, name: &str) -> Seed {
+        let db = self.open().await;
+        let seed = seed_db(&db, &Clock::default(), name).await;
+        db.close().await;
+        seed
+    }
+}
+
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
         Self::start_with(backend, |_| {}).await
@@ -178,31 +217,7 @@ impl TestApp {
 
     /// A user (owner of a new organization) with a project, an API key and a token.
     pub async fn seed(&self, name: &str) -> Seed {
-        let db = &self.state.db;
-        let clock = &self.state.clock;
-        let email = format!("{name}@example.com");
-        let user = accounts::create_user(db, clock, &email, "correct horse battery", Some(name))
-            .await
-            .unwrap();
-        let org = user.org.unwrap();
-        let project = accounts::create_project(db, clock, &org.id, &format!("{name} web"))
-            .await
-            .unwrap();
-        let key = accounts::create_api_key(db, clock, &project.id, Some("test"), None, None)
-            .await
-            .unwrap();
-        let token = accounts::create_token(db, clock, &email, None)
-            .await
-            .unwrap();
-        Seed {
-            email,
-            user_id: user.user.id,
-            org_id: org.id,
-            project_id: project.id,
-            key: key.key,
-            key_id: key.id,
-            token: token.token,
-        }
+        seed_db(&self.state.db, &self.state.clock, name).await
     }
 
     pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
