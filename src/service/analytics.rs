@@ -73,8 +73,9 @@ impl VitalSummary {
     }
 }
 
+/// What the dashboard's Overview shows (the read API answers `/api/overview` from [`totals`]).
 #[derive(Debug, Clone)]
-pub struct Overview {
+pub struct OverviewPage {
     pub totals: Totals,
     pub previous: Totals,
     pub events_series: Vec<i64>,
@@ -85,7 +86,7 @@ pub struct Overview {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn overview(state: &AppState, scope: &Scope, window: &Window) -> AppResult<Overview> {
+pub async fn overview(state: &AppState, scope: &Scope, window: &Window) -> AppResult<OverviewPage> {
     let db = &state.db;
     let prev = previous(scope, window);
     let top_filter = GroupListFilter {
@@ -101,7 +102,7 @@ pub async fn overview(state: &AppState, scope: &Scope, window: &Window) -> AppRe
         releases(state, scope),
         vitals(state, scope, window, false),
     )?;
-    Ok(Overview {
+    Ok(OverviewPage {
         totals,
         previous: previous_totals,
         events_series: chart_series(window, &events),

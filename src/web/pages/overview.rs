@@ -1,7 +1,7 @@
 //! Overview: the project's KPIs against the previous period, the event trend, top
 //! errors, releases and web vitals.
 
-use crate::service::analytics::{self, Overview};
+use crate::service::analytics::{self, OverviewPage};
 use crate::service::period::Change;
 use crate::state::SharedState;
 use crate::web::charts::{time_chart, Series, Unit};
@@ -21,7 +21,7 @@ struct OverviewView<'a> {
     filters: &'a Filters,
     window: &'a crate::domain::timerange::Window,
     options: &'a analytics::FilterOptions,
-    data: &'a Overview,
+    data: &'a OverviewPage,
     has_data: bool,
 }
 
