@@ -266,3 +266,67 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
     drop(server);
     drop(disk);
 }
+
+/// With the database stuck (a lock held elsewhere), every request is answered 503
+/// within `TELEMETRY_REQUEST_DEADLINE_SECS`, and an ingest item answered so is not
+/// written once the database moves again: a client's retry cannot duplicate it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_database_is_answered_within_the_deadline_and_nothing_late_is_written() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let s = db.seed("ada").await;
+    let server = Server::start(&db, &[("TELEMETRY_REQUEST_DEADLINE_SECS", "1")]).await;
+    let http = reqwest::Client::new();
+    let event = |name: &str| json!({ "app": "web", "name": name });
+    assert_eq!(
+        ingest(&http, &server, &s.key, "/ingest/event", &event("before")).await,
+        204
+    );
+
+    let pool = sqlx::PgPool::connect(db.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE events, users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    let status = ingest(&http, &server, &s.key, "/ingest/event", &event("stuck")).await;
+    let took = asked.elapsed();
+    assert_eq!(status, 503);
+    assert!(
+        took < Duration::from_millis(2_500),
+        "ingest answered after {took:?}"
+    );
+    let asked = Instant::now();
+    let me = http
+        .get(format!("{}/api/auth/me", server.base))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    let took = asked.elapsed();
+    assert_eq!(me.status(), 503);
+    assert!(me.headers().contains_key("retry-after"));
+    assert!(
+        took < Duration::from_millis(2_500),
+        "the API answered after {took:?}"
+    );
+    lock.rollback().await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        ingest(&http, &server, &s.key, "/ingest/event", &event("after")).await,
+        204
+    );
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM events ORDER BY timestamp")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        names,
+        ["before", "after"],
+        "the item answered 503 was not written late"
+    );
+    pool.close().await;
+}

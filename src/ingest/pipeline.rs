@@ -464,6 +464,11 @@ impl Committer {
             .map(|j| (j.project_id.as_str(), &j.write))
             .collect();
         let increments = self.rollups.build(&writes);
+        // What is left of the earliest deadline: the database gets no longer.
+        let budget = group.iter().map(|j| j.deadline).min().map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
         let events_only = group
             .iter()
             .all(|j| matches!(j.write, IngestWrite::Events(_)));
@@ -471,6 +476,11 @@ impl Committer {
         let (group, increments, outcome) = match self.direct.as_mut() {
             Some(direct) if events_only && !self.db.is_closed() => {
                 let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
+                if let Some(budget) = budget {
+                    if let Err(e) = direct.wait_at_most(budget) {
+                        tracing::warn!(error = %e, "cannot bound the direct writer's lock wait");
+                    }
+                }
                 let outcome = direct.write_events(
                     &write_items(&group),
                     &new_apps_of(&group),
@@ -491,7 +501,14 @@ impl Committer {
                     let new_apps = new_apps_of(&group);
                     let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
                     let outcome = db
-                        .write_ingest_group(&items, &new_apps, &keys, &increments, now)
+                        .write_ingest_group_within(
+                            &items,
+                            &new_apps,
+                            &keys,
+                            &increments,
+                            now,
+                            budget,
+                        )
                         .await;
                     drop(items);
                     (group, increments, outcome)

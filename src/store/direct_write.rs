@@ -64,6 +64,13 @@ impl Db {
 impl DirectWriter {
     /// Writes a group of nothing but events in one transaction: the events, their
     /// usage, app labels and key touches, and their roll-ups.
+    /// How long the next commits wait for the write lock (their requests' deadline).
+    pub fn wait_at_most(&mut self, wait: std::time::Duration) -> StoreResult<()> {
+        self.conn
+            .busy_timeout(wait.min(super::SQLITE_BUSY_TIMEOUT))?;
+        Ok(())
+    }
+
     pub fn write_events(
         &mut self,
         items: &[WriteItem<'_>],

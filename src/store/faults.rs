@@ -87,7 +87,9 @@ fn of_sqlstate(state: &str) -> Option<Fault> {
     match state {
         "53100" => Some(Fault::DiskFull),
         "25006" => Some(Fault::ReadOnly), // read-only transaction (a standby)
-        "40001" | "40P01" | "55P03" => Some(Fault::Busy),
+        // Serialization, deadlock, lock timeout, and a statement cancelled by its
+        // timeout (a group commit given up at its requests' deadline).
+        "40001" | "40P01" | "55P03" | "57014" => Some(Fault::Busy),
         s if s.starts_with("08") => Some(Fault::Unreachable), // connection exceptions
         s if s.starts_with("57P") => Some(Fault::Unreachable), // shutdown, starting up
         s if s.starts_with("53") => Some(Fault::Exhausted),   // too many connections, memory

@@ -134,7 +134,24 @@ impl Db {
         rollups: &EventRollups,
         now: i64,
     ) -> WriteOutcome {
-        let mut tx = Tx::begin(self).await?;
+        self.write_ingest_group_within(items, new_apps, used_keys, rollups, now, None)
+            .await
+    }
+
+    /// [`Db::write_ingest_group`], given up (and rolled back) when the database does
+    /// not let it finish within `budget`: the requests are answered 503 by then, so
+    /// it must not be written after all.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn write_ingest_group_within(
+        &self,
+        items: &[WriteItem<'_>],
+        new_apps: &[(String, String)],
+        used_keys: &[&str],
+        rollups: &EventRollups,
+        now: i64,
+        budget: Option<std::time::Duration>,
+    ) -> WriteOutcome {
+        let mut tx = Tx::begin(self, budget).await?;
         let written = write_phases(&mut tx, items, new_apps, used_keys, rollups, now).await;
         match written {
             Ok(summary) => {
@@ -201,7 +218,7 @@ macro_rules! on_tx {
 pub(super) use on_tx;
 
 impl Tx {
-    async fn begin(db: &Db) -> StoreResult<Tx> {
+    async fn begin(db: &Db, budget: Option<std::time::Duration>) -> StoreResult<Tx> {
         // On SQLite the write lock is taken at once: a deferred transaction that
         // reads first cannot upgrade once another connection (the bell's inserts, a
         // dashboard change) has committed, and fails instead of waiting.
@@ -209,16 +226,37 @@ impl Tx {
             Db::Sqlite(pool) => Tx::Sqlite(pool.acquire().await?),
             Db::Postgres(pool) => Tx::Postgres(pool.acquire().await?),
         };
-        let begin = if tx.is_postgres() {
-            "BEGIN"
-        } else {
-            "BEGIN IMMEDIATE"
+        // The budget rides on the statement that begins (one round trip): how long
+        // PostgreSQL lets statements and lock waits run, how long SQLite waits for
+        // the write lock.
+        let begin = match (tx.is_postgres(), budget) {
+            (true, None) => "BEGIN".to_string(),
+            (true, Some(b)) => {
+                let ms = b.as_millis().max(1);
+                format!("BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}")
+            }
+            (false, b) => {
+                let ms = b
+                    .unwrap_or(crate::store::SQLITE_BUSY_TIMEOUT)
+                    .as_millis()
+                    .max(1);
+                format!("PRAGMA busy_timeout = {ms}; BEGIN IMMEDIATE")
+            }
         };
-        if let Err(e) = tx.run(begin).await {
+        if let Err(e) = tx.run_script(&begin).await {
             tx.abort().await;
             return Err(e);
         }
         Ok(tx)
+    }
+
+    /// Several statements in one round trip (no parameters).
+    async fn run_script(&mut self, sql: &str) -> StoreResult<()> {
+        // Without arguments a statement goes as a simple query, which may hold several.
+        on_tx!(self, |t| {
+            sqlx::Executor::execute(&mut **t, sql).await?;
+        });
+        Ok(())
     }
 
     async fn run(&mut self, statement: &str) -> StoreResult<()> {
