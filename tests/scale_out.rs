@@ -242,6 +242,39 @@ async fn three_processes_on_one_postgresql_are_one_server() {
         "a CLI revocation took {took} ms to reach every process"
     );
 
+    // The app-label cap (FREE: 5) holds for all processes together: eleven new
+    // labels sent to the three at once, five get in.
+    let (ok, _, err) = cli(
+        &d.db,
+        &["org", "set-plan", "--org", "ada", "--plan", "FREE"],
+        None,
+    );
+    assert!(ok, "{err}");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let sends = (0..11).map(|i| {
+        let s = &d.servers[i % 3];
+        d.http
+            .post(format!("{}/ingest/event", s.base))
+            .bearer_auth(&d.key)
+            .json(&json!({ "app": format!("app-{i}"), "name": "ping" }))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let admitted = statuses.iter().filter(|s| **s == 204).count();
+    assert_eq!(
+        admitted,
+        5 - 1,
+        "the cap of 5 (\"web\" is in already): {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 204 || *s == 403),
+        "{statuses:?}"
+    );
+
     // Retention every 2 s on three processes ran once per schedule, each run
     // claimed by one named process and recorded once.
     tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;

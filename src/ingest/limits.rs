@@ -1,5 +1,6 @@
-//! Per-project ingest limits held in memory: the plan's requests-per-second token
-//! bucket and the set of app labels a project has used.
+//! Per-project ingest limits: the plan's requests-per-second token bucket (held by
+//! each process) and the app labels a project has used (known in memory, a new one
+//! under a cap reserved in the database, so the cap holds for all processes).
 
 use crate::store::{Db, StoreResult};
 use dashmap::DashMap;
@@ -56,33 +57,45 @@ pub enum AppCheck {
 }
 
 impl AppLabels {
-    /// Admits `apps` for a project under `cap`, reserving new labels at once so
-    /// concurrent requests cannot both squeeze past the cap.
+    /// Admits `apps` for a project under `cap`. Labels this process has seen pass
+    /// without a query; a new one under a cap is reserved in the database, so that
+    /// all processes together keep to the cap.
     pub async fn admit(
         &self,
         db: &Db,
         project_id: &str,
         apps: &[&str],
         cap: Option<usize>,
+        now: i64,
     ) -> StoreResult<AppCheck> {
         if !self.known.contains_key(project_id) {
             let stored: HashSet<String> = db.project_apps(project_id).await?.into_iter().collect();
             self.known.entry(project_id.to_string()).or_insert(stored);
         }
-        let mut known = self.known.entry(project_id.to_string()).or_default();
-        let mut new: Vec<String> = apps
-            .iter()
-            .filter(|a| !known.contains(**a))
-            .map(|a| a.to_string())
-            .collect();
+        let mut new: Vec<String> = {
+            let known = self.known.entry(project_id.to_string()).or_default();
+            apps.iter()
+                .filter(|a| !known.contains(**a))
+                .map(|a| a.to_string())
+                .collect()
+        };
         new.sort_unstable();
         new.dedup();
-        if let Some(cap) = cap {
-            if !new.is_empty() && known.len() + new.len() > cap {
-                return Ok(AppCheck::OverCap);
-            }
+        if new.is_empty() {
+            return Ok(AppCheck::Accepted(new));
         }
-        known.extend(new.iter().cloned());
+        if let Some(cap) = cap {
+            let Some(all) = db.reserve_apps(project_id, &new, cap, now).await? else {
+                return Ok(AppCheck::OverCap);
+            };
+            let mut known = self.known.entry(project_id.to_string()).or_default();
+            known.extend(all);
+            return Ok(AppCheck::Accepted(new));
+        }
+        self.known
+            .entry(project_id.to_string())
+            .or_default()
+            .extend(new.iter().cloned());
         Ok(AppCheck::Accepted(new))
     }
 }

@@ -154,7 +154,7 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
     };
     let new_apps = match state
         .apps
-        .admit(&state.db, &caller.project_id, &app_refs, cap)
+        .admit(&state.db, &caller.project_id, &app_refs, cap, now)
         .await?
     {
         AppCheck::Accepted(new) => new,

@@ -128,6 +128,55 @@ impl Db {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
+    /// Records `new` app labels for a project unless that would pass `cap` distinct
+    /// labels, deciding under a lock of the project's row (the whole database on
+    /// SQLite), so that processes admitting labels at once never pass the cap
+    /// together. Returns every label the project has then, or `None` when over the cap.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn reserve_apps(
+        &self,
+        project_id: &str,
+        new: &[String],
+        cap: usize,
+        now: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        let lock = match self {
+            Db::Sqlite(_) => "SELECT id FROM projects WHERE id = $1",
+            Db::Postgres(_) => "SELECT id FROM projects WHERE id = $1 FOR UPDATE",
+        };
+        on_db!(self, |pool| {
+            let mut tx = match self {
+                Db::Sqlite(_) => pool.begin_with("BEGIN IMMEDIATE").await?,
+                Db::Postgres(_) => pool.begin().await?,
+            };
+            sqlx::query(lock).bind(project_id).execute(&mut *tx).await?;
+            let mut apps: Vec<String> =
+                sqlx::query_scalar("SELECT app FROM project_apps WHERE project_id = $1")
+                    .bind(project_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let missing: Vec<&String> = new.iter().filter(|a| !apps.contains(a)).collect();
+            if apps.len() + missing.len() > cap {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            for app in missing {
+                sqlx::query(
+                    "INSERT INTO project_apps (project_id, app, first_seen) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(project_id)
+                .bind(app)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                apps.push(app.clone());
+            }
+            tx.commit().await?;
+            Ok(Some(apps))
+        })
+    }
+
     pub async fn project_apps(&self, project_id: &str) -> StoreResult<Vec<String>> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT app FROM project_apps WHERE project_id = $1 ORDER BY app",
