@@ -135,7 +135,7 @@ async fn group(state: &AppState, project_id: &str, group_id: &str) -> AppResult<
         .ok_or_else(|| AppError::NotFound(format!("no error group {id:?} in this project")))
 }
 
-pub const STATUSES: [&str; 3] = ["unresolved", "resolved", "ignored"];
+const STATUSES: [&str; 3] = ["unresolved", "resolved", "ignored"];
 
 /// Resolves, ignores or reopens an error group (OWNER or EDITOR).
 #[instrument(skip(state, who), fields(project = %who.project_id))]

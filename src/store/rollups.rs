@@ -402,18 +402,14 @@ impl Db {
     /// Sessions started in scope, counted by outcome.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_session_totals(&self, s: &Scope) -> StoreResult<SessionTally> {
-        let rows = self.rollup_sessions_by(s, None).await?;
+        let rows = self.rollup_sessions_by::<i64>(s, None).await?;
         Ok(rows.into_iter().next().map(|(_, t)| t).unwrap_or_default())
     }
 
     /// Sessions per roll-up bucket, by outcome.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rollup_session_series(&self, s: &Scope) -> StoreResult<Vec<(i64, SessionTally)>> {
-        let rows = self.rollup_sessions_by(s, Some("bucket")).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(b, t)| (b.parse().unwrap_or_default(), t))
-            .collect())
+        self.rollup_sessions_by(s, Some("bucket")).await
     }
 
     /// Sessions per release in scope, by outcome.
@@ -425,14 +421,23 @@ impl Db {
         self.rollup_sessions_by(s, Some("release")).await
     }
 
-    /// Session tallies in scope, per value of `column` (as text) or in all.
-    async fn rollup_sessions_by(
+    /// Session tallies in scope, per value of `column` or (`None`, with a key of 0)
+    /// in all.
+    async fn rollup_sessions_by<K>(
         &self,
         s: &Scope,
         column: Option<&str>,
-    ) -> StoreResult<Vec<(String, SessionTally)>> {
-        let key = column.map_or("''".to_string(), |c| format!("CAST(r.{c} AS TEXT)"));
-        let rows: Vec<(String, i64, i64, i64)> = on_db!(self, |pool| {
+    ) -> StoreResult<Vec<(K, SessionTally)>>
+    where
+        K: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + Unpin,
+    {
+        let key = column.map_or("CAST(0 AS BIGINT)".to_string(), |c| format!("r.{c}"));
+        let rows: Vec<(K, i64, i64, i64)> = on_db!(self, |pool| {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT {key}, CAST(COALESCE(SUM(r.sessions), 0) AS BIGINT),
                         CAST(COALESCE(SUM(r.errored), 0) AS BIGINT), CAST(COALESCE(SUM(r.crashed), 0) AS BIGINT)
