@@ -81,11 +81,6 @@ impl std::ops::Neg for SessionTally {
     }
 }
 
-/// Rates as percentages, for pages.
-pub fn percent(rate: Option<f64>) -> Option<f64> {
-    rate.map(|r| r * 100.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

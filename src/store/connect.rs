@@ -9,7 +9,7 @@ use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-pub const POSTGRES_DEFAULT_MAX_CONNECTIONS: u32 = 16;
+const POSTGRES_DEFAULT_MAX_CONNECTIONS: u32 = 16;
 
 /// Opens the pool once PostgreSQL accepts a connection, retrying with backoff for
 /// `connect_wait`; then fails with the cause of the last attempt.

@@ -30,7 +30,6 @@ mod users;
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
-pub use connect::POSTGRES_DEFAULT_MAX_CONNECTIONS;
 pub use coordination::{JobClaimRow, JobLock};
 pub use direct_write::DirectWriter;
 pub use errors::{ErrorGroupRow, ErrorOccurrenceRow};

@@ -1,12 +1,11 @@
 //! Sections several pages show: the error-group and release tables and the web
 //! vital cards.
 
-use crate::domain::sessions;
 use crate::domain::vitals;
 use crate::service::analytics::{ReleaseItem, VitalSummary};
 use crate::service::errors::GroupItem;
 use crate::web::charts::{rating_bar, sparkline};
-use crate::web::components::{count, percent, rating_badge, status_badge, time};
+use crate::web::components::{count, rate, rating_badge, status_badge, time};
 use crate::web::filters::Filters;
 use maud::{html, Markup};
 
@@ -75,8 +74,8 @@ pub fn release_rows(releases: &[ReleaseItem], filters: &Filters) -> Markup {
                             td class="num hide-sm" { (count(r.events)) }
                             td class="num" { (count(r.errors)) }
                             td class="num" { (count(r.sessions.started)) }
-                            td class="num" { (percent(sessions::percent(r.sessions.crash_free_rate()))) }
-                            td class="num hide-sm" { (percent(sessions::percent(r.sessions.error_free_rate()))) }
+                            td class="num" { (rate(r.sessions.crash_free_rate())) }
+                            td class="num hide-sm" { (rate(r.sessions.error_free_rate())) }
                         }
                     }
                 }
