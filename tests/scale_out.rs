@@ -1,7 +1,8 @@
 //! Three `serve` processes on one PostgreSQL database behave as one server:
 //! scheduled jobs run once per schedule, a new or regressed error is announced
-//! once however many processes receive it at the same moment, and a key revoked
-//! through one process (or the CLI) is refused by every process within a second.
+//! once however many processes receive it at the same moment, a key revoked
+//! through one process (or the CLI) is refused by every process within a second,
+//! and the plan's caps and request rate hold for the three together.
 
 mod common;
 
@@ -273,6 +274,65 @@ async fn three_processes_on_one_postgresql_are_one_server() {
     assert!(
         statuses.iter().all(|s| *s == 204 || *s == 403),
         "{statuses:?}"
+    );
+
+    // The property-value cap (100 a day) holds for all processes together: three
+    // batches of 100 distinct values, one to each process at once, keep 100.
+    let sends = (0..3).map(|p| {
+        let events: Vec<Value> = (0..100)
+            .map(|i| json!({ "app": "web", "name": "order", "properties": { "order_id": format!("o-{p}-{i}") } }))
+            .collect();
+        d.http
+            .post(format!("{}/ingest/batch", d.servers[p].base))
+            .bearer_auth(&d.key)
+            .json(&json!({ "events": events }))
+            .send()
+    });
+    for res in futures_util::future::join_all(sends).await {
+        assert_eq!(res.unwrap().status(), 204);
+    }
+    let pool = sqlx::PgPool::connect(d.db.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let (kept, other): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(DISTINCT value) FILTER (WHERE value <> '(other values)'),
+                COALESCE(SUM(count) FILTER (WHERE value = '(other values)'), 0)::BIGINT
+         FROM rollup_props_daily WHERE project_id = $1 AND name = 'order' AND prop = 'order_id'",
+    )
+    .bind(&d.project_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!((kept, other), (100, 200), "the daily cap across processes");
+
+    // The FREE rate (20/s, burst 40) holds for all processes together: 60
+    // requests a second for 5 s, spread over the three, get about 40 + 5 × 20 in.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut ticks = tokio::time::interval(Duration::from_millis(1_000 / 60));
+    let mut sends = Vec::new();
+    for i in 0..300 {
+        ticks.tick().await;
+        let req = d
+            .http
+            .post(format!("{}/ingest/event", d.servers[i % 3].base))
+            .bearer_auth(&d.key)
+            .json(&json!({ "app": "web", "name": "paced" }))
+            .send();
+        sends.push(tokio::spawn(req));
+    }
+    let mut accepted = 0;
+    for send in sends {
+        match send.await.unwrap().unwrap().status().as_u16() {
+            204 => accepted += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    eprintln!("paced: {accepted} of 300 accepted");
+    assert!(
+        (120..=180).contains(&accepted),
+        "{accepted} of 300 accepted; one process alone lets 140 in"
     );
 
     // Retention every 2 s on three processes ran once per schedule, each run

@@ -450,6 +450,28 @@ impl Committer {
         *lost
     }
 
+    /// Asks the database which new property values their days keep (the cap holds
+    /// for all processes together), within what is left of the group's deadline.
+    async fn reserve_prop_values(
+        &mut self,
+        writes: &[(&str, &IngestWrite)],
+        budget: Option<Duration>,
+    ) -> Result<(), CommitError> {
+        let reserve = self.rollups.reserve(&self.db, writes);
+        match budget {
+            Some(budget) => {
+                tokio::time::timeout(budget, reserve)
+                    .await
+                    .map_err(|_| CommitError {
+                        message: "the database did not answer within the request deadline".into(),
+                        fault: Some(Fault::Unreachable),
+                    })??
+            }
+            None => reserve.await?,
+        }
+        Ok(())
+    }
+
     /// Commits a group in one transaction; hands the group back with the outcome.
     async fn commit(&mut self, now: i64, group: Vec<Job>, used_keys: &[String]) -> CommitOutcome {
         if self.file_lost() {
@@ -459,16 +481,20 @@ impl Committer {
             };
             return (group, Err(e));
         }
-        let writes: Vec<(&str, &IngestWrite)> = group
-            .iter()
-            .map(|j| (j.project_id.as_str(), &j.write))
-            .collect();
-        let increments = self.rollups.build(&writes);
         // What is left of the earliest deadline: the database gets no longer.
         let budget = group.iter().map(|j| j.deadline).min().map(|d| {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
+        let writes: Vec<(&str, &IngestWrite)> = group
+            .iter()
+            .map(|j| (j.project_id.as_str(), &j.write))
+            .collect();
+        if let Err(e) = self.reserve_prop_values(&writes, budget).await {
+            drop(writes);
+            return (group, Err(e));
+        }
+        let increments = self.rollups.build(&writes);
         let events_only = group
             .iter()
             .all(|j| matches!(j.write, IngestWrite::Events(_)));

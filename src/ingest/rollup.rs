@@ -5,8 +5,8 @@
 
 use crate::domain::timerange::Granularity;
 use crate::store::{
-    EventCountKey, EventRollups, IngestWrite, Labels, NewLabel, NewPropKey, PropCountKey,
-    VitalCountKey,
+    Db, EventCountKey, EventRollups, IngestWrite, Labels, NewLabel, NewPropKey, PropCountKey,
+    PropDay, StoreResult, VitalCountKey,
 };
 use std::collections::hash_map::DefaultHasher;
 // The writer hashes every label of every event: foldhash is several times faster than
@@ -128,8 +128,21 @@ type VitalKey<'a> = (
 );
 
 impl RollupState {
-    /// The increments for a group of (project id, write).
-    pub fn build(&mut self, items: &[(&str, &IngestWrite)]) -> EventRollups {
+    /// Settles which of the group's property values their days keep, before
+    /// `build`: those this process has not seen are decided by the database, so
+    /// that the daily cap holds for all processes together (and across restarts).
+    pub async fn reserve(&mut self, db: &Db, items: &[(&str, &IngestWrite)]) -> StoreResult<()> {
+        let wanted = self.values_to_reserve(items);
+        if !wanted.is_empty() {
+            let days = db.reserve_prop_values(&wanted, MAX_VALUES_PER_DAY).await?;
+            self.reserved(days);
+        }
+        Ok(())
+    }
+
+    /// The property values of a group this process does not know to be kept or
+    /// refused for their day. Property names are admitted here, per event name.
+    fn values_to_reserve(&mut self, items: &[(&str, &IngestWrite)]) -> Vec<(PropDay, Vec<String>)> {
         if self.values.len() > MAX_TRACKED_KEYS {
             let newest = self.values.values().map(|v| v.0).max().unwrap_or(0);
             self.values.retain(|_, v| v.0 >= newest);
@@ -137,6 +150,76 @@ impl RollupState {
         if self.props.len() > MAX_TRACKED_KEYS {
             self.props.clear();
         }
+        let mut wanted: HashMap<PropDay, (HashSet<u64>, Vec<String>)> = HashMap::default();
+        let mut buf = String::new();
+        for &(project_id, write) in items {
+            let IngestWrite::Events(list) = write else {
+                continue;
+            };
+            for e in list {
+                let day = Granularity::Day.floor(e.timestamp);
+                let day_text = day.to_string();
+                let names = match self.props.get_mut(joined(&mut buf, &[project_id, &e.name])) {
+                    Some(names) => names,
+                    None => self.props.entry(buf.clone()).or_default(),
+                };
+                for (prop, value) in &e.props {
+                    let kept_prop = names.contains(prop)
+                        || (names.len() < MAX_PROPS_PER_NAME && names.insert(prop.clone()));
+                    if !kept_prop {
+                        continue;
+                    }
+                    let h = hash_of(value);
+                    let key = joined(&mut buf, &[project_id, &e.name, prop, &day_text]);
+                    if let Some((_, seen)) = self.values.get(key) {
+                        if seen.len() >= MAX_VALUES_PER_DAY || seen.contains(&h) {
+                            continue;
+                        }
+                    }
+                    let day = PropDay {
+                        project_id: project_id.to_string(),
+                        name: e.name.clone(),
+                        prop: prop.clone(),
+                        day,
+                    };
+                    let (asked, values) = wanted.entry(day).or_default();
+                    if asked.insert(h) {
+                        values.push(value.clone());
+                    }
+                }
+            }
+        }
+        wanted
+            .into_iter()
+            .map(|(day, (_, values))| (day, values))
+            .collect()
+    }
+
+    /// Learns each day's kept values (as the database answered for all processes).
+    fn reserved(&mut self, days: Vec<(PropDay, Vec<String>)>) {
+        let mut buf = String::new();
+        for (day, values) in days {
+            let key = joined(
+                &mut buf,
+                &[&day.project_id, &day.name, &day.prop, &day.day.to_string()],
+            );
+            let seen = match self.values.get_mut(key) {
+                Some(v) => &mut v.1,
+                None => {
+                    &mut self
+                        .values
+                        .entry(buf.clone())
+                        .or_insert((day.day, HashSet::default()))
+                        .1
+                }
+            };
+            seen.extend(values.iter().map(|v| hash_of(v)));
+        }
+    }
+
+    /// The increments for a group of (project id, write), after `values_to_reserve`
+    /// and `reserved`: a value the day has not kept counts as `OTHER_VALUE`.
+    pub fn build(&self, items: &[(&str, &IngestWrite)]) -> EventRollups {
         let mut events: HashMap<EventKey<'_>, i64> = HashMap::default();
         let mut props: HashMap<PropKey<'_>, i64> = HashMap::default();
         let mut vitals: HashMap<VitalKey<'_>, i64> = HashMap::default();
@@ -169,32 +252,18 @@ impl RollupState {
             for e in list {
                 let labels = labels_ref(&e.app, &e.environment, &e.release);
                 let day = Granularity::Day.floor(e.timestamp);
-                let names = match self.props.get_mut(joined(&mut buf, &[project_id, &e.name])) {
-                    Some(names) => names,
-                    None => self.props.entry(buf.clone()).or_default(),
-                };
+                let names = self.props.get(joined(&mut buf, &[project_id, &e.name]));
                 let day_text = day.to_string();
                 let mut capped: Vec<(&str, &str)> = Vec::with_capacity(e.props.len());
                 for (prop, value) in &e.props {
-                    let kept_prop = names.contains(prop)
-                        || (names.len() < MAX_PROPS_PER_NAME && names.insert(prop.clone()));
-                    if !kept_prop {
+                    if !names.is_some_and(|n| n.contains(prop)) {
                         continue;
                     }
                     let key = joined(&mut buf, &[project_id, &e.name, prop, &day_text]);
-                    let seen = match self.values.get_mut(key) {
-                        Some(v) => &mut v.1,
-                        None => {
-                            &mut self
-                                .values
-                                .entry(buf.clone())
-                                .or_insert((day, HashSet::default()))
-                                .1
-                        }
-                    };
-                    let h = hash_of(value);
-                    let kept =
-                        seen.contains(&h) || (seen.len() < MAX_VALUES_PER_DAY && seen.insert(h));
+                    let kept = self
+                        .values
+                        .get(key)
+                        .is_some_and(|(_, seen)| seen.contains(&hash_of(value)));
                     capped.push((prop, if kept { value.as_str() } else { OTHER_VALUE }));
                 }
                 for &(prop, _) in &capped {
@@ -310,6 +379,26 @@ mod tests {
     use super::*;
     use crate::store::EventWrite;
 
+    /// What the database answers one process alone: every new value of a day is
+    /// kept until the day has the cap.
+    fn settle(state: &mut RollupState, items: &[(&str, &IngestWrite)]) {
+        let answer = state
+            .values_to_reserve(items)
+            .into_iter()
+            .map(|(day, mut values)| {
+                let mut buf = String::new();
+                let key = joined(
+                    &mut buf,
+                    &[&day.project_id, &day.name, &day.prop, &day.day.to_string()],
+                );
+                let known = state.values.get(key).map_or(0, |v| v.1.len());
+                values.truncate(MAX_VALUES_PER_DAY - known);
+                (day, values)
+            })
+            .collect();
+        state.reserved(answer);
+    }
+
     fn event(name: &str, ts: i64, props: &[(&str, &str)]) -> EventWrite {
         EventWrite {
             id: "e".into(),
@@ -340,6 +429,7 @@ mod tests {
             event("signup", 2_000, &[("plan", "free")]),
             event("signup", 3_700_000, &[("plan", "pro")]),
         ]);
+        settle(&mut state, &[("p", &write)]);
         let r = state.build(&[("p", &write)]);
         let hourly: i64 = r
             .events
@@ -376,6 +466,7 @@ mod tests {
                 .map(|i| event("odd", 1_000, &[(&format!("p{i}"), "v")]))
                 .collect(),
         );
+        settle(&mut state, &[("p", &write)]);
         let r = state.build(&[("p", &write)]);
         assert_eq!(r.prop_keys.len(), MAX_PROPS_PER_NAME);
         let counted: i64 = r
@@ -403,6 +494,7 @@ mod tests {
                 .map(|v| event("order", 1_000, &[("order_id", v)]))
                 .collect(),
         );
+        settle(&mut state, &[("p", &write)]);
         let r = state.build(&[("p", &write)]);
         let other: i64 = r
             .props
@@ -413,6 +505,10 @@ mod tests {
         assert_eq!(other, 5);
         // A known value keeps its name even when the day is full.
         let again = IngestWrite::Events(vec![event("order", 2_000, &[("order_id", "id-0")])]);
+        assert!(
+            state.values_to_reserve(&[("p", &again)]).is_empty(),
+            "a full day asks the database nothing"
+        );
         let r = state.build(&[("p", &again)]);
         assert!(r.props.iter().all(|(k, _)| k.value == "id-0"));
     }

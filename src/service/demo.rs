@@ -435,6 +435,7 @@ async fn write(
         })
         .collect();
     let pairs: Vec<(&str, &IngestWrite)> = writes.iter().map(|w| (project_id, w)).collect();
+    rollups.reserve(db, &pairs).await?;
     let increments = rollups.build(&pairs);
     db.write_ingest_group(&items, &[], &[], &increments, now)
         .await?;

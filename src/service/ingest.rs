@@ -137,7 +137,8 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
         if let Some(rps) = limits.rps {
             state
                 .rps
-                .take(&caller.project_id, rps)
+                .take(&state.db, &state.clock, &caller.project_id, rps)
+                .await?
                 .map_err(|retry| AppError::RateLimited {
                     message: "Ingest rate limit exceeded for this project (plan max RPS).".into(),
                     code: "ingest_rps",

@@ -11,6 +11,9 @@ use crate::store::{Db, JobRunRow, Retained};
 const BATCH: i64 = 5_000;
 /// Records of who ran which scheduled job run are kept this long.
 const JOB_CLAIM_DAYS: i64 = 7;
+/// Days the property values a day kept are remembered (late events are accepted
+/// up to 30 days).
+const PROP_VALUE_DAYS: i64 = 31;
 /// Bell notifications are kept this long, read or not.
 const NOTIFICATION_DAYS: i64 = 90;
 
@@ -74,6 +77,10 @@ pub async fn run(
             .delete_old_notifications(started - NOTIFICATION_DAYS * DAY_MS)
             .await?;
         db.delete_old_job_claims(started - JOB_CLAIM_DAYS * DAY_MS)
+            .await?;
+        // Events may arrive up to 30 days late: their day's kept values are kept
+        // as long, then the cap has nothing more to decide.
+        db.delete_old_prop_values(started - PROP_VALUE_DAYS * DAY_MS)
             .await?;
         db.optimize().await?;
     }

@@ -15,6 +15,7 @@ mod filters;
 mod ingest_write;
 mod invites;
 mod job_runs;
+mod limits;
 mod members;
 mod notifications;
 mod orgs;
@@ -41,6 +42,7 @@ pub use ingest_write::{
 };
 pub use invites::InviteRow;
 pub use job_runs::{JobRunRow, Retained};
+pub use limits::{PropDay, RateLease};
 pub use members::{MemberRow, MyOrgRow};
 pub use notifications::{NotificationRow, RecipientRow};
 pub use orgs::OrgRow;
