@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# A/B of two builds on SQLite: both servers run side by side on fresh databases and
-# take turns, round after round, so that the machine's drift weighs on both alike.
-# Each round runs /health and then the load on A, then the same on B.
+# A/B of two builds: both servers run side by side on fresh databases (SQLite files,
+# or with BACKEND=postgres a fresh database each on 127.0.0.1:5432) and take turns,
+# round after round, so that the machine's drift weighs on both alike. Each round
+# runs /health and then the load on A, then the same on B.
 #
 #   bench/ab.sh BINARY_A BINARY_B [event|batch|errors]     (default: event)
 #   ROUNDS=5 SECONDS_PER_RUN=5 CONNECTIONS=64 bench/ab.sh old/telemetry-tracker target/release/telemetry-tracker
+#   BACKEND=postgres bench/ab.sh A B event
 #
 # Prints every round and, per build, the mean items/s (for single events, also as a
 # share of /health) and the ratios of B to A.
@@ -16,6 +18,8 @@ LOAD=${3:-event}
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 CONNECTIONS=${CONNECTIONS:-64}
+BACKEND=${BACKEND:-sqlite}
+PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 case $LOAD in
   event) path=/ingest/event ;;
   batch) path=/ingest/batch ;;
@@ -26,7 +30,14 @@ command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2;
 
 work=$(mktemp -d)
 # start() runs in a subshell, so the servers' pids are kept in files.
-cleanup() { cat "$work"/*/pid 2>/dev/null | xargs -r kill 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  cat "$work"/*/pid 2>/dev/null | xargs -r kill 2>/dev/null || true
+  if [ "$BACKEND" = postgres ]; then
+    sleep 0.5
+    for side in a b; do psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS tt_ab_$$_$side WITH (FORCE)" || true; done
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 source bench/lib.sh
@@ -34,6 +45,13 @@ source bench/lib.sh
 start() { # name binary -> "port key"
   local dir="$work/$1" bin=$2 project key port
   mkdir -p "$dir"
+  if [ "$BACKEND" = postgres ]; then
+    local name="tt_ab_$$_$1"
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" -qc "CREATE DATABASE $name" >&2
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name"
+  else
+    unset DATABASE_URL
+  fi
   read -r project key < <(seed_project "$bin" "$dir" ab@example.com)
   port=$(free_port)
   RUST_LOG=warn RATE_LIMIT_API_MAX=0 "$bin" serve --data-dir "$dir" --port "$port" >"$dir/log" 2>&1 &

@@ -121,7 +121,9 @@ async fn one_commit_of_two_projects_with_the_same_session_id(backend: Backend) {
         })
         .collect();
     let pairs: Vec<(&str, &IngestWrite)> = writes.iter().map(|(p, w)| (*p, w)).collect();
-    let rollups = RollupState::default().build(&pairs);
+    let mut state = RollupState::default();
+    state.reserve(db, &pairs).await.unwrap();
+    let rollups = state.build(&pairs);
     db.write_ingest_group(&items, &[], &[], &rollups, now)
         .await
         .unwrap();
@@ -398,10 +400,14 @@ async fn direct_and_sqlx_writers_leave_the_same_rows() {
 
     let month = month_key(start);
     let mut rollups = RollupState::default();
+    let mut direct_rollups = RollupState::default();
     let mut direct_groups = 0;
     for (n, group) in groups.iter().enumerate() {
         let now = start + 10_000 * n as i64;
         let pairs: Vec<(&str, &IngestWrite)> = group.iter().map(|(p, w)| (*p, w)).collect();
+        // Both databases keep the day's property values, as the writer does.
+        direct_rollups.reserve(&direct_db, &pairs).await.unwrap();
+        rollups.reserve(&sqlx_db, &pairs).await.unwrap();
         let increments = rollups.build(&pairs);
         let items: Vec<WriteItem<'_>> = group
             .iter()

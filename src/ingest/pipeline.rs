@@ -7,7 +7,7 @@ use crate::domain::timeutil::month_key;
 use crate::ingest::rollup::RollupState;
 use crate::store::faults::Fault;
 use crate::store::sqlite_file::FileIdentity;
-use crate::store::{Db, DirectWriter, IngestWrite, WriteItem, WriteSummary};
+use crate::store::{Db, DirectWriter, IngestWrite, WriteItem, WriteSummary, WriterConnection};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -211,6 +211,42 @@ async fn checkpointer(db: Db) {
 /// `last_used_at` of a key is written at most this often, not on every commit.
 const KEY_TOUCH_INTERVAL_MS: i64 = 60_000;
 
+/// The next group: the first job to arrive, and whatever queued up behind it (while
+/// the previous group was committing), up to the group limits. `None` once the
+/// queue is closed.
+async fn next_group(
+    rx: &mut mpsc::Receiver<Job>,
+    settings: &WriterSettings,
+    direct: bool,
+) -> Option<Vec<Job>> {
+    let first = rx.recv().await?;
+    // The first request of a group wakes the writer at once, ahead of the other
+    // requests the runtime has ready. When the commit is to run right here (events
+    // on the direct connection), letting those run first hands their writes over
+    // too, so that one commit carries them all. A commit on the pool's thread runs
+    // beside the request tasks instead, so it starts at once.
+    if direct && matches!(first.write, IngestWrite::Events(_)) {
+        tokio::task::yield_now().await;
+    }
+    let mut items = first.items();
+    let mut group = vec![first];
+    let deadline = Instant::now() + settings.group_wait;
+    while items < settings.group_max {
+        let next = match rx.try_recv() {
+            Ok(job) => Some(job),
+            Err(_) if settings.group_wait.is_zero() => None,
+            Err(_) => tokio::time::timeout_at(deadline.into(), rx.recv())
+                .await
+                .ok()
+                .flatten(),
+        };
+        let Some(job) = next else { break };
+        items += job.items();
+        group.push(job);
+    }
+    Some(group)
+}
+
 async fn writer(
     db: Db,
     clock: Clock,
@@ -227,32 +263,7 @@ async fn writer(
             return;
         }
     };
-    while let Some(first) = rx.recv().await {
-        // The first request of a group wakes the writer at once, ahead of the other
-        // requests the runtime has ready. When the commit is to run right here (events
-        // on the direct connection), letting those run first hands their writes over
-        // too, so that one commit carries them all. A commit on the pool's thread runs
-        // beside the request tasks instead, so it starts at once.
-        if committer.direct.is_some() && matches!(first.write, IngestWrite::Events(_)) {
-            tokio::task::yield_now().await;
-        }
-        let mut items = first.items();
-        let mut group = vec![first];
-        let deadline = Instant::now() + settings.group_wait;
-        // Whatever queued up while the previous group was committing joins this one.
-        while items < settings.group_max {
-            let next = match rx.try_recv() {
-                Ok(job) => Some(job),
-                Err(_) if settings.group_wait.is_zero() => None,
-                Err(_) => tokio::time::timeout_at(deadline.into(), rx.recv())
-                    .await
-                    .ok()
-                    .flatten(),
-            };
-            let Some(job) = next else { break };
-            items += job.items();
-            group.push(job);
-        }
+    while let Some(group) = next_group(&mut rx, &settings, committer.direct.is_some()).await {
         let now = clock.now_ms();
         let waiting = stats.depth.fetch_sub(group.len(), Ordering::Relaxed) > group.len();
         stats
@@ -395,6 +406,8 @@ struct Committer {
     /// shared with the server and bound to its runtime, so they are used from there.)
     /// The thread ends when the committer is dropped.
     pool_runtime: Option<(tokio::runtime::Handle, oneshot::Sender<()>)>,
+    /// On PostgreSQL, the connection kept from one commit to the next.
+    held: WriterConnection,
 }
 
 impl Committer {
@@ -435,6 +448,7 @@ impl Committer {
             stats,
             file,
             pool_runtime,
+            held: WriterConnection::default(),
         })
     }
 
@@ -522,12 +536,14 @@ impl Committer {
             _ => {
                 let db = self.db.clone();
                 let used_keys = used_keys.to_vec();
+                let mut held = std::mem::take(&mut self.held);
                 let write = async move {
                     let items = write_items(&group);
                     let new_apps = new_apps_of(&group);
                     let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
                     let outcome = db
                         .write_ingest_group_within(
+                            &mut held,
                             &items,
                             &new_apps,
                             &keys,
@@ -537,9 +553,9 @@ impl Committer {
                         )
                         .await;
                     drop(items);
-                    (group, increments, outcome)
+                    (group, increments, outcome, held)
                 };
-                match &self.pool_runtime {
+                let (group, increments, outcome, held) = match &self.pool_runtime {
                     Some((runtime, _)) => match runtime.spawn(write).await {
                         Ok(done) => done,
                         // The group went down with the task; its requests learn that
@@ -553,7 +569,9 @@ impl Committer {
                         }
                     },
                     None => write.await,
-                }
+                };
+                self.held = held;
+                (group, increments, outcome)
             }
         };
         if outcome.is_ok() {

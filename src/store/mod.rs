@@ -3,6 +3,7 @@
 //! where they differ the two variants sit side by side in the same function.
 
 mod api_keys;
+mod array_write;
 mod audit;
 mod auth;
 mod connect;
@@ -38,7 +39,7 @@ pub use events::{EventFilter, EventRow};
 pub use filters::{Cursor, Scope};
 pub use ingest_write::{
     ErrorOccurrenceWrite, EventWrite, IngestWrite, SessionState, SessionWrite, WriteItem,
-    WriteOutcome, WriteSummary,
+    WriteOutcome, WriteSummary, WriterConnection,
 };
 pub use invites::InviteRow;
 pub use job_runs::{JobRunRow, Retained};

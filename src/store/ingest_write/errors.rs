@@ -1,5 +1,6 @@
-//! The error phases of a group commit: one upsert per distinct group (deciding new
-//! and regressed), the sessions the errors belong to, then the occurrences in bulk.
+//! The error phases of a group commit: the distinct groups upserted (deciding new
+//! and regressed), the sessions the errors belong to, then the occurrences' rows,
+//! which go out with the rest of the group's rows.
 
 use super::{on_tx, ErrorOccurrenceWrite, IngestWrite, Tx, WriteItem, WriteSummary};
 use crate::domain::identity;
@@ -7,7 +8,7 @@ use crate::domain::sessions::SessionTally;
 use crate::domain::timerange::Granularity;
 use crate::store::filters::push_list;
 use crate::store::rollup_write::{
-    fixed_chunks, ErrorCountKey, ErrorDeviceKey, ErrorUserKey, Labels, StoredRollups,
+    ErrorCountKey, ErrorDeviceKey, ErrorUserKey, Labels, OnConflict, RowSink, StoredRollups,
 };
 use crate::store::StoreResult;
 use std::collections::HashMap;
@@ -52,8 +53,124 @@ pub(super) async fn upsert_groups<'a>(
             })
             .or_insert((1, err, err.timestamp));
     }
+    // One order for every process, so that concurrent upserts lock rows alike.
+    let mut per_group: Vec<GroupTally<'a>> = per_group.into_iter().collect();
+    per_group.sort_unstable_by_key(|(key, _)| *key);
+    match tx {
+        Tx::Postgres(t) => upsert_groups_at_once(t, &per_group, summary).await,
+        Tx::Sqlite(_) => upsert_groups_one_by_one(tx, &per_group, summary).await,
+    }
+}
+
+/// (project id, fingerprint) → (occurrences, the latest occurrence, first seen).
+type GroupTally<'a> = ((&'a str, &'a str), (i64, &'a ErrorOccurrenceWrite, i64));
+
+/// PostgreSQL: the regressions in one statement, then every other group in one
+/// upsert, each row bound as arrays: two round trips however many groups.
+async fn upsert_groups_at_once<'a>(
+    t: &mut sqlx::PgConnection,
+    per_group: &[GroupTally<'a>],
+    summary: &mut WriteSummary,
+) -> StoreResult<GroupIds<'a>> {
+    let column = |f: fn(&GroupTally<'a>) -> Option<String>| -> Vec<Option<String>> {
+        per_group.iter().map(f).collect()
+    };
+    let regressed: Vec<(String, String, String)> = sqlx::query_as(
+        "UPDATE error_groups g SET
+           occurrences = g.occurrences + u.count,
+           last_seen = GREATEST(g.last_seen, u.last_seen),
+           last_environment = COALESCE(u.environment, g.last_environment),
+           last_release = COALESCE(u.release, g.last_release),
+           last_platform = COALESCE(u.platform, g.last_platform),
+           regressed_at = u.last_seen, resolved_at = NULL, status = 'unresolved'
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[], $7::text[])
+           AS u(project_id, fingerprint, count, last_seen, environment, release, platform)
+         WHERE g.project_id = u.project_id AND g.fingerprint = u.fingerprint AND g.status = 'resolved'
+         RETURNING g.project_id, g.fingerprint, g.id",
+    )
+    .bind(column(|((p, _), _)| Some(p.to_string())))
+    .bind(column(|((_, f), _)| Some(f.to_string())))
+    .bind(per_group.iter().map(|(_, (n, _, _))| *n).collect::<Vec<i64>>())
+    .bind(per_group.iter().map(|(_, (_, last, _))| last.timestamp).collect::<Vec<i64>>())
+    .bind(column(|(_, (_, last, _))| last.environment.clone()))
+    .bind(column(|(_, (_, last, _))| last.release.clone()))
+    .bind(column(|(_, (_, last, _))| last.platform.clone()))
+    .fetch_all(&mut *t)
+    .await?;
     let mut ids = GroupIds::new();
-    for ((project_id, fingerprint), (count, last, first_seen)) in per_group {
+    for (project_id, fingerprint, id) in regressed {
+        if let Some(((p, f), _)) = per_group
+            .iter()
+            .find(|((p, f), _)| *p == project_id && *f == fingerprint)
+        {
+            summary.regressed_groups.push((project_id, id.clone()));
+            ids.insert((*p, *f), id);
+        }
+    }
+    let rest: Vec<&GroupTally<'a>> = per_group
+        .iter()
+        .filter(|(key, _)| !ids.contains_key(key))
+        .collect();
+    if rest.is_empty() {
+        return Ok(ids);
+    }
+    let text = |f: fn(&GroupTally<'a>) -> Option<String>| -> Vec<Option<String>> {
+        rest.iter().map(|g| f(g)).collect()
+    };
+    let upserted: Vec<(String, String, String)> = sqlx::query_as(
+        "INSERT INTO error_groups (id, project_id, fingerprint, app, error_type, message, top_frame, \
+           status, first_seen, last_seen, occurrences, last_environment, last_release, last_platform)
+         SELECT id, project_id, fingerprint, app, error_type, message, top_frame, 'unresolved', \
+           first_seen, last_seen, occurrences, environment, release, platform
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+           $8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[])
+           AS u(id, project_id, fingerprint, app, error_type, message, top_frame, first_seen, \
+             last_seen, occurrences, environment, release, platform)
+         ON CONFLICT (project_id, fingerprint) DO UPDATE SET
+           occurrences = error_groups.occurrences + excluded.occurrences,
+           last_seen = GREATEST(error_groups.last_seen, excluded.last_seen),
+           last_environment = COALESCE(excluded.last_environment, error_groups.last_environment),
+           last_release = COALESCE(excluded.last_release, error_groups.last_release),
+           last_platform = COALESCE(excluded.last_platform, error_groups.last_platform)
+         RETURNING project_id, fingerprint, id",
+    )
+    .bind(text(|(_, (_, last, _))| Some(last.new_group_id.clone())))
+    .bind(text(|((p, _), _)| Some(p.to_string())))
+    .bind(text(|((_, f), _)| Some(f.to_string())))
+    .bind(text(|(_, (_, last, _))| Some(last.app.clone())))
+    .bind(text(|(_, (_, last, _))| last.error_type.clone()))
+    .bind(text(|(_, (_, last, _))| Some(last.message.clone())))
+    .bind(text(|(_, (_, last, _))| last.top_frame.clone()))
+    .bind(rest.iter().map(|(_, (_, _, first))| *first).collect::<Vec<i64>>())
+    .bind(rest.iter().map(|(_, (_, last, _))| last.timestamp).collect::<Vec<i64>>())
+    .bind(rest.iter().map(|(_, (n, _, _))| *n).collect::<Vec<i64>>())
+    .bind(text(|(_, (_, last, _))| last.environment.clone()))
+    .bind(text(|(_, (_, last, _))| last.release.clone()))
+    .bind(text(|(_, (_, last, _))| last.platform.clone()))
+    .fetch_all(&mut *t)
+    .await?;
+    for (project_id, fingerprint, id) in upserted {
+        if let Some(((p, f), (_, last, _))) = rest
+            .iter()
+            .find(|((p, f), _)| *p == project_id && *f == fingerprint)
+        {
+            if id == last.new_group_id {
+                summary.new_groups.push((project_id, id.clone()));
+            }
+            ids.insert((*p, *f), id);
+        }
+    }
+    Ok(ids)
+}
+
+/// SQLite: a statement or two per group, on the writer's own connection.
+async fn upsert_groups_one_by_one<'a>(
+    tx: &mut Tx,
+    per_group: &[GroupTally<'a>],
+    summary: &mut WriteSummary,
+) -> StoreResult<GroupIds<'a>> {
+    let mut ids = GroupIds::new();
+    for &((project_id, fingerprint), (count, last, first_seen)) in per_group {
         let regressed: Option<String> = on_tx!(&mut *tx, |t| sqlx::query_scalar(
             "UPDATE error_groups SET
                occurrences = occurrences + $3,
@@ -207,19 +324,16 @@ pub(super) async fn mark_sessions<'a>(
     Ok(devices)
 }
 
-/// The occurrences in bulk, each with its group and its session's device, and
-/// their roll-ups.
-#[tracing::instrument(level = "debug", skip_all)]
-pub(super) async fn insert_occurrences(
-    tx: &mut Tx,
-    occurrences: &[(&str, &ErrorOccurrenceWrite)],
+/// The occurrences as they are inserted, each with its group and its session's
+/// device; their roll-ups go into `stored`.
+pub(super) fn occurrence_rows<'a>(
+    occurrences: &[(&'a str, &'a ErrorOccurrenceWrite)],
     groups: &GroupIds<'_>,
     devices: &Devices<'_>,
-    now: i64,
     stored: &mut StoredRollups,
-) -> StoreResult<()> {
+) -> Vec<OccurrenceRow<'a>> {
     let none = (None, None);
-    let rows: Vec<OccurrenceRow<'_>> = occurrences
+    let rows: Vec<OccurrenceRow<'a>> = occurrences
         .iter()
         .map(|(project_id, e)| {
             let (browser, os) = e
@@ -239,43 +353,67 @@ pub(super) async fn insert_occurrences(
     for row in &rows {
         add_error_rollups(stored, row);
     }
-    for chunk in fixed_chunks(&rows) {
-        on_tx!(&mut *tx, |t| {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO error_occurrences (id, group_id, project_id, app, message, stack, context, platform, \
-                 environment, release, session_id, user_id, anonymous_id, sdk_version, timestamp, received_at, \
-                 device_browser, device_os, unhandled) ",
-            );
-            qb.push_values(chunk, |mut row, o| {
-                let e = o.e;
-                row.push_bind(&e.id)
-                    .push_bind(&o.group_id)
-                    .push_bind(o.project_id)
-                    .push_bind(&e.app)
-                    .push_bind(&e.message)
-                    .push_bind(&e.stack)
-                    .push_bind(&e.context)
-                    .push_bind(&e.platform)
-                    .push_bind(&e.environment)
-                    .push_bind(&e.release)
-                    .push_bind(&e.session_id)
-                    .push_bind(&e.user_id)
-                    .push_bind(&e.anonymous_id)
-                    .push_bind(&e.sdk_version)
-                    .push_bind(e.timestamp)
-                    .push_bind(now)
-                    .push_bind(&o.browser)
-                    .push_bind(&o.os)
-                    .push_bind(i64::from(e.unhandled));
-            });
-            qb.build().execute(&mut **t).await?;
-        });
-    }
-    Ok(())
+    rows
+}
+
+/// The occurrences of `rows`, received at `now`.
+pub(super) fn push_occurrence_inserts(
+    sink: &mut impl RowSink,
+    rows: &[OccurrenceRow<'_>],
+    now: i64,
+) -> StoreResult<()> {
+    sink.insert(
+        "error_occurrences",
+        &[
+            "id",
+            "group_id",
+            "project_id",
+            "app",
+            "message",
+            "stack",
+            "context",
+            "platform",
+            "environment",
+            "release",
+            "session_id",
+            "user_id",
+            "anonymous_id",
+            "sdk_version",
+            "timestamp",
+            "received_at",
+            "device_browser",
+            "device_os",
+            "unhandled",
+        ],
+        OnConflict::Fail,
+        rows,
+        |b, o| {
+            let e = o.e;
+            b.text(&e.id)
+                .text(&o.group_id)
+                .text(o.project_id)
+                .text(&e.app)
+                .text(&e.message)
+                .opt(e.stack.as_deref())
+                .opt(e.context.as_deref())
+                .opt(e.platform.as_deref())
+                .opt(e.environment.as_deref())
+                .opt(e.release.as_deref())
+                .opt(e.session_id.as_deref())
+                .opt(e.user_id.as_deref())
+                .opt(e.anonymous_id.as_deref())
+                .opt(e.sdk_version.as_deref())
+                .int(e.timestamp)
+                .int(now)
+                .opt(o.browser.as_deref())
+                .opt(o.os.as_deref())
+                .int(i64::from(e.unhandled));
+        },
+    )
 }
 
 /// An occurrence as it is inserted: its group and its session's device.
-struct OccurrenceRow<'a> {
+pub(super) struct OccurrenceRow<'a> {
     project_id: &'a str,
     e: &'a ErrorOccurrenceWrite,
     group_id: String,

@@ -4,6 +4,7 @@
 mod errors;
 mod sessions;
 
+use super::array_write::ArrayStatements;
 use super::rollup_write::{
     push_event_rollups, push_stored_rollups, EventRollups, OnConflict, RowSink, Statements,
     StoredRollups,
@@ -134,16 +135,20 @@ impl Db {
         rollups: &EventRollups,
         now: i64,
     ) -> WriteOutcome {
-        self.write_ingest_group_within(items, new_apps, used_keys, rollups, now, None)
+        let mut held = WriterConnection::default();
+        self.write_ingest_group_within(&mut held, items, new_apps, used_keys, rollups, now, None)
             .await
     }
 
     /// [`Db::write_ingest_group`], given up (and rolled back) when the database does
     /// not let it finish within `budget`: the requests are answered 503 by then, so
-    /// it must not be written after all.
+    /// it must not be written after all. On PostgreSQL it runs on `held` (taken from
+    /// the pool if empty), which keeps the connection after a commit that succeeded.
+    #[allow(clippy::too_many_arguments)]
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_ingest_group_within(
         &self,
+        held: &mut WriterConnection,
         items: &[WriteItem<'_>],
         new_apps: &[(String, String)],
         used_keys: &[&str],
@@ -151,11 +156,11 @@ impl Db {
         now: i64,
         budget: Option<std::time::Duration>,
     ) -> WriteOutcome {
-        let mut tx = Tx::begin(self, budget).await?;
+        let mut tx = Tx::begin(self, held, budget).await?;
         let written = write_phases(&mut tx, items, new_apps, used_keys, rollups, now).await;
         match written {
             Ok(summary) => {
-                tx.commit().await?;
+                tx.commit(held).await?;
                 Ok(summary)
             }
             Err(e) => {
@@ -176,23 +181,60 @@ async fn write_phases(
 ) -> WriteOutcome {
     let mut summary = WriteSummary::default();
     let mut stored = StoredRollups::default();
-    insert_events(tx, items, now).await?;
     let occurrences = errors::of(items);
     let groups = errors::upsert_groups(tx, &occurrences, &mut summary).await?;
     let devices = errors::mark_sessions(tx, &occurrences, &mut stored).await?;
-    errors::insert_occurrences(tx, &occurrences, &groups, &devices, now, &mut stored).await?;
+    let occurrences = errors::occurrence_rows(&occurrences, &groups, &devices, &mut stored);
     let created = sessions::write(tx, items, now, &mut stored).await?;
-    let usage = usage(items, &created);
-    on_tx!(tx, |t| {
-        let mut statements = Statements::new();
-        push_bookkeeping(&mut statements, &usage, new_apps, used_keys, now)?;
-        push_event_rollups(&mut statements, rollups, now)?;
-        push_stored_rollups(&mut statements, &stored)?;
-        for qb in &mut statements.0 {
-            qb.build().execute(&mut **t).await?;
+    let rows = GroupRows {
+        events: events_of(items),
+        occurrences,
+        usage: usage(items, &created),
+        new_apps,
+        used_keys,
+        rollups,
+        stored: &stored,
+        now,
+    };
+    match tx {
+        // One round trip for all of it, whatever the number of rows.
+        Tx::Postgres(t) => {
+            let mut statements = ArrayStatements::default();
+            rows.push_into(&mut statements)?;
+            statements.execute(t).await?;
         }
-    });
+        Tx::Sqlite(t) => {
+            let mut statements = Statements::new();
+            rows.push_into(&mut statements)?;
+            for qb in &mut statements.0 {
+                qb.build().execute(&mut **t).await?;
+            }
+        }
+    }
     Ok(summary)
+}
+
+/// What a group adds besides its error groups and sessions: the events and error
+/// occurrences, metering, labels and keys, and every roll-up increment.
+struct GroupRows<'a> {
+    events: Vec<(&'a str, &'a EventWrite)>,
+    occurrences: Vec<errors::OccurrenceRow<'a>>,
+    usage: HashMap<(&'a str, &'a str), i64>,
+    new_apps: &'a [(String, String)],
+    used_keys: &'a [&'a str],
+    rollups: &'a EventRollups,
+    stored: &'a StoredRollups,
+    now: i64,
+}
+
+impl GroupRows<'_> {
+    fn push_into(&self, sink: &mut impl RowSink) -> StoreResult<()> {
+        push_event_inserts(sink, &self.events, self.now)?;
+        errors::push_occurrence_inserts(sink, &self.occurrences, self.now)?;
+        push_bookkeeping(sink, &self.usage, self.new_apps, self.used_keys, self.now)?;
+        push_event_rollups(sink, self.rollups, self.now)?;
+        push_stored_rollups(sink, self.stored)
+    }
 }
 
 /// The group's transaction on either backend, on a connection of its own; the
@@ -217,14 +259,27 @@ macro_rules! on_tx {
 }
 pub(super) use on_tx;
 
+/// A PostgreSQL connection the ingest writer keeps between its commits: taking one
+/// from the pool costs a round trip (sqlx checks an idle connection before handing
+/// it out) and returning it another, on every commit. One that failed is let go.
+#[derive(Default)]
+pub struct WriterConnection(Option<PoolConnection<sqlx::Postgres>>);
+
 impl Tx {
-    async fn begin(db: &Db, budget: Option<std::time::Duration>) -> StoreResult<Tx> {
+    async fn begin(
+        db: &Db,
+        held: &mut WriterConnection,
+        budget: Option<std::time::Duration>,
+    ) -> StoreResult<Tx> {
         // On SQLite the write lock is taken at once: a deferred transaction that
         // reads first cannot upgrade once another connection (the bell's inserts, a
         // dashboard change) has committed, and fails instead of waiting.
         let mut tx = match db {
             Db::Sqlite(pool) => Tx::Sqlite(pool.acquire().await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.acquire().await?),
+            Db::Postgres(pool) => Tx::Postgres(match held.0.take() {
+                Some(conn) => conn,
+                None => pool.acquire().await?,
+            }),
         };
         // The budget rides on the statement that begins (one round trip): how long
         // PostgreSQL lets statements and lock waits run, how long SQLite waits for
@@ -266,9 +321,14 @@ impl Tx {
         Ok(())
     }
 
-    async fn commit(mut self) -> StoreResult<()> {
+    async fn commit(mut self, held: &mut WriterConnection) -> StoreResult<()> {
         match self.run("COMMIT").await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Tx::Postgres(conn) = self {
+                    held.0 = Some(conn);
+                }
+                Ok(())
+            }
             Err(e) => {
                 self.abort().await;
                 Err(e)
@@ -289,19 +349,6 @@ impl Tx {
     pub(super) fn is_postgres(&self) -> bool {
         matches!(self, Tx::Postgres(_))
     }
-}
-
-/// Events of every request, in a few multi-row inserts.
-async fn insert_events(tx: &mut Tx, items: &[WriteItem<'_>], now: i64) -> StoreResult<()> {
-    let events = events_of(items);
-    on_tx!(tx, |t| {
-        let mut statements = Statements::new();
-        push_event_inserts(&mut statements, &events, now)?;
-        for qb in &mut statements.0 {
-            qb.build().execute(&mut **t).await?;
-        }
-    });
-    Ok(())
 }
 
 /// Units each (project, month) uses beyond what its requests reserved: an event or
