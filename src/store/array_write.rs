@@ -128,6 +128,11 @@ impl ArrayStatements {
         }
     }
 
+    /// Whether everything goes out in one statement.
+    pub(crate) fn is_single(&self) -> bool {
+        self.statements.len() == 1
+    }
+
     /// Runs the statements on `conn` (inside the caller's transaction).
     pub(crate) async fn execute(self, conn: &mut PgConnection) -> StoreResult<()> {
         for parts in self.statements {

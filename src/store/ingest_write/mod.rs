@@ -2,6 +2,7 @@
 //! together with the roll-ups the dashboard reads.
 
 mod errors;
+mod held;
 mod sessions;
 
 use super::array_write::ArrayStatements;
@@ -11,6 +12,7 @@ use super::rollup_write::{
 };
 use super::{Db, StoreResult};
 use crate::domain::vitals::VitalSample;
+pub use held::WriterConnection;
 pub use sessions::SessionState;
 use sqlx::pool::PoolConnection;
 use std::collections::{HashMap, HashSet};
@@ -156,18 +158,50 @@ impl Db {
         now: i64,
         budget: Option<std::time::Duration>,
     ) -> WriteOutcome {
-        let mut tx = Tx::begin(self, held, budget).await?;
-        let written = write_phases(&mut tx, items, new_apps, used_keys, rollups, now).await;
-        match written {
-            Ok(summary) => {
-                tx.commit(held).await?;
-                Ok(summary)
+        if self.is_closed() {
+            // Writes end with the pool, on the kept connection too.
+            held.let_go();
+        }
+        if let Db::Postgres(pool) = self {
+            let events_only = items
+                .iter()
+                .all(|i| matches!(i.write, IngestWrite::Events(_)));
+            if events_only && held::sessions_keep_settings(pool) {
+                let stored = StoredRollups::default();
+                let rows = GroupRows::new(
+                    items,
+                    Vec::new(),
+                    &HashSet::new(),
+                    new_apps,
+                    used_keys,
+                    rollups,
+                    &stored,
+                    now,
+                );
+                let mut statements = ArrayStatements::default();
+                rows.push_into(&mut statements)?;
+                if statements.is_single() {
+                    held.run_alone(pool, statements, budget).await?;
+                    return Ok(WriteSummary::default());
+                }
             }
+        }
+        let mut tx = Tx::begin(self, held, budget)
+            .await
+            .inspect_err(|_| held.timeout_ms = None)?;
+        let written = write_phases(&mut tx, items, new_apps, used_keys, rollups, now).await;
+        let outcome = match written {
+            Ok(summary) => tx.commit(held).await.map(|()| summary),
             Err(e) => {
                 tx.abort().await;
                 Err(e)
             }
+        };
+        if outcome.is_err() {
+            // The connection went with the failed transaction.
+            held.timeout_ms = None;
         }
+        outcome
     }
 }
 
@@ -186,16 +220,16 @@ async fn write_phases(
     let devices = errors::mark_sessions(tx, &occurrences, &mut stored).await?;
     let occurrences = errors::occurrence_rows(&occurrences, &groups, &devices, &mut stored);
     let created = sessions::write(tx, items, now, &mut stored).await?;
-    let rows = GroupRows {
-        events: events_of(items),
+    let rows = GroupRows::new(
+        items,
         occurrences,
-        usage: usage(items, &created),
+        &created,
         new_apps,
         used_keys,
         rollups,
-        stored: &stored,
+        &stored,
         now,
-    };
+    );
     match tx {
         // One round trip for all of it, whatever the number of rows.
         Tx::Postgres(t) => {
@@ -227,7 +261,30 @@ struct GroupRows<'a> {
     now: i64,
 }
 
-impl GroupRows<'_> {
+impl<'a> GroupRows<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        items: &'a [WriteItem<'a>],
+        occurrences: Vec<errors::OccurrenceRow<'a>>,
+        created: &HashSet<usize>,
+        new_apps: &'a [(String, String)],
+        used_keys: &'a [&'a str],
+        rollups: &'a EventRollups,
+        stored: &'a StoredRollups,
+        now: i64,
+    ) -> Self {
+        GroupRows {
+            events: events_of(items),
+            occurrences,
+            usage: usage(items, created),
+            new_apps,
+            used_keys,
+            rollups,
+            stored,
+            now,
+        }
+    }
+
     fn push_into(&self, sink: &mut impl RowSink) -> StoreResult<()> {
         push_event_inserts(sink, &self.events, self.now)?;
         errors::push_occurrence_inserts(sink, &self.occurrences, self.now)?;
@@ -259,12 +316,6 @@ macro_rules! on_tx {
 }
 pub(super) use on_tx;
 
-/// A PostgreSQL connection the ingest writer keeps between its commits: taking one
-/// from the pool costs a round trip (sqlx checks an idle connection before handing
-/// it out) and returning it another, on every commit. One that failed is let go.
-#[derive(Default)]
-pub struct WriterConnection(Option<PoolConnection<sqlx::Postgres>>);
-
 impl Tx {
     async fn begin(
         db: &Db,
@@ -276,7 +327,7 @@ impl Tx {
         // dashboard change) has committed, and fails instead of waiting.
         let mut tx = match db {
             Db::Sqlite(pool) => Tx::Sqlite(pool.acquire().await?),
-            Db::Postgres(pool) => Tx::Postgres(match held.0.take() {
+            Db::Postgres(pool) => Tx::Postgres(match held.conn.take() {
                 Some(conn) => conn,
                 None => pool.acquire().await?,
             }),
@@ -325,7 +376,7 @@ impl Tx {
         match self.run("COMMIT").await {
             Ok(()) => {
                 if let Tx::Postgres(conn) = self {
-                    held.0 = Some(conn);
+                    held.conn = Some(conn);
                 }
                 Ok(())
             }
@@ -336,13 +387,16 @@ impl Tx {
         }
     }
 
-    /// Rolls back; a connection that cannot even do that is closed, not reused.
+    /// Rolls back; a connection that cannot even do that is closed, not reused. A
+    /// PostgreSQL connection is closed anyway (which rolls back): it may be the
+    /// writer's own, with timeouts on its session that the pool must not get.
     async fn abort(mut self) {
-        if self.run("ROLLBACK").await.is_err() {
-            let _ = match self {
-                Tx::Sqlite(conn) => conn.close().await,
-                Tx::Postgres(conn) => conn.close().await,
-            };
+        if let Tx::Postgres(conn) = self {
+            let _ = conn.close().await;
+        } else if self.run("ROLLBACK").await.is_err() {
+            if let Tx::Sqlite(conn) = self {
+                let _ = conn.close().await;
+            }
         }
     }
 
