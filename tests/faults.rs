@@ -268,13 +268,21 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
 }
 
 /// With the database stuck (a lock held elsewhere), every request is answered 503
-/// within `TELEMETRY_REQUEST_DEADLINE_SECS`, and an ingest item answered so is not
-/// written once the database moves again: a client's retry cannot duplicate it.
+/// within `TELEMETRY_REQUEST_DEADLINE_SECS`, `/health` of the starved process is red
+/// (reads still work; writes do not get through), and an ingest item answered so is
+/// not written once the database moves again: a client's retry cannot duplicate it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_database_is_answered_within_the_deadline_and_nothing_late_is_written() {
     let db = TestDb::new(Backend::Postgres).await;
     let s = db.seed("ada").await;
-    let server = Server::start(&db, &[("TELEMETRY_REQUEST_DEADLINE_SECS", "1")]).await;
+    let server = Server::start(
+        &db,
+        &[
+            ("TELEMETRY_REQUEST_DEADLINE_SECS", "1"),
+            ("HEALTH_CHECK_DATABASE", "true"),
+        ],
+    )
+    .await;
     let http = reqwest::Client::new();
     let event = |name: &str| json!({ "app": "web", "name": name });
     assert_eq!(
@@ -312,6 +320,15 @@ async fn a_stuck_database_is_answered_within_the_deadline_and_nothing_late_is_wr
         took < Duration::from_millis(2_500),
         "the API answered after {took:?}"
     );
+    // The process is starved (its writes cannot get through): /health says so,
+    // though the database still answers reads.
+    let (status, body) = health(&http, &server).await;
+    assert_eq!(
+        (status, body["database"].as_str()),
+        (503, Some("error")),
+        "{body}"
+    );
+    assert!(body["reason"].is_string(), "{body}");
     lock.rollback().await.unwrap();
 
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -328,5 +345,7 @@ async fn a_stuck_database_is_answered_within_the_deadline_and_nothing_late_is_wr
         ["before", "after"],
         "the item answered 503 was not written late"
     );
+    // …and green again by itself once writes get through.
+    health_becomes(&http, &server, 200, Duration::from_secs(10)).await;
     pool.close().await;
 }

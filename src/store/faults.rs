@@ -47,10 +47,18 @@ pub fn of_sqlx(e: &sqlx::Error) -> Option<Fault> {
         sqlx::Error::Database(db) => {
             let code = db.code();
             let code = code.as_deref().unwrap_or("");
-            match code.parse::<i32>() {
+            // PostgreSQL's SQLSTATEs are often all digits (57014, 53300), so the
+            // backend decides how to read a code, not its looks.
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                of_sqlstate(code)
+            } else {
                 // SQLite reports numeric (extended) result codes.
-                Ok(n) => of_sqlite_code(n, db.message()),
-                Err(_) => of_sqlstate(code),
+                code.parse::<i32>()
+                    .ok()
+                    .and_then(|n| of_sqlite_code(n, db.message()))
             }
         }
         _ => None,
