@@ -2,7 +2,7 @@
 //! a deleted database is refused (503, `/health` red, no new empty file) and not
 //! recreated at the next start without `--init`; a full disk answers 503 and heals
 //! by itself once space is freed, on every ingest route, with every acknowledged
-//! item stored.
+//! item stored; a read-only one answers 503 and turns `/health` red.
 
 mod common;
 
@@ -176,6 +176,90 @@ impl Drop for SmallDisk {
             .arg("-l")
             .arg(&self.0)
             .status();
+    }
+}
+
+/// A database the server may read but not write (its files read-only to the user
+/// it runs as) is a fault, not an error: `/health` is red and names it, and every
+/// route answers 503 with `Retry-After` — reads too, which SQLite cannot do without
+/// writing its WAL index — never 500. (Run as root, as CI does: the server runs as
+/// `nobody`, for whom permissions hold.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_is_answered_503_and_red() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let s = db.seed("ada").await;
+    let data = db.data_dir();
+    let root = data.parent().unwrap();
+    let run = |program: &str, args: &[&str]| {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{program} {args:?} (the test needs root)");
+    };
+    run("chmod", &["755", &root.to_string_lossy()]);
+    run("chown", &["-R", "nobody", &data.to_string_lossy()]);
+    for file in database_files(&data).iter().filter(|f| f.exists()) {
+        run("chmod", &["444", &file.to_string_lossy()]);
+    }
+    let port = common::process::free_port();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(common::process::BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("serve")
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("HEALTH_CHECK_DATABASE", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let server = Server {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    let up = Instant::now();
+    while http
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = health_becomes(&http, &server, 503, Duration::from_secs(5)).await;
+    assert_eq!(body["database"], "error", "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("read-only"),
+        "{body}"
+    );
+
+    let event = json!({ "app": "web", "name": "refused" });
+    let answers = [
+        http.post(format!("{}/ingest/event", server.base))
+            .bearer_auth(&s.key)
+            .json(&event),
+        http.get(format!("{}/api/auth/me", server.base))
+            .bearer_auth(&s.token),
+        http.get(format!("{}/api/errors", server.base))
+            .bearer_auth(&s.token)
+            .header("X-Project-Id", &s.project_id),
+        http.post(format!("{}/api/auth/login", server.base))
+            .json(&json!({ "email": s.email, "password": "correct horse battery" })),
+    ];
+    for req in answers {
+        let res = req.send().await.unwrap();
+        let url = res.url().path().to_string();
+        assert_eq!(res.status(), 503, "{url}");
+        assert!(res.headers().contains_key("retry-after"), "{url}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["error"].is_string(), "{url}: {body}");
     }
 }
 
