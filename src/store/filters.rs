@@ -17,6 +17,28 @@ pub struct Scope {
     pub granularity: Granularity,
 }
 
+/// `column` is one of a list bound as parameter `$param`, a JSON array of strings
+/// (`json_list`): the statement's text is the same whatever the list's length, so
+/// it is prepared once — an `IN` list of n values is a new statement for every n.
+pub(crate) fn in_json_list(column: &str, param: usize, postgres: bool) -> String {
+    if postgres {
+        format!("{column} = ANY(SELECT json_array_elements_text(${param}::json))")
+    } else {
+        format!("{column} IN (SELECT value FROM json_each(${param}))")
+    }
+}
+
+/// The list for [`in_json_list`].
+pub(crate) fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    serde_json::Value::Array(
+        values
+            .into_iter()
+            .map(|v| serde_json::Value::String(v.to_string()))
+            .collect(),
+    )
+    .to_string()
+}
+
 /// Appends `(v1, v2, …)`, each value bound, for an `IN` list.
 pub(crate) fn push_list<'a, DB, T>(
     qb: &mut QueryBuilder<'a, DB>,

@@ -6,7 +6,7 @@ use super::{on_tx, ErrorOccurrenceWrite, IngestWrite, Tx, WriteItem, WriteSummar
 use crate::domain::identity;
 use crate::domain::sessions::SessionTally;
 use crate::domain::timerange::Granularity;
-use crate::store::filters::push_list;
+use crate::store::filters::{in_json_list, json_list};
 use crate::store::rollup_write::{
     ErrorCountKey, ErrorDeviceKey, ErrorUserKey, Labels, OnConflict, RowSink, StoredRollups,
 };
@@ -258,31 +258,39 @@ pub(super) async fn mark_sessions<'a>(
             }
         }
     }
+    let postgres = tx.is_postgres();
     for (project_id, ids) in &wanted {
         for chunk in ids.chunks(256) {
+            let list = json_list(chunk.iter().map(|(id, _)| *id));
             let found: Vec<(String, Option<String>, Option<String>)> = on_tx!(&mut *tx, |t| {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT session_id, device_browser, device_os FROM sessions WHERE project_id = ",
-                );
-                qb.push_bind(*project_id).push(" AND session_id IN ");
-                push_list(&mut qb, chunk.iter().map(|(id, _)| *id));
-                qb.build_query_as().fetch_all(&mut **t).await?
+                sqlx::query_as(&format!(
+                    "SELECT session_id, device_browser, device_os FROM sessions
+                     WHERE project_id = $1 AND {}",
+                    in_json_list("session_id", 2, postgres)
+                ))
+                .bind(*project_id)
+                .bind(&list)
+                .fetch_all(&mut **t)
+                .await?
             });
+            // Only sessions that exist are marked (errors often name sessions never
+            // reported): none found, nothing to update.
+            let mut stored_ids: Vec<(&str, bool)> = Vec::with_capacity(found.len());
             for (session_id, browser, os) in found {
-                if let Some((id, _)) = chunk.iter().find(|(c, _)| *c == session_id) {
-                    devices.insert((*project_id, *id), (browser, os));
+                if let Some(&(id, unhandled)) = chunk.iter().find(|(c, _)| *c == session_id) {
+                    devices.insert((*project_id, id), (browser, os));
+                    stored_ids.push((id, unhandled));
                 }
             }
-            let all: Vec<&str> = chunk.iter().map(|(id, _)| *id).collect();
-            let crashing: Vec<&str> = chunk
-                .iter()
-                .filter(|(_, u)| *u)
-                .map(|(id, _)| *id)
-                .collect();
-            for (flag, ids, delta) in [
+            if stored_ids.is_empty() {
+                continue;
+            }
+            let list = json_list(stored_ids.iter().map(|(id, _)| *id));
+            let crashing = json_list(stored_ids.iter().filter(|(_, u)| *u).map(|(id, _)| *id));
+            for (flag, list, delta) in [
                 (
                     "has_error",
-                    all,
+                    &list,
                     SessionTally {
                         started: 0,
                         errored: 1,
@@ -291,7 +299,7 @@ pub(super) async fn mark_sessions<'a>(
                 ),
                 (
                     "has_crash",
-                    crashing,
+                    &crashing,
                     SessionTally {
                         started: 0,
                         errored: 0,
@@ -299,21 +307,23 @@ pub(super) async fn mark_sessions<'a>(
                     },
                 ),
             ] {
-                if ids.is_empty() {
+                if list == "[]" {
                     continue;
                 }
-                let marked: Vec<(i64, String, Option<String>, Option<String>)> =
-                    on_tx!(&mut *tx, |t| {
-                        let mut qb = sqlx::QueryBuilder::new(format!(
-                            "UPDATE sessions SET {flag} = 1 WHERE project_id = "
-                        ));
-                        qb.push_bind(*project_id).push(" AND session_id IN ");
-                        push_list(&mut qb, ids.iter().copied());
-                        qb.push(format!(
-                            " AND {flag} = 0 RETURNING started_at, app, environment, release"
-                        ));
-                        qb.build_query_as().fetch_all(&mut **t).await?
-                    });
+                let marked: Vec<(i64, String, Option<String>, Option<String>)> = on_tx!(
+                    &mut *tx,
+                    |t| {
+                        sqlx::query_as(&format!(
+                            "UPDATE sessions SET {flag} = 1 WHERE project_id = $1 AND {} AND {flag} = 0
+                             RETURNING started_at, app, environment, release",
+                            in_json_list("session_id", 2, postgres)
+                        ))
+                        .bind(*project_id)
+                        .bind(list)
+                        .fetch_all(&mut **t)
+                        .await?
+                    }
+                );
                 for (started_at, app, environment, release) in marked {
                     let labels = Labels::new(&app, environment.as_deref(), release.as_deref());
                     stored.add_session(project_id, started_at, &labels, delta);

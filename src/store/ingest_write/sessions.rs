@@ -4,7 +4,7 @@
 
 use super::{on_tx, IngestWrite, SessionWrite, Tx, WriteItem};
 use crate::domain::sessions::SessionTally;
-use crate::store::filters::push_list;
+use crate::store::filters::{in_json_list, json_list};
 use crate::store::rollup_write::{fixed_chunks, Labels, StoredRollups};
 use crate::store::StoreResult;
 use std::collections::{HashMap, HashSet};
@@ -193,18 +193,23 @@ async fn find_known<'a>(
                 .push(&s.session_id);
         }
     }
-    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let postgres = tx.is_postgres();
+    let sql = format!(
+        "SELECT session_id, {STATE_COLUMNS}, has_error, has_crash FROM sessions
+         WHERE project_id = $1 AND {}{}",
+        in_json_list("session_id", 2, postgres),
+        if postgres { " FOR UPDATE" } else { "" }
+    );
     let mut known = HashMap::new();
     for (project_id, ids) in asked {
         for chunk in ids.chunks(256) {
+            let list = json_list(chunk.iter().copied());
             let found: Vec<Known> = on_tx!(&mut *tx, |t| {
-                let mut qb = sqlx::QueryBuilder::new(format!(
-                    "SELECT session_id, {STATE_COLUMNS}, has_error, has_crash FROM sessions WHERE project_id = "
-                ));
-                qb.push_bind(project_id).push(" AND session_id IN ");
-                push_list(&mut qb, chunk.iter().copied());
-                qb.push(lock);
-                qb.build_query_as().fetch_all(&mut **t).await?
+                sqlx::query_as(&sql)
+                    .bind(project_id)
+                    .bind(&list)
+                    .fetch_all(&mut **t)
+                    .await?
             });
             for row in found {
                 if let Some(id) = chunk.iter().find(|id| **id == row.session_id) {
