@@ -516,18 +516,24 @@ impl Committer {
         let (group, increments, outcome) = match self.direct.as_mut() {
             Some(direct) if events_only && !self.db.is_closed() => {
                 let keys: Vec<&str> = used_keys.iter().map(String::as_str).collect();
-                if let Some(budget) = budget {
-                    if let Err(e) = direct.wait_at_most(budget) {
+                let items = write_items(&group);
+                let new_apps = new_apps_of(&group);
+                // First without waiting for the write lock. When another connection
+                // holds it, the wait (bounded by the deadline) happens off the
+                // runtime's worker: blocking it would hold up the tasks queued there,
+                // requests that have nothing to do with the database among them.
+                let mut outcome = direct
+                    .wait_at_most(Duration::ZERO)
+                    .and_then(|()| direct.write_events(&items, &new_apps, &keys, &increments, now));
+                if matches!(&outcome, Err(e) if e.fault() == Some(Fault::Busy)) {
+                    if let Err(e) = direct.wait_at_most(budget.unwrap_or(Duration::MAX)) {
                         tracing::warn!(error = %e, "cannot bound the direct writer's lock wait");
                     }
+                    outcome = off_the_runtime(|| {
+                        direct.write_events(&items, &new_apps, &keys, &increments, now)
+                    });
                 }
-                let outcome = direct.write_events(
-                    &write_items(&group),
-                    &new_apps_of(&group),
-                    &keys,
-                    &increments,
-                    now,
-                );
+                drop(items);
                 if outcome.is_ok() {
                     self.stats.direct_commits.fetch_add(1, Ordering::Relaxed);
                 }
@@ -578,6 +584,17 @@ impl Committer {
             self.rollups.committed(&increments);
         }
         (group, outcome.map_err(CommitError::from))
+    }
+}
+
+/// Runs `f`, which may block, without holding up the other tasks of the runtime's
+/// worker it is called on (where the runtime allows: not on a current-thread one).
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
