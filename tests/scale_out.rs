@@ -303,7 +303,6 @@ async fn three_processes_on_one_postgresql_are_one_server() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    pool.close().await;
     assert_eq!((kept, other), (100, 200), "the daily cap across processes");
 
     // The FREE rate (20/s, burst 40) holds for all processes together: 60
@@ -338,9 +337,6 @@ async fn three_processes_on_one_postgresql_are_one_server() {
     // Retention every 2 s on three processes ran once per schedule, each run
     // claimed by one named process and recorded once.
     tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
-    let pool = sqlx::PgPool::connect(d.db.url.as_deref().unwrap())
-        .await
-        .unwrap();
     let runs: Vec<(i64, Option<String>)> = sqlx::query_as(
         "SELECT started_at, instance FROM job_runs WHERE job = 'retention' ORDER BY started_at",
     )

@@ -24,7 +24,9 @@ pub(super) async fn postgres(url: &str, s: &PoolSettings) -> StoreResult<PgPool>
         opts = opts.statement_cache_capacity(0);
     } else {
         // Counting distinct users over a year of roll-ups hashes or sorts a few
-        // hundred thousand keys; the default 4 MB spills to disk.
+        // hundred thousand keys; the default 4 MB spills to disk. (These start-up
+        // options also mark the pool as one whose sessions keep settings:
+        // `sessions_keep_settings`.)
         opts = opts.options([("work_mem", "32MB")]);
     }
     let started = Instant::now();
@@ -60,6 +62,13 @@ pub(super) async fn postgres(url: &str, s: &PoolSettings) -> StoreResult<PgPool>
         .acquire_timeout(s.acquire_timeout)
         .connect_with(opts)
         .await?)
+}
+
+/// Whether the pool's sessions may carry settings of their own (the ingest writer's
+/// timeouts): not behind PgBouncer, whose transaction mode hands each transaction
+/// any server connection — exactly the pools `postgres` gives start-up options.
+pub(super) fn sessions_keep_settings(pool: &PgPool) -> bool {
+    pool.connect_options().get_options().is_some()
 }
 
 /// Why a connection attempt failed, in the words an operator searches for.

@@ -37,13 +37,6 @@ impl Drop for WriterConnection {
     }
 }
 
-/// Whether sessions may carry settings: not behind PgBouncer, whose transaction mode
-/// hands each transaction any server connection. (`store::connect` gives sessions
-/// their start-up options exactly when it is not behind PgBouncer.)
-pub(super) fn sessions_keep_settings(pool: &PgPool) -> bool {
-    pool.connect_options().get_options().is_some()
-}
-
 /// The timeout to set for a budget: whole seconds below it, so that successive
 /// groups (each with a little less left) need no new setting.
 fn timeout_for(budget_ms: u128) -> u128 {

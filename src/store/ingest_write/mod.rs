@@ -166,7 +166,7 @@ impl Db {
             let events_only = items
                 .iter()
                 .all(|i| matches!(i.write, IngestWrite::Events(_)));
-            if events_only && held::sessions_keep_settings(pool) {
+            if events_only && super::connect::sessions_keep_settings(pool) {
                 let stored = StoredRollups::default();
                 let rows = GroupRows::new(
                     items,
