@@ -252,6 +252,11 @@ pub struct ServeConfig {
     )]
     pub email_from: String,
 
+    /// Let webhooks reach loopback, private and link-local addresses (tests, and
+    /// installs whose receivers live on the private network).
+    #[arg(long, env = "TELEMETRY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
     /// This process's name in job records, /metrics and its start-up log line
     /// (default: host:pid). Unique per process when several share one database.
     #[arg(long, env = "TELEMETRY_INSTANCE_ID")]

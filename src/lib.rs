@@ -17,6 +17,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhook;
 
 use crate::clock::Clock;
 use crate::config::{DbConfig, LogFormat, ServeConfig};
@@ -48,13 +49,8 @@ pub fn build_state(
     mailer: mail::Mailer,
 ) -> SharedState {
     let outbox = mail::Outbox::start(mailer.clone());
-    let notifier = service::notifications::Notifier {
-        db: db.clone(),
-        outbox: outbox.clone(),
-        public_url: config.public_url(),
-    };
-    let notify_clock = clock.clone();
-    let runtime = tokio::runtime::Handle::current();
+    let alerts = Arc::new(service::alert_watch::AlertWork::default());
+    let after_commit = alerts.clone();
     let queue = IngestQueue::start(
         db.clone(),
         clock.clone(),
@@ -65,24 +61,19 @@ pub fn build_state(
             group_wait: Duration::from_millis(config.ingest_group_wait_ms),
         },
         Arc::new(move |summary: store::WriteSummary| {
-            if summary.new_groups.is_empty() && summary.regressed_groups.is_empty() {
-                return;
-            }
             for (project, group) in &summary.new_groups {
                 tracing::info!(%project, %group, "new error group");
             }
             for (project, group) in &summary.regressed_groups {
                 tracing::warn!(%project, %group, "resolved error group occurred again (regression)");
             }
-            // The writer runs on a runtime of its own; fan-out (queries, mail) runs on
-            // the server's so the writer goes straight back to committing.
-            let notifier = notifier.clone();
-            let now = notify_clock.now_ms();
-            runtime.spawn(async move { notifier.on_commit(summary, now).await });
+            // Their alerts are in the outbox already; the workers take it from here.
+            after_commit.on_commit(&summary);
         }),
     );
     let instance = config.instance_id.clone().unwrap_or_else(default_instance);
-    Arc::new(AppState {
+    let config_allow_private = config.webhook_allow_private;
+    let state = Arc::new(AppState {
         db,
         instance,
         config,
@@ -98,7 +89,11 @@ pub fn build_state(
         refusals: Default::default(),
         database_file: Default::default(),
         database_lost: Default::default(),
-    })
+        webhooks: webhook::WebhookClient::new(config_allow_private),
+        alerts,
+    });
+    jobs::alerts::spawn(state.clone());
+    state
 }
 
 /// `host:pid`, unique among the processes of a deployment.

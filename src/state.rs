@@ -32,6 +32,10 @@ pub struct AppState {
     pub database_file: std::sync::OnceLock<crate::store::sqlite_file::FileIdentity>,
     /// Set, for good, when that file was deleted or replaced while serving.
     pub database_lost: std::sync::atomic::AtomicBool,
+    /// Sends webhook requests (SSRF-checked).
+    pub webhooks: crate::webhook::WebhookClient,
+    /// What the alert workers of this process share.
+    pub alerts: Arc<crate::service::alert_watch::AlertWork>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -234,7 +234,7 @@ async fn plans_bound_rate_quota_and_apps(backend: Backend) {
         db.reserve_usage(&seed.project_id, &month, 250_000 - 1 - used, 250_000)
             .await
             .unwrap(),
-        None
+        Ok(250_000 - 1)
     );
     let batch = json!({ "events": [event("app0", "a"), event("app0", "b")] });
     let res = app.post_json("/ingest/batch", &seed.key, &batch).await;

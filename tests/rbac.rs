@@ -226,11 +226,26 @@ async fn case(
     let spare = accounts::create_token(db, clock, &actor.email, Some("spare"))
         .await
         .unwrap();
+    let webhook = telemetry_tracker::service::alerts::create_webhook(
+        &app.state,
+        &principal(owner),
+        &project.id,
+        telemetry_tracker::service::alerts::NewWebhook {
+            url: format!("http://127.0.0.1:{}/hook", common::process::free_port()),
+            format: "generic".into(),
+            kinds: None,
+            name: None,
+        },
+        &meta,
+    )
+    .await
+    .unwrap();
     Case {
         ids: vec![
             ("{org_id}", org.id),
             ("{project_id}", project.id.clone()),
             ("{key_id}", key.id),
+            ("{webhook_id}", webhook.id),
             ("{invite_id}", invite.invite.id),
             ("{user_id}", target.id.clone()),
             ("{token}", invite_token),
@@ -305,6 +320,10 @@ fn body(method: &str, route: &str, n: usize, actor: &User, case: &Case) -> Optio
         ("POST", "/api/orgs/{org_id}/projects") => json!({ "name": "another" }),
         ("PATCH", "/api/projects/{project_id}") => json!({ "name": "renamed" }),
         ("POST", "/api/projects/{project_id}/keys") => json!({ "label": "k" }),
+        ("PUT", "/api/projects/{project_id}/alert-settings") => json!({ "new_group": false }),
+        ("POST", "/api/projects/{project_id}/webhooks") => {
+            json!({ "url": "http://127.0.0.1:9/more", "format": "slack" })
+        }
         ("PATCH", "/api/errors/{id}") => json!({ "status": "resolved" }),
         ("POST", "/api/notifications/read") => json!({ "all": true }),
         _ => return None,
@@ -331,7 +350,12 @@ async fn send(
 }
 
 async fn every_route_allows_exactly_the_roles_in_the_table(backend: Backend) {
-    let app = TestApp::start_with(backend, |c| c.allow_registration = true).await;
+    let app = TestApp::start_with(backend, |c| {
+        c.allow_registration = true;
+        // The case's webhook points at a closed local port: tests answer at once.
+        c.webhook_allow_private = true;
+    })
+    .await;
     let owner = user(&app, "owner").await;
     let co_owner = user(&app, "co-owner").await;
     let editor = user(&app, "editor").await;
@@ -378,7 +402,7 @@ async fn every_route_allows_exactly_the_roles_in_the_table(backend: Backend) {
 }
 
 async fn other_organizations_ids_are_not_found(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_with(backend, |c| c.webhook_allow_private = true).await;
     let owner_a = user(&app, "owner-a").await;
     let editor_a = user(&app, "editor-a").await;
     let outsider = user(&app, "owner-b").await;
@@ -449,7 +473,15 @@ async fn other_organizations_ids_are_not_found(backend: Backend) {
                 .into_iter()
                 .map(|g| g.group.status)
                 .collect::<Vec<_>>();
-            format!("{org:?} {members:?} {projects:?} {keys:?} {invites} {group:?}")
+            let webhooks: Vec<_> = db
+                .webhooks_of(&project_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|w| w.id)
+                .collect();
+            let alerts = db.alert_settings(&project_id).await.unwrap();
+            format!("{org:?} {members:?} {projects:?} {keys:?} {invites} {group:?} {webhooks:?} {alerts:?}")
         }
     };
     let before = snapshot(&app).await;

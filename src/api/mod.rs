@@ -1,5 +1,6 @@
 //! Machine-facing HTTP: `/ingest`, `/api` and `/health`, as poem-openapi operations.
 
+pub mod alerts;
 pub mod analytics;
 pub mod auth;
 pub mod body;
@@ -52,6 +53,7 @@ pub type Apis = (
     orgs::OrgsApi,
     invites::InvitesApi,
     projects::ProjectsApi,
+    alerts::AlertsApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -70,6 +72,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             orgs::OrgsApi,
             invites::InvitesApi,
             projects::ProjectsApi,
+            alerts::AlertsApi,
         ),
         "Telemetry Tracker",
         env!("CARGO_PKG_VERSION"),

@@ -1,5 +1,7 @@
 //! Pure logic: no IO, no clock of its own.
 
+pub mod alert_message;
+pub mod alerts;
 pub mod grouping;
 pub mod identity;
 pub mod ids;

@@ -1,5 +1,6 @@
 //! Notification kinds and each user's choice of where they go.
 
+use super::alerts::AlertKind;
 use serde::{Deserialize, Serialize};
 
 /// What a notification is about.
@@ -9,15 +10,40 @@ pub enum Kind {
     NewIssue,
     /// A resolved error group that occurred again.
     Regression,
+    /// An error group occurring far more than usual.
+    Spike,
+    /// A project used most of its monthly quota.
+    QuotaNear,
+    /// A project's requests are refused for its monthly quota.
+    QuotaExceeded,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::NewIssue, Kind::Regression];
+    pub const ALL: [Kind; 5] = [
+        Kind::NewIssue,
+        Kind::Regression,
+        Kind::Spike,
+        Kind::QuotaNear,
+        Kind::QuotaExceeded,
+    ];
+
+    pub fn of_alert(kind: AlertKind) -> Kind {
+        match kind {
+            AlertKind::NewGroup => Kind::NewIssue,
+            AlertKind::Regression => Kind::Regression,
+            AlertKind::Spike => Kind::Spike,
+            AlertKind::QuotaNear => Kind::QuotaNear,
+            AlertKind::QuotaExceeded => Kind::QuotaExceeded,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::NewIssue => "new_issue",
             Kind::Regression => "regression",
+            Kind::Spike => "spike",
+            Kind::QuotaNear => "quota_near",
+            Kind::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -29,16 +55,15 @@ impl Kind {
         match self {
             Kind::NewIssue => "New error groups",
             Kind::Regression => "Regressions (a resolved error occurs again)",
+            Kind::Spike => "Spikes (an error occurs far more than usual)",
+            Kind::QuotaNear => "Quota nearly used (organization owners)",
+            Kind::QuotaExceeded => "Quota used up (organization owners)",
         }
     }
 
-    /// The title of a notification of this kind about `what`.
-    pub fn title(self, what: &str) -> String {
-        let what: String = what.chars().take(140).collect();
-        match self {
-            Kind::NewIssue => format!("New error: {what}"),
-            Kind::Regression => format!("Regression: {what}"),
-        }
+    /// Whether only the organization's owners hear of it (billing is theirs).
+    pub fn owners_only(self) -> bool {
+        matches!(self, Kind::QuotaNear | Kind::QuotaExceeded)
     }
 }
 
@@ -54,20 +79,28 @@ pub struct Channels {
 pub struct Prefs {
     pub new_issue: Channels,
     pub regression: Channels,
+    pub spike: Channels,
+    pub quota_near: Channels,
+    pub quota_exceeded: Channels,
 }
 
 impl Default for Prefs {
-    /// Everything in the bell; mail only for regressions, the rarer and more urgent kind.
+    /// Everything in the bell; mail for all but new groups, which are the common
+    /// kind (a new release can bring dozens).
     fn default() -> Self {
+        let both = Channels {
+            bell: true,
+            email: true,
+        };
         Prefs {
             new_issue: Channels {
                 bell: true,
                 email: false,
             },
-            regression: Channels {
-                bell: true,
-                email: true,
-            },
+            regression: both,
+            spike: both,
+            quota_near: both,
+            quota_exceeded: both,
         }
     }
 }
@@ -86,6 +119,9 @@ impl Prefs {
         match kind {
             Kind::NewIssue => self.new_issue,
             Kind::Regression => self.regression,
+            Kind::Spike => self.spike,
+            Kind::QuotaNear => self.quota_near,
+            Kind::QuotaExceeded => self.quota_exceeded,
         }
     }
 
@@ -93,6 +129,9 @@ impl Prefs {
         match kind {
             Kind::NewIssue => self.new_issue = channels,
             Kind::Regression => self.regression = channels,
+            Kind::Spike => self.spike = channels,
+            Kind::QuotaNear => self.quota_near = channels,
+            Kind::QuotaExceeded => self.quota_exceeded = channels,
         }
     }
 }

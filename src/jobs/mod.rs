@@ -7,6 +7,8 @@
 //! lock keeps runs of one job from overlapping, so N processes run a job once per
 //! schedule.
 
+pub mod alerts;
+
 use crate::service::retention;
 use crate::state::SharedState;
 use croner::parser::{CronParser, Seconds};

@@ -217,14 +217,15 @@ pub fn signup_existing(to: &str, reset_link: &str) -> Email {
     content.into_email(to, format!("Your {PRODUCT} account"))
 }
 
-/// A notification about an error group (new, or a regression) the user asked to get by mail.
-pub fn error_notification(to: &str, title: &str, context: &str, link: &str) -> Email {
+/// An alert (a new or regressed error group, a spike, a quota) the user asked to
+/// get by mail.
+pub fn alert(to: &str, title: &str, context: &str, action_label: &str, link: &str) -> Email {
     let title = one_line(title);
     let content = Content {
         heading: title.clone(),
         intro: vec![one_line(context)],
         steps: vec![],
-        action_label: "Open the error",
+        action_label,
         link,
         notes: vec![
             "You get this mail because of your notification settings; change them under Settings → Notifications."

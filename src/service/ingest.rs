@@ -9,6 +9,7 @@ use crate::ingest::limits::AppCheck;
 use crate::ingest::normalize;
 use crate::ingest::pipeline::{Submission, SubmitError};
 use crate::ingest::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
+use crate::service::alert_watch;
 use crate::state::AppState;
 use crate::store::IngestWrite;
 
@@ -171,11 +172,12 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
     let month = month_key(now);
     let reserved = match limits.monthly_units {
         Some(limit) if metered => {
-            if let Some(used) = state
+            let reserved = state
                 .db
                 .reserve_usage(&caller.project_id, &month, units, limit)
-                .await?
-            {
+                .await?;
+            if let Err(used) = reserved {
+                alert_watch::quota_refused(state, &caller.project_id, &month).await;
                 let resets = next_month_start_ms(now);
                 return Err(AppError::QuotaExceeded {
                     limit,
@@ -183,6 +185,9 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
                     resets_at: format_rfc3339_ms(resets),
                     retry_after_secs: ((resets - now) / 1000).max(1) as u64,
                 });
+            }
+            if let Ok(total) = reserved {
+                alert_watch::usage_moved(state, &caller.project_id, &month, total, limit).await;
             }
             units
         }

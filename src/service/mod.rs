@@ -2,9 +2,13 @@
 //! HTTP API, the CLI and the jobs.
 
 pub mod accounts;
+pub mod alert_watch;
+pub mod alerts;
 pub mod analytics;
 pub mod auth;
+pub mod deliver;
 pub mod demo;
+pub mod dispatch;
 pub mod errors;
 pub mod events;
 pub mod health;

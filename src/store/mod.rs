@@ -2,6 +2,7 @@
 //! imports `sqlx`. The same SQL text serves both backends wherever the dialects agree;
 //! where they differ the two variants sit side by side in the same function.
 
+mod alerts;
 mod api_keys;
 mod array_write;
 mod audit;
@@ -28,7 +29,9 @@ pub mod sqlite_file;
 mod tokens;
 mod usage;
 mod users;
+mod webhooks;
 
+pub use alerts::{AlertRow, NewDelivery, SpikeRecord};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
@@ -54,7 +57,9 @@ pub use rollup_write::{
 pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
 pub use sessions::{SessionActivity, SessionFilter, SessionRow};
 pub use tokens::{NewPersonalToken, TokenAuthRow, TokenRow};
+pub use usage::OwnedUsageRow;
 pub use users::UserRow;
+pub use webhooks::{AttemptRecord, AttemptRow, DueDelivery, WebhookRow};
 
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{

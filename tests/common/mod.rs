@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod process;
+pub mod receiver;
 pub mod smtp;
 pub mod web;
 

@@ -5,6 +5,7 @@ mod errors;
 mod held;
 mod sessions;
 
+use super::alerts::push_group_alerts;
 use super::array_write::ArrayStatements;
 use super::rollup_write::{
     push_event_rollups, push_stored_rollups, EventRollups, OnConflict, RowSink, Statements,
@@ -119,6 +120,8 @@ pub struct WriteSummary {
     pub new_groups: Vec<(String, String)>,
     /// (project id, group id) of resolved groups that occurred again.
     pub regressed_groups: Vec<(String, String)>,
+    /// (project id, group id) of every group that had an occurrence in this commit.
+    pub touched_groups: Vec<(String, String)>,
 }
 
 pub type WriteOutcome = StoreResult<WriteSummary>;
@@ -218,6 +221,10 @@ async fn write_phases(
     let occurrences = errors::of(items);
     let groups = errors::upsert_groups(tx, &occurrences, &mut summary).await?;
     let devices = errors::mark_sessions(tx, &occurrences, &mut stored).await?;
+    summary.touched_groups = groups
+        .iter()
+        .map(|((project, _), group)| (project.to_string(), group.clone()))
+        .collect();
     let occurrences = errors::occurrence_rows(&occurrences, &groups, &devices, &mut stored);
     let created = sessions::write(tx, items, now, &mut stored).await?;
     let rows = GroupRows::new(
@@ -235,11 +242,13 @@ async fn write_phases(
         Tx::Postgres(t) => {
             let mut statements = ArrayStatements::default();
             rows.push_into(&mut statements)?;
+            push_group_alerts(&mut statements, &summary, now)?;
             statements.execute(t).await?;
         }
         Tx::Sqlite(t) => {
             let mut statements = Statements::new();
             rows.push_into(&mut statements)?;
+            push_group_alerts(&mut statements, &summary, now)?;
             for qb in &mut statements.0 {
                 qb.build().execute(&mut **t).await?;
             }
