@@ -10,6 +10,10 @@
 #
 # Prints every round and, per build, the mean items/s (for single events, also as a
 # share of /health) and the ratios of B to A.
+#
+# SETUP_A / SETUP_B: a command run once its server is up, with BIN, DATA_DIR, PORT,
+# PROJECT, KEY and EMAIL in its environment (and DATABASE_URL on PostgreSQL), to
+# compare one build under two configurations (bench/alerts.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +61,11 @@ start() { # name binary -> "port key"
   RUST_LOG=warn RATE_LIMIT_API_MAX=0 "$bin" serve --data-dir "$dir" --port "$port" >"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
   wait_healthy "http://127.0.0.1:$port"
+  local setup_var="SETUP_${1^^}"
+  if [ -n "${!setup_var:-}" ]; then
+    BIN=$bin DATA_DIR=$dir PORT=$port PROJECT=$project KEY=$key EMAIL=ab@example.com \
+      bash -c "${!setup_var}" >&2
+  fi
   echo "$port $key"
 }
 

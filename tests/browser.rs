@@ -117,6 +117,7 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
         ("/settings/organization", "Plan and usage"),
         ("/settings/projects", "New project"),
         ("/settings/api-keys", "New key"),
+        ("/settings/alerts", "Alert kinds"),
         ("/settings/members", "Invite someone"),
         ("/settings/appearance", "Theme"),
     ] {

@@ -4,9 +4,13 @@
 
 mod common;
 
+use common::receiver::{Mode, Receiver};
 use common::web::Web;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
+use telemetry_tracker::domain::plans::Plan;
+use telemetry_tracker::domain::timeutil::month_key;
+use telemetry_tracker::service::accounts;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -696,7 +700,150 @@ async fn sessions_and_errors_read_plainly(backend: Backend) {
     assert!(overview.has("Crash-free sessions") && overview.has("Error-free sessions"));
 }
 
+/// Settings → Alerts: kinds saved (a bad number named), a generic webhook's secret
+/// shown once, a test sent and logged, removal; viewers read it all without forms;
+/// the quota banner for owners only.
+async fn alerts_settings_webhooks_and_quota_banner(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| c.webhook_allow_private = true).await;
+    let (db, seed) = (&app.state.db, app.seed("ada").await);
+    let owner = Web::new(&app.base);
+    assert_eq!(owner.log_in(&seed.email, PASSWORD).await.status, 303);
+    let page = owner.visit_ok("/settings/alerts").await;
+    assert!(page.has("href=\"/settings/alerts\" aria-current=\"page\""));
+    assert!(page.has("Save alert settings") && page.has("No webhooks yet"));
+    let (csrf, project) = (page.csrf(), seed.project_id.clone());
+    let save = |threshold: &'static str| {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("project", &project),
+            ("new_group", "on"),
+            ("spike", "on"),
+            ("threshold", threshold),
+            ("window_minutes", "30"),
+            ("quota", "on"),
+            ("near_percent", "80"),
+        ];
+        let owner = &owner;
+        async move { owner.post("/settings/alerts", &form).await }
+    };
+    let refused = save("0").await;
+    assert_eq!(refused.status, 303);
+    let shown = owner.visit_ok(&refused.location.unwrap()).await;
+    assert!(shown.has("The spike occurrences must be"), "{}", shown.body);
+    assert!(
+        db.alert_settings(&project).await.unwrap().is_none(),
+        "nothing saved"
+    );
+    let saved = owner.visit_ok(&save("40").await.location.unwrap()).await;
+    assert!(saved.has("Alert settings saved.") && saved.has("value=\"40\""));
+    let stored = db.alert_settings(&project).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored).unwrap(),
+        json!({ "new_group": true, "regression": false,
+        "spike": { "enabled": true, "threshold": 40, "window_minutes": 30 }, "quota": { "enabled": true, "near_percent": 80 } })
+    );
+
+    let rx = Receiver::start(Mode::Ok);
+    let added = owner
+        .post(
+            &format!("/settings/alerts/webhooks?project={project}"),
+            &[
+                ("csrf", &csrf),
+                ("project", &project),
+                ("url", &rx.url()),
+                ("format", "generic"),
+                ("name", "Ops hook"),
+                ("kind_new_group", "on"),
+                ("kind_spike", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    let secret = added
+        .between("<code id=\"new-secret\">", "</code>")
+        .expect("the secret, once");
+    assert!(secret.starts_with("whsec_"));
+    let listed = owner.visit_ok("/settings/alerts").await;
+    assert!(
+        !listed.has(&secret) && listed.has("Ops hook") && listed.has("New error groups, Spikes")
+    );
+    assert!(
+        listed.has("127.0.0.1:") && !listed.has("/hook<"),
+        "the host, not the URL"
+    );
+    let hook = listed.between("id=\"hook-", "\"").unwrap();
+    let tested = owner
+        .post(
+            &format!("/settings/alerts/webhooks/{hook}/test"),
+            &[("csrf", &csrf), ("project", &project)],
+        )
+        .await;
+    assert_eq!(tested.status, 303);
+    assert_eq!(rx.count(), 1, "sent before the answer");
+    let logged = owner.visit_ok(&tested.location.unwrap()).await;
+    assert!(
+        logged.has("Test delivered: HTTP 200")
+            && logged.has("badge-good\">Delivered<")
+            && logged.has(">Test<"),
+        "{}",
+        logged.body
+    );
+
+    let vera = accounts::create_user(db, &app.state.clock, "vera@example.com", PASSWORD, None)
+        .await
+        .unwrap();
+    db.add_membership(&seed.org_id, &vera.user.id, "VIEWER", 0)
+        .await
+        .unwrap();
+    let viewer = Web::new(&app.base);
+    assert_eq!(
+        viewer.log_in("vera@example.com", PASSWORD).await.status,
+        303
+    );
+    let read = viewer
+        .visit_ok(&format!("/settings/alerts?project={project}"))
+        .await;
+    assert!(read.has("Ops hook") && read.has(">Delivered<") && read.has("at least 40 occurrences"));
+    assert!(
+        !read.has("method=\"post\" action=\"/settings/alerts"),
+        "no forms: {}",
+        read.body
+    );
+    assert!(!read.has("Send test") && !read.has("Add a webhook") && !read.has(&secret));
+
+    // The quota banner: owners only, near at the project's 80 %, then used up.
+    accounts::set_org_plan(db, &seed.org_id, Plan::Free)
+        .await
+        .unwrap();
+    let month = month_key(app.state.clock.now_ms());
+    db.reserve_usage(&project, &month, 200_000, 250_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(owner
+        .visit_ok("/")
+        .await
+        .has("used 80 % of its monthly quota"));
+    assert!(!viewer.visit_ok("/").await.has("monthly quota"));
+    db.reserve_usage(&project, &month, 50_000, 250_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let over = owner.visit_ok("/settings/alerts").await;
+    assert!(over.has("used up its monthly quota") && over.has("new data is refused until"));
+
+    let removed = owner
+        .post(
+            &format!("/settings/alerts/webhooks/{hook}/remove"),
+            &[("csrf", &csrf), ("project", &project)],
+        )
+        .await;
+    let gone = owner.visit_ok(&removed.location.unwrap()).await;
+    assert!(gone.has("Webhook removed.") && gone.has("No webhooks yet"));
+}
+
 on_both_backends!(
+    alerts_settings_webhooks_and_quota_banner,
     sessions_and_errors_read_plainly,
     regressions_are_mailed_and_rung,
     web_vitals_and_property_values_add_up,

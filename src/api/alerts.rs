@@ -1,5 +1,9 @@
 //! A project's alert settings, webhooks and their delivery log (docs/ALERTS.md).
 
+// A handler takes one argument per path and query parameter (the delivery log has
+// four), and the `OpenApi` macro keeps attributes off the methods it expands.
+#![allow(clippy::too_many_arguments)]
+
 use super::context::caller;
 use super::json::ApiJson;
 use super::problem::ApiResult;

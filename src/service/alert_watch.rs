@@ -16,12 +16,16 @@ use tokio::sync::Notify;
 /// How long settings read for the hot paths are trusted (a change made through
 /// this process is seen at once).
 const SETTINGS_TTL: Duration = Duration::from_secs(10);
-/// A group evaluated without a spike is looked at again after this, at the
-/// soonest, whatever number of errors arrives meanwhile.
-const RECHECK_QUIET: Duration = Duration::from_secs(5);
+/// A group evaluated without a spike is looked at again after this (ms, on the
+/// application's clock), at the soonest, whatever number of errors arrives
+/// meanwhile.
+const RECHECK_QUIET_MS: i64 = 5_000;
 /// A spiking group is looked at this often (follow-ups, and to note that the
 /// spike goes on).
-const RECHECK_SPIKING: Duration = Duration::from_secs(60);
+const RECHECK_SPIKING_MS: i64 = 60_000;
+
+/// Occurrences counted for a spike's alert at most (the largest threshold).
+const COUNT_CAP: i64 = 100_000;
 
 /// The alert workers' shared state in one process.
 #[derive(Default)]
@@ -30,8 +34,9 @@ pub struct AlertWork {
     deliver: Notify,
     /// Groups with new occurrences since the last evaluation → their project.
     touched: Mutex<HashMap<String, String>>,
-    /// When each group was last evaluated, and whether it was spiking.
-    evaluated: Mutex<HashMap<String, (Instant, bool)>>,
+    /// When each group was last evaluated (application clock), and whether it
+    /// was spiking.
+    evaluated: Mutex<HashMap<String, (i64, bool)>>,
     settings: Mutex<HashMap<String, (AlertSettings, Instant)>>,
     /// (project, month, kind) whose quota alert is written.
     quota_done: Mutex<HashSet<(String, String, AlertKind)>>,
@@ -109,6 +114,7 @@ pub async fn evaluate_spikes(state: &AppState) -> AppResult<usize> {
         return Ok(0);
     }
     let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
+    let now = state.clock.now_ms();
     {
         let evaluated = state
             .alerts
@@ -123,11 +129,11 @@ pub async fn evaluate_spikes(state: &AppState) -> AppResult<usize> {
         for (group, project) in touched {
             let due = match evaluated.get(&group) {
                 Some((at, spiking)) => {
-                    at.elapsed()
+                    now - at
                         >= if *spiking {
-                            RECHECK_SPIKING
+                            RECHECK_SPIKING_MS
                         } else {
-                            RECHECK_QUIET
+                            RECHECK_QUIET_MS
                         }
                 }
                 None => true,
@@ -146,7 +152,6 @@ pub async fn evaluate_spikes(state: &AppState) -> AppResult<usize> {
         if !settings.spike.enabled {
             continue;
         }
-        let now = state.clock.now_ms();
         let rule = settings.spike;
         let since = now - rule.window_minutes * 60_000;
         let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
@@ -161,10 +166,17 @@ pub async fn evaluate_spikes(state: &AppState) -> AppResult<usize> {
                 .evaluated
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(group.clone(), (Instant::now(), spiking));
+                .insert(group.clone(), (now, spiking));
             if !spiking {
                 continue;
             }
+            // The alert tells how many there were (up to the largest threshold).
+            let count = state
+                .db
+                .recent_occurrences(&[group.as_str()], since, COUNT_CAP)
+                .await?
+                .first()
+                .map_or(count, |(_, n)| *n);
             let record = state
                 .db
                 .record_spike(

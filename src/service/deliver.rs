@@ -79,9 +79,13 @@ async fn send_webhook(
     }
     let format = WebhookFormat::parse(&webhook.format).unwrap_or(WebhookFormat::Generic);
     let body = serde_json::to_vec(&message.body(format)).unwrap_or_default();
-    let t = state.clock.now_ms() / 1000;
+    // The moment of sending, for the receiver's replay check: the wall clock.
+    let t = chrono::Utc::now().timestamp();
     let headers = webhook_headers(&delivery.id, signature(&webhook.secret, t, &body));
-    let sent = state.webhooks.post(&webhook.url, body, &headers).await;
+    let sent = state
+        .webhooks
+        .post(&webhook.url, body, &headers, TIMEOUT)
+        .await;
     if sent.error.is_some() || sent.status.is_some_and(|s| !(200..300).contains(&s)) {
         tracing::info!(
             delivery = %delivery.id,

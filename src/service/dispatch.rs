@@ -75,15 +75,15 @@ async fn dispatch(state: &AppState, alert: &AlertRow) -> AppResult<bool> {
         .to_string();
     let mut notifications = Vec::new();
     let mut deliveries = Vec::new();
-    for (user_id, email, prefs, role) in state.db.alert_recipients(&project.id).await? {
-        if bell_kind.owners_only() && role != "OWNER" {
+    for r in state.db.alert_recipients(&project.id).await? {
+        if bell_kind.owners_only() && r.role != "OWNER" {
             continue;
         }
-        let channels = Prefs::from_stored(prefs.as_deref()).channels(bell_kind);
+        let channels = Prefs::from_stored(r.notification_prefs.as_deref()).channels(bell_kind);
         if channels.bell {
             notifications.push(NotificationRow {
                 id: new_id(),
-                user_id: user_id.clone(),
+                user_id: r.user_id.clone(),
                 project_id: project.id.clone(),
                 kind: bell_kind.as_str().to_string(),
                 title: message.headline(),
@@ -97,8 +97,8 @@ async fn dispatch(state: &AppState, alert: &AlertRow) -> AppResult<bool> {
             deliveries.push(NewDelivery {
                 id: new_id(),
                 webhook_id: None,
-                user_id: Some(user_id),
-                email: Some(email),
+                user_id: Some(r.user_id),
+                email: Some(r.email),
             });
         }
     }

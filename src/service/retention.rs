@@ -16,6 +16,8 @@ const JOB_CLAIM_DAYS: i64 = 7;
 const PROP_VALUE_DAYS: i64 = 31;
 /// Bell notifications are kept this long, read or not.
 const NOTIFICATION_DAYS: i64 = 90;
+/// Alerts, their deliveries and the delivery log are kept as long as the bell's.
+const ALERT_DAYS: i64 = NOTIFICATION_DAYS;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RetentionReport {
@@ -78,6 +80,7 @@ pub async fn run(
             .await?;
         db.delete_old_job_claims(started - JOB_CLAIM_DAYS * DAY_MS)
             .await?;
+        db.delete_old_alerts(started - ALERT_DAYS * DAY_MS).await?;
         // Events may arrive up to 30 days late: their day's kept values are kept
         // as long, then the cap has nothing more to decide.
         db.delete_old_prop_values(started - PROP_VALUE_DAYS * DAY_MS)

@@ -23,6 +23,15 @@ pub struct AlertRow {
     pub occurred_at: i64,
 }
 
+/// A member of a project's organization, with their preferences and role.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AlertRecipientRow {
+    pub user_id: String,
+    pub email: String,
+    pub notification_prefs: Option<String>,
+    pub role: String,
+}
+
 /// One delivery the fan-out creates: to a webhook, or to a user's mailbox.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -364,12 +373,9 @@ impl Db {
 
     /// Members of the project's organization with their role, for the fan-out.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn alert_recipients(
-        &self,
-        project_id: &str,
-    ) -> StoreResult<Vec<(String, String, Option<String>, String)>> {
+    pub async fn alert_recipients(&self, project_id: &str) -> StoreResult<Vec<AlertRecipientRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
-            "SELECT u.id, u.email, u.notification_prefs, m.role FROM projects p
+            "SELECT u.id AS user_id, u.email, u.notification_prefs, m.role FROM projects p
              JOIN organizations o ON o.id = p.org_id AND o.deleted_at IS NULL
              JOIN memberships m ON m.org_id = p.org_id
              JOIN users u ON u.id = m.user_id
@@ -395,5 +401,29 @@ impl Db {
             .bind(json_list(project_ids.iter().copied()))
             .fetch_all(pool)
             .await?))
+    }
+
+    /// Forgets alerts fanned out before `cutoff`, with their finished deliveries
+    /// and logged attempts, and spikes that ended before it. Returns the rows
+    /// deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn delete_old_alerts(&self, cutoff: i64) -> StoreResult<u64> {
+        let mut deleted = 0;
+        on_db!(self, |pool| {
+            for sql in [
+                "DELETE FROM delivery_attempts WHERE attempted_at < $1",
+                "DELETE FROM alert_deliveries WHERE status <> 'pending' AND created_at < $1",
+                "DELETE FROM alerts WHERE dispatched_at < $1
+                   AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id)",
+                "DELETE FROM group_spikes WHERE last_spiking_at < $1",
+            ] {
+                deleted += sqlx::query(sql)
+                    .bind(cutoff)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            }
+        });
+        Ok(deleted)
     }
 }

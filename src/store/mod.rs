@@ -31,7 +31,7 @@ mod usage;
 mod users;
 mod webhooks;
 
-pub use alerts::{AlertRow, NewDelivery, SpikeRecord};
+pub use alerts::{AlertRecipientRow, AlertRow, NewDelivery, SpikeRecord};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
@@ -48,7 +48,7 @@ pub use invites::InviteRow;
 pub use job_runs::{JobRunRow, Retained};
 pub use limits::{PropDay, RateLease};
 pub use members::{MemberRow, MyOrgRow};
-pub use notifications::{NotificationRow, RecipientRow};
+pub use notifications::NotificationRow;
 pub use orgs::OrgRow;
 pub use projects::{ProjectAccessRow, ProjectRow, UserProjectRow};
 pub use rollup_write::{

@@ -1,4 +1,4 @@
-//! The bell: notifications per user, and who should receive a project's.
+//! The bell: notifications per user.
 
 use super::{on_db, Db, StoreResult};
 use sqlx::QueryBuilder;
@@ -14,14 +14,6 @@ pub struct NotificationRow {
     pub target: Option<String>,
     pub created_at: i64,
     pub read_at: Option<i64>,
-}
-
-/// A member of a project's organization, with their notification preferences.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RecipientRow {
-    pub user_id: String,
-    pub email: String,
-    pub notification_prefs: Option<String>,
 }
 
 const COLUMNS: &str =
@@ -59,21 +51,6 @@ impl Db {
             qb.build().execute(pool).await?;
         });
         Ok(())
-    }
-
-    /// Members of the project's (live) organization.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn project_recipients(&self, project_id: &str) -> StoreResult<Vec<RecipientRow>> {
-        on_db!(self, |pool| Ok(sqlx::query_as(
-            "SELECT u.id AS user_id, u.email, u.notification_prefs FROM projects p
-             JOIN organizations o ON o.id = p.org_id AND o.deleted_at IS NULL
-             JOIN memberships m ON m.org_id = p.org_id
-             JOIN users u ON u.id = m.user_id
-             WHERE p.id = $1 AND p.deleted_at IS NULL ORDER BY u.id",
-        )
-        .bind(project_id)
-        .fetch_all(pool)
-        .await?))
     }
 
     /// A user's newest notifications, unread ones only when asked.

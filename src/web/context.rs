@@ -3,6 +3,7 @@
 
 use crate::domain::rbac::Role;
 use crate::domain::timerange::Window;
+use crate::service::alerts::{self, QuotaStanding};
 use crate::service::auth::{self, csrf_token, SESSION_COOKIE};
 use crate::service::principal::{Credential, Principal, RequestMeta};
 use crate::service::{accounts, notifications, preferences};
@@ -97,6 +98,9 @@ pub struct PageCtx {
     pub unread: i64,
     pub notifications: Vec<NotificationRow>,
     pub flash: Option<security::Flash>,
+    /// The current organization's projects near or over their monthly quota (for
+    /// its owners only; empty otherwise).
+    pub quota: Vec<QuotaStanding>,
     /// Path and query of the request (for "back here" links).
     pub here: String,
 }
@@ -134,8 +138,15 @@ impl PageCtx {
                     .add(security::cookie(state, PROJECT_COOKIE, &p.id, 400 * 86_400));
             }
         }
+        let quota = match &project {
+            Some(p) if p.role == Role::Owner => {
+                alerts::quota_standing(state, who, &p.org_id).await?
+            }
+            _ => Vec::new(),
+        };
         Ok(PageCtx {
             csrf: session.csrf(),
+            quota,
             name: user.name,
             theme: prefs.theme,
             projects,

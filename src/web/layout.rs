@@ -2,7 +2,8 @@
 //! section tabs around a page's body.
 
 use crate::domain::timeutil::format_rfc3339_ms;
-use crate::web::components::{ago, csrf_field};
+use crate::service::alerts::QuotaStanding;
+use crate::web::components::{ago, count, csrf_field};
 use crate::web::context::PageCtx;
 use crate::web::filters::Filters;
 use crate::web::shell::{head, LOGO};
@@ -58,12 +59,36 @@ pub fn page(ctx: &PageCtx, title: &str, tab: Tab, filters: &Filters, body: Marku
                             div class="notice notice-success" role="status" { (f.text) }
                         }
                     }
+                    @for q in &ctx.quota { (quota_banner(q)) }
                     (body)
                 }
                 footer class="foot muted" {
                     "Telemetry Tracker " (env!("CARGO_PKG_VERSION")) " · "
                     a href="/api/docs" { "API" } " · times in UTC"
                 }
+            }
+        }
+    }
+}
+
+/// Tells the organization's owners that a project is near or over its monthly quota.
+fn quota_banner(q: &QuotaStanding) -> Markup {
+    let resets = format_rfc3339_ms(q.resets_at);
+    let day = resets.get(..10).unwrap_or("");
+    let used = html! { " (" (count(q.used)) " of " (count(q.limit)) " units, " (q.plan.as_str()) " plan)" };
+    let reset = html! { "until the quota resets on " time datetime=(resets) { (day) } " (UTC)." };
+    html! {
+        @if q.exceeded() {
+            div class="notice notice-error quota-banner" {
+                strong { (q.project_name) " has used up its monthly quota" } (used)
+                ": new data is refused " (reset) " "
+                a href="/settings/organization" { "Plan and usage" }
+            }
+        } @else {
+            div class="notice notice-warn quota-banner" {
+                strong { (q.project_name) " has used " (q.percent()) " % of its monthly quota" } (used)
+                ". Once it is used up, new data is refused " (reset) " "
+                a href="/settings/organization" { "Plan and usage" }
             }
         }
     }
@@ -153,7 +178,7 @@ fn bell(ctx: &PageCtx) -> Markup {
                     }
                 }
                 @if ctx.notifications.is_empty() {
-                    p class="muted bell-empty" { "No notifications yet. New error groups and regressions in your projects appear here." }
+                    p class="muted bell-empty" { "No notifications yet. New error groups, regressions, spikes and quota warnings of your projects appear here." }
                 } @else {
                     ul class="notif-list" {
                         @for n in &ctx.notifications {

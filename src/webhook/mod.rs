@@ -119,8 +119,16 @@ impl WebhookClient {
         Ok(())
     }
 
-    /// POSTs `body` as JSON with `headers`.
-    pub async fn post(&self, url: &str, body: Vec<u8>, headers: &[(&str, String)]) -> Sent {
+    /// POSTs `body` as JSON with `headers`, giving the receiver `timeout` (at
+    /// most [`TIMEOUT`]) to answer.
+    pub async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+        timeout: Duration,
+    ) -> Sent {
+        let timeout = timeout.min(TIMEOUT);
         let started = Instant::now();
         let failed = |error: String| Sent {
             status: None,
@@ -144,13 +152,14 @@ impl WebhookClient {
             .http
             .post(parsed)
             .header("content-type", "application/json")
+            .timeout(timeout)
             .body(body);
         for (name, value) in headers {
             request = request.header(*name, value);
         }
         let mut response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return failed(describe(&e)),
+            Err(e) => return failed(describe(&e, timeout)),
         };
         let status = response.status().as_u16();
         let mut read = Vec::new();
@@ -160,7 +169,7 @@ impl WebhookClient {
                 Ok(Some(chunk)) => read.extend_from_slice(&chunk),
                 Ok(None) => break,
                 Err(e) => {
-                    error = Some(format!("reading the answer: {}", describe(&e)));
+                    error = Some(format!("reading the answer: {}", describe(&e, timeout)));
                     break;
                 }
             }
@@ -197,9 +206,9 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 
 /// A transport error in words, with its cause (reqwest's own text alone says
 /// only "error sending request").
-fn describe(e: &reqwest::Error) -> String {
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        return format!("timed out after {} s", TIMEOUT.as_secs());
+        return format!("timed out after {} s", timeout.as_secs_f32());
     }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);

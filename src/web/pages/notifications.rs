@@ -38,7 +38,7 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
             @if unread_only {
                 (empty("You are all caught up", "Every notification is read.", html! { a class="btn" href="/notifications" { "Show all" } }))
             } @else {
-                (empty("No notifications yet", "You are notified here when a project of yours sees a new error group, or when a resolved error occurs again. Choose what reaches you, and what also comes by mail, under Settings → Notifications.", html! {
+                (empty("No notifications yet", "You are notified here when a project of yours sees a new error group, a resolved error occurs again, an error spikes, or (for owners) a monthly quota runs out. Choose what reaches you, and what also comes by mail, under Settings → Notifications.", html! {
                     a class="btn" href="/settings/notifications" { "Notification settings" }
                 }))
             }

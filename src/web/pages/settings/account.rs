@@ -257,15 +257,15 @@ pub(super) async fn notification_prefs(req: &Request, state: Data<&SharedState>)
             form class="stack" method="post" action="/settings/notifications" {
                 (csrf_field(&ctx.csrf))
                 div class="table-wrap" {
-                    table class="table table-stack" {
+                    table class="table table-stack prefs-table" {
                         thead { tr { th scope="col" { "When" } th scope="col" { "In the bell" } th scope="col" { "By mail" } } }
                         tbody {
                             @for kind in Kind::ALL {
                                 @let c = prefs.channels(kind);
                                 tr {
                                     th scope="row" { (kind.label()) }
-                                    td { label class="checkbox" { input type="checkbox" name=(format!("{}_bell", kind.as_str())) value="on" checked[c.bell]; span class="sr-only" { (kind.label()) " in the bell" } } }
-                                    td { label class="checkbox" { input type="checkbox" name=(format!("{}_email", kind.as_str())) value="on" checked[c.email]; span class="sr-only" { (kind.label()) " by mail" } } }
+                                    td { label class="checkbox" { input type="checkbox" name=(format!("{}_bell", kind.as_str())) value="on" checked[c.bell]; span class="sr-only" { (kind.label()) " in the bell" } span class="cell-label" aria-hidden="true" { "In the bell" } } }
+                                    td { label class="checkbox" { input type="checkbox" name=(format!("{}_email", kind.as_str())) value="on" checked[c.email]; span class="sr-only" { (kind.label()) " by mail" } span class="cell-label" aria-hidden="true" { "By mail" } } }
                                 }
                             }
                         }

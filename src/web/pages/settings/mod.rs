@@ -1,9 +1,11 @@
 //! Settings: the user's own (profile, password, sessions, appearance, notifications,
 //! personal tokens) and their organization's (organization, members and invites,
-//! projects, API keys). Every form posts back here and redirects with a message; the
-//! services check the roles, and the pages only offer what the role allows.
+//! projects, API keys, alerts and webhooks). Every form posts back here and
+//! redirects with a message; the services check the roles, and the pages only
+//! offer what the role allows.
 
 mod account;
+mod alerts;
 mod keys;
 mod members;
 mod organization;
@@ -133,6 +135,28 @@ pub fn routes() -> Route {
             "/api-keys/:id/revoke",
             allow(post(keys::revoke_api_key), "POST"),
         )
+        .at(
+            "/alerts",
+            allow(
+                get(alerts::alerts_get).post(alerts::save_settings),
+                "GET, HEAD, POST",
+            ),
+        )
+        .at(
+            "/alerts/webhooks",
+            allow(
+                get(alerts::to_alerts).post(alerts::create_webhook),
+                "GET, HEAD, POST",
+            ),
+        )
+        .at(
+            "/alerts/webhooks/:id/test",
+            allow(post(alerts::test_webhook), "POST"),
+        )
+        .at(
+            "/alerts/webhooks/:id/remove",
+            allow(post(alerts::remove_webhook), "POST"),
+        )
 }
 
 #[handler]
@@ -146,11 +170,12 @@ const ACCOUNT: [(&str, &str); 4] = [
     ("notifications", "Notifications"),
     ("tokens", "Personal tokens"),
 ];
-const ORGANIZATION: [(&str, &str); 4] = [
+const ORGANIZATION: [(&str, &str); 5] = [
     ("organization", "Organization"),
     ("members", "Members and invites"),
     ("projects", "Projects"),
     ("api-keys", "API keys"),
+    ("alerts", "Alerts"),
 ];
 
 fn shell(ctx: &PageCtx, current: &str, title: &str, body: Markup) -> Markup {
