@@ -1816,6 +1816,9 @@ async fn viewers_read_editors_change(backend: Backend) {
     assert_eq!(status, 200, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert!(list[0].get("secret").is_none_or(Value::is_null));
+    // A chat webhook's URL is its credential: a viewer sees the origin only.
+    let origin = ctx.hooks[0].rx.url().trim_end_matches("/hook").to_string();
+    assert_eq!(list[0]["url"], format!("{origin}/…"), "{list}");
     let (status, log) = call(
         &ctx.app,
         &viewer.token,

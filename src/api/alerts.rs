@@ -126,6 +126,8 @@ pub struct WebhookCreate {
 pub struct Webhook {
     pub id: String,
     pub name: String,
+    /// Where alerts are POSTed; VIEWERs see only its origin (chat services'
+    /// webhook URLs are their credentials).
     pub url: String,
     pub format: String,
     pub kinds: Vec<String>,

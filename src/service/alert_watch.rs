@@ -24,6 +24,8 @@ const RECHECK_QUIET_MS: i64 = 5_000;
 /// spike goes on).
 const RECHECK_SPIKING_MS: i64 = 60_000;
 
+/// Groups remembered before the stale ones are forgotten.
+const FORGET_ABOVE: usize = 10_000;
 /// Occurrences counted for a spike's alert at most (the largest threshold).
 const COUNT_CAP: i64 = 100_000;
 
@@ -116,11 +118,15 @@ pub async fn evaluate_spikes(state: &AppState) -> AppResult<usize> {
     let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
     let now = state.clock.now_ms();
     {
-        let evaluated = state
+        let mut evaluated = state
             .alerts
             .evaluated
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        // What is older than any recheck interval decides nothing any more.
+        if evaluated.len() > FORGET_ABOVE {
+            evaluated.retain(|_, (at, _)| now - *at < RECHECK_SPIKING_MS);
+        }
         let mut later = state
             .alerts
             .touched

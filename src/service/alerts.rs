@@ -5,11 +5,11 @@ use crate::domain::alert_message::{signature, AlertMessage, ProjectRef};
 use crate::domain::alerts::{AlertKind, AlertSettings, WebhookFormat};
 use crate::domain::ids::new_id;
 use crate::domain::plans::Plan;
-use crate::domain::rbac::Action;
+use crate::domain::rbac::{allows, Action};
 use crate::domain::timeutil::{month_key, next_month_start_ms};
 use crate::error::{AppError, AppResult};
 use crate::service::deliver::{attempt_record, webhook_headers};
-use crate::service::orgs::{entry, require_project};
+use crate::service::orgs::{entry, require, require_project};
 use crate::service::principal::{Principal, RequestMeta};
 use crate::state::AppState;
 use crate::store::{AttemptRow, DueDelivery, WebhookRow};
@@ -71,8 +71,16 @@ pub async fn webhooks(
     who: &Principal,
     project_id: &str,
 ) -> AppResult<Vec<WebhookRow>> {
-    require_project(state, who, project_id, Action::Read).await?;
-    Ok(state.db.webhooks_of(project_id).await?)
+    let project = require_project(state, who, project_id, Action::Read).await?;
+    let role = require(state, who, &project.org_id, Action::Read).await?;
+    let mut hooks = state.db.webhooks_of(project_id).await?;
+    if !allows(role, Action::Edit) {
+        // Slack's and Discord's URLs are their credentials: viewers see the origin.
+        for hook in &mut hooks {
+            hook.url = format!("{}/…", origin_of(&hook.url));
+        }
+    }
+    Ok(hooks)
 }
 
 /// What a new webhook is asked to be.
@@ -406,6 +414,13 @@ fn host_of(url: &str) -> String {
     url::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default()
 }
 

@@ -28,31 +28,6 @@ const VISIBLE: &str = "FROM notifications n
      WHERE n.user_id = ";
 
 impl Db {
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn insert_notifications(&self, rows: &[NotificationRow]) -> StoreResult<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        on_db!(self, |pool| {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO notifications (id, user_id, project_id, kind, title, body, target, created_at, read_at) ",
-            );
-            qb.push_values(rows, |mut row, n| {
-                row.push_bind(&n.id)
-                    .push_bind(&n.user_id)
-                    .push_bind(&n.project_id)
-                    .push_bind(&n.kind)
-                    .push_bind(&n.title)
-                    .push_bind(&n.body)
-                    .push_bind(&n.target)
-                    .push_bind(n.created_at)
-                    .push_bind(n.read_at);
-            });
-            qb.build().execute(pool).await?;
-        });
-        Ok(())
-    }
-
     /// A user's newest notifications, unread ones only when asked.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn notifications_of(
