@@ -97,7 +97,35 @@ async fn a_delivery_failed_before_a_restart_is_delivered_after_it(backend: Backe
     assert_eq!(first[0].answered, Some(500));
     let delivery = first[0].header("x-telemetry-delivery").unwrap().to_string();
 
-    // Down between the attempts; the retry (a minute later) comes due meanwhile.
+    // Down between the attempts (once the first is recorded: a sender killed in the
+    // middle of one leaves it claimed until its lease passes); the retry, a minute
+    // later, comes due meanwhile.
+    let log_url = format!(
+        "{}/api/projects/{}/webhooks/{}/deliveries",
+        server.base,
+        seed.project_id,
+        hook["id"].as_str().unwrap()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let log: Value = reqwest::Client::new()
+            .get(&log_url)
+            .bearer_auth(&seed.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if log["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first attempt is never logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.kill_hard();
     let store = db.open().await;
     match &store {

@@ -26,7 +26,7 @@ const RECHECK_SPIKING_MS: i64 = 60_000;
 
 /// Groups remembered before the stale ones are forgotten.
 const FORGET_ABOVE: usize = 10_000;
-/// Occurrences counted for a spike's alert at most (the largest threshold).
+/// Occurrences of a group counted at most (the largest threshold).
 const COUNT_CAP: i64 = 100_000;
 
 /// The alert workers' shared state in one process.
@@ -161,10 +161,9 @@ pub async fn evaluate_spikes(state: &AppState) -> AppResult<usize> {
         let rule = settings.spike;
         let since = now - rule.window_minutes * 60_000;
         let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
-        let counts = state
-            .db
-            .recent_occurrences(&refs, since, rule.threshold)
-            .await?;
+        // Counted up to the largest threshold: a quiet group stops below its own
+        // anyway, and a spiking one's alert tells how many there were.
+        let counts = state.db.recent_occurrences(&refs, since, COUNT_CAP).await?;
         for (group, count) in counts {
             let spiking = count >= rule.threshold;
             state
@@ -176,13 +175,6 @@ pub async fn evaluate_spikes(state: &AppState) -> AppResult<usize> {
             if !spiking {
                 continue;
             }
-            // The alert tells how many there were (up to the largest threshold).
-            let count = state
-                .db
-                .recent_occurrences(&[group.as_str()], since, COUNT_CAP)
-                .await?
-                .first()
-                .map_or(count, |(_, n)| *n);
             let record = state
                 .db
                 .record_spike(

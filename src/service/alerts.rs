@@ -1,14 +1,14 @@
 //! A project's alert settings and webhooks, as the API and the dashboard change
 //! them: VIEWER reads, EDITOR and OWNER change, every change audited.
 
-use crate::domain::alert_message::{signature, AlertMessage, ProjectRef};
+use crate::domain::alert_message::{AlertMessage, ProjectRef};
 use crate::domain::alerts::{AlertKind, AlertSettings, WebhookFormat};
 use crate::domain::ids::new_id;
 use crate::domain::plans::Plan;
 use crate::domain::rbac::{allows, Action};
 use crate::domain::timeutil::{month_key, next_month_start_ms};
 use crate::error::{AppError, AppResult};
-use crate::service::deliver::{attempt_record, webhook_headers};
+use crate::service::deliver::{attempt_record, post_signed};
 use crate::service::orgs::{entry, require, require_project};
 use crate::service::principal::{Principal, RequestMeta};
 use crate::state::AppState;
@@ -275,19 +275,12 @@ pub async fn test_webhook(
         .db
         .insert_test_delivery(&delivery.id, &alert_id, &webhook.id, &delivery.claim, now)
         .await?;
-    let format = WebhookFormat::parse(&webhook.format).unwrap_or(WebhookFormat::Generic);
-    let body = serde_json::to_vec(&message.body(format)).unwrap_or_default();
-    let sent_at = chrono::Utc::now().timestamp();
-    let headers = webhook_headers(&delivery.id, signature(&webhook.secret, sent_at, &body));
     // Answered before the request's own deadline, so the attempt is recorded
     // and its outcome shown even when the receiver never answers.
     let budget = std::time::Duration::from_secs(state.config.request_deadline_secs)
         .saturating_sub(std::time::Duration::from_secs(1))
         .max(std::time::Duration::from_secs(1));
-    let sent = state
-        .webhooks
-        .post(&webhook.url, body, &headers, budget)
-        .await;
+    let sent = post_signed(state, &webhook, &message, &delivery.id, budget).await;
     let record = attempt_record(&sent, None, state.clock.now_ms());
     state
         .db

@@ -9,9 +9,10 @@ use crate::domain::ids::new_id;
 use crate::error::AppResult;
 use crate::mail::templates;
 use crate::state::AppState;
-use crate::store::{AttemptRecord, DueDelivery};
+use crate::store::{AttemptRecord, DueDelivery, WebhookRow};
 use crate::webhook::{Sent, TIMEOUT};
 use futures_util::stream::{self, StreamExt};
+use std::time::Duration;
 
 /// Deliveries claimed at once, and sent concurrently.
 const BATCH: i64 = 16;
@@ -77,15 +78,7 @@ async fn send_webhook(
     if webhook.disabled_at.is_some() {
         return Ok(given_up("the webhook is disabled"));
     }
-    let format = WebhookFormat::parse(&webhook.format).unwrap_or(WebhookFormat::Generic);
-    let body = serde_json::to_vec(&message.body(format)).unwrap_or_default();
-    // The moment of sending, for the receiver's replay check: the wall clock.
-    let t = chrono::Utc::now().timestamp();
-    let headers = webhook_headers(&delivery.id, signature(&webhook.secret, t, &body));
-    let sent = state
-        .webhooks
-        .post(&webhook.url, body, &headers, TIMEOUT)
-        .await;
+    let sent = post_signed(state, &webhook, message, &delivery.id, TIMEOUT).await;
     if sent.error.is_some() || sent.status.is_some_and(|s| !(200..300).contains(&s)) {
         tracing::info!(
             delivery = %delivery.id,
@@ -150,14 +143,31 @@ async fn send_mail(
     }
 }
 
-/// The headers of every webhook request: the signature (which receivers of the
-/// generic format verify) and the delivery's id (which they deduplicate on; it
-/// stays the same across retries).
-pub(crate) fn webhook_headers(delivery_id: &str, signature: String) -> Vec<(&'static str, String)> {
-    vec![
-        ("x-telemetry-signature", signature),
+/// POSTs `message` in the webhook's format with the headers of every webhook
+/// request: the signature (which receivers of the generic format verify, over the
+/// wall-clock time of sending for their replay check) and the delivery's id (which
+/// they deduplicate on; it stays the same across retries).
+pub(crate) async fn post_signed(
+    state: &AppState,
+    webhook: &WebhookRow,
+    message: &AlertMessage,
+    delivery_id: &str,
+    timeout: Duration,
+) -> Sent {
+    let format = WebhookFormat::parse(&webhook.format).unwrap_or(WebhookFormat::Generic);
+    let body = serde_json::to_vec(&message.body(format)).unwrap_or_default();
+    let t = chrono::Utc::now().timestamp();
+    let headers = [
+        (
+            "x-telemetry-signature",
+            signature(&webhook.secret, t, &body),
+        ),
         ("x-telemetry-delivery", delivery_id.to_string()),
-    ]
+    ];
+    state
+        .webhooks
+        .post(&webhook.url, body, &headers, timeout)
+        .await
 }
 
 /// What an attempt that ended as `sent` at `now` means. `attempts` is how many

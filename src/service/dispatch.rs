@@ -46,35 +46,49 @@ async fn dispatch(state: &AppState, alert: &AlertRow) -> AppResult<bool> {
     let now = state.clock.now_ms();
     let kind = AlertKind::parse(&alert.kind);
     let project = state.db.project_by_id(&alert.project_id).await?;
-    let (Some(kind), Some(project)) = (kind, project) else {
-        // A deleted project's alerts go nowhere.
-        return Ok(state
-            .db
-            .finish_dispatch(&alert.id, "{}", &[], &[], now)
-            .await?);
-    };
-    let settings = settings_of(state, &project.id).await?;
-    let Some(message) = message(state, alert, kind, &project).await? else {
-        return Ok(state
-            .db
-            .finish_dispatch(&alert.id, "{}", &[], &[], now)
-            .await?);
-    };
-    let stored = serde_json::to_string(&message).unwrap_or_default();
-    if !settings.enabled(kind) {
-        return Ok(state
-            .db
-            .finish_dispatch(&alert.id, &stored, &[], &[], now)
-            .await?);
+    // An alert whose project or group is gone, or whose kind the project switched
+    // off, is marked done with nothing to send.
+    let mut stored = "{}".to_string();
+    let mut notifications = Vec::new();
+    let mut deliveries = Vec::new();
+    if let (Some(kind), Some(project)) = (kind, project) {
+        if let Some(message) = message(state, alert, kind, &project).await? {
+            stored = serde_json::to_string(&message).unwrap_or_default();
+            if settings_of(state, &project.id).await?.enabled(kind) {
+                fan_out(
+                    state,
+                    &message,
+                    &project,
+                    now,
+                    &mut notifications,
+                    &mut deliveries,
+                )
+                .await?;
+            }
+        }
     }
-    let bell_kind = Kind::of_alert(kind);
+    Ok(state
+        .db
+        .finish_dispatch(&alert.id, &stored, &notifications, &deliveries, now)
+        .await?)
+}
+
+/// The bell's notifications and the deliveries (mail per preferences, webhooks
+/// per their kinds) of one alert.
+async fn fan_out(
+    state: &AppState,
+    message: &AlertMessage,
+    project: &ProjectRow,
+    now: i64,
+    notifications: &mut Vec<NotificationRow>,
+    deliveries: &mut Vec<NewDelivery>,
+) -> AppResult<()> {
+    let bell_kind = Kind::of_alert(message.kind);
     let target = message
         .url
         .strip_prefix(&state.config.public_url())
         .unwrap_or(&message.url)
         .to_string();
-    let mut notifications = Vec::new();
-    let mut deliveries = Vec::new();
     for r in state.db.alert_recipients(&project.id).await? {
         if bell_kind.owners_only() && r.role != "OWNER" {
             continue;
@@ -103,7 +117,7 @@ async fn dispatch(state: &AppState, alert: &AlertRow) -> AppResult<bool> {
         }
     }
     for webhook in state.db.webhooks_of(&project.id).await? {
-        if wants(&webhook, kind) {
+        if wants(&webhook, message.kind) {
             deliveries.push(NewDelivery {
                 id: new_id(),
                 webhook_id: Some(webhook.id),
@@ -112,10 +126,7 @@ async fn dispatch(state: &AppState, alert: &AlertRow) -> AppResult<bool> {
             });
         }
     }
-    Ok(state
-        .db
-        .finish_dispatch(&alert.id, &stored, &notifications, &deliveries, now)
-        .await?)
+    Ok(())
 }
 
 fn wants(webhook: &WebhookRow, kind: AlertKind) -> bool {
