@@ -83,6 +83,42 @@ async fn three_processes_on_postgres_deliver_each_alert_once() {
     assert_eq!(groups.len(), words.len());
     assert_eq!(deliveries.len(), words.len());
     assert!(got.iter().all(|r| r.json()["kind"] == "new_group"));
+
+    // A spike two processes see a part of is reported once, with a threshold set
+    // through the third: each process drops its copy of the settings within a
+    // second of the change (not after the copy's 10 s lifetime). Each word's group
+    // has three occurrences already (one per process); two more each to p1 and p3
+    // make seven.
+    let res = reqwest::Client::new()
+        .put(format!(
+            "{}/api/projects/{}/alert-settings",
+            servers[1].base, seed.project_id
+        ))
+        .bearer_auth(&seed.token)
+        .json(&json!({ "spike": { "threshold": 5, "window_minutes": 15 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for _ in 0..2 {
+        let sends = [&servers[0], &servers[2]]
+            .into_iter()
+            .map(|s| send_error(s, &seed.key, "alpha failed"));
+        futures_util::future::join_all(sends).await;
+    }
+    receiver
+        .wait_for(words.len() + 1, Duration::from_secs(6))
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let spikes: Vec<Value> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|b| b["kind"] == "spike")
+        .collect();
+    assert_eq!(spikes.len(), 1, "{spikes:?}");
+    assert_eq!(spikes[0]["count"], 7);
 }
 
 async fn a_delivery_failed_before_a_restart_is_delivered_after_it(backend: Backend) {

@@ -185,8 +185,9 @@ async fn watch_database_file(state: SharedState) {
     }
 }
 
-/// Drops cached API keys whenever the cache generation moves: a key revoked, a
-/// project or organization deleted or a plan changed, by any process or the CLI.
+/// Drops cached API keys and alert settings whenever the cache generation moves: a
+/// key revoked, a project or organization deleted, a plan or a project's alert
+/// settings changed, by any process or the CLI.
 async fn watch_caches(state: SharedState) {
     let mut seen: Option<i64> = None;
     let mut tick = tokio::time::interval(CACHE_POLL);
@@ -200,6 +201,7 @@ async fn watch_caches(state: SharedState) {
             Ok(now) => {
                 if seen.is_some_and(|before| before != now) {
                     state.keys.clear();
+                    state.alerts.forget_all_settings();
                 }
                 seen = Some(now);
             }

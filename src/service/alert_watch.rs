@@ -13,8 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// How long settings read for the hot paths are trusted (a change made through
-/// this process is seen at once).
+/// How long settings read for the hot paths are trusted at most: a change is
+/// seen at once by the process that made it and within the cache watch's poll by
+/// the others (`jobs::watch_caches`); this bounds it without the watch.
 const SETTINGS_TTL: Duration = Duration::from_secs(10);
 /// A group evaluated without a spike is looked at again after this (ms, on the
 /// application's clock), at the soonest, whatever number of errors arrives
@@ -80,6 +81,14 @@ impl AlertWork {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(project_id);
+    }
+
+    /// Another process changed some project's settings.
+    pub fn forget_all_settings(&self) {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     fn take_touched(&self) -> HashMap<String, String> {

@@ -2,6 +2,7 @@
 //! the fan-out of an alert into notifications and deliveries.
 
 use super::audit::{audited, AuditRow};
+use super::coordination::BUMP_CACHE_GENERATION;
 use super::filters::{in_json_list, json_list};
 use super::notifications::NotificationRow;
 use super::rollup_write::{OnConflict, RowSink};
@@ -114,6 +115,8 @@ impl Db {
                 .bind(json)
                 .execute(&mut *tx)
                 .await?;
+            // Every process drops its copy of the settings within a poll.
+            sqlx::query(BUMP_CACHE_GENERATION).execute(&mut *tx).await?;
         })
     }
 
