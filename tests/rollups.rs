@@ -204,7 +204,16 @@ fn every_row(files: &TestDb) -> BTreeMap<String, Vec<String>> {
         .unwrap();
     let mut all = BTreeMap::new();
     for table in tables {
-        let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        // An alert's id is the outbox's own, fresh for every write; the rest of
+        // its row is what the commit decided.
+        let columns = if table == "alerts" {
+            "kind, project_id, group_id, occurred_at, dispatched_at"
+        } else {
+            "*"
+        };
+        let mut statement = conn
+            .prepare(&format!("SELECT {columns} FROM {table}"))
+            .unwrap();
         let n = statement.column_count();
         let mut rows: Vec<String> = statement
             .query_map([], |r| {
