@@ -1,6 +1,7 @@
 //! Scheduled jobs: idle-session closing every minute and retention on
-//! `RETENTION_CRON` (`off` disables it), plus the watcher that drops cached
-//! credentials when another process changed them.
+//! `RETENTION_CRON` (`off` disables it), plus the watch on the database file; the
+//! alert workers and the watch on what other processes change (`alerts`,
+//! `shared`) start with the state, in every process that serves.
 //!
 //! Every process schedules every job; each run is claimed in the database by
 //! exactly one of them (the one whose claim of the run's scheduled time wins), and a
@@ -8,6 +9,7 @@
 //! schedule.
 
 pub mod alerts;
+mod shared;
 
 use crate::service::retention;
 use crate::state::SharedState;
@@ -19,8 +21,6 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 /// Idle sessions are closed every minute, so "open" means active within the timeout.
 const SESSION_CLOSE_CRON: &str = "0 * * * * *";
-/// How often each process looks for changes other processes made to what it caches.
-const CACHE_POLL: Duration = Duration::from_millis(400);
 /// How often the SQLite file is checked for deletion or replacement.
 const FILE_POLL: Duration = Duration::from_millis(250);
 
@@ -66,7 +66,6 @@ pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
         None => tracing::info!("RETENTION_CRON is off: retention runs only from the CLI"),
     }
     scheduler.start().await?;
-    tokio::spawn(watch_caches(state.clone()));
     if let Ok(Some(file)) = state.db.sqlite_file().await {
         let _ = state.database_file.set(file);
         tokio::spawn(watch_database_file(state));
@@ -181,32 +180,6 @@ async fn watch_database_file(state: SharedState) {
             state.queue.close().await;
             state.db.close().await;
             return;
-        }
-    }
-}
-
-/// Drops cached API keys and alert settings whenever the cache generation moves: a
-/// key revoked, a project or organization deleted, a plan or a project's alert
-/// settings changed, by any process or the CLI.
-async fn watch_caches(state: SharedState) {
-    let mut seen: Option<i64> = None;
-    let mut tick = tokio::time::interval(CACHE_POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if state.db.is_closed() {
-            return;
-        }
-        match state.db.cache_generation().await {
-            Ok(now) => {
-                if seen.is_some_and(|before| before != now) {
-                    state.keys.clear();
-                    state.alerts.forget_all_settings();
-                }
-                seen = Some(now);
-            }
-            // Without an answer the cache's own short lifetime bounds staleness.
-            Err(e) => tracing::debug!(error = %e, "cannot read the cache generation"),
         }
     }
 }

@@ -22,9 +22,6 @@ const BATCH: i64 = 20;
 #[tracing::instrument(skip_all)]
 pub async fn dispatch_waiting(state: &AppState) -> AppResult<usize> {
     let now = state.clock.now_ms();
-    if !state.db.alerts_waiting(now).await? {
-        return Ok(0);
-    }
     let claimed = state.db.claim_alerts(now, LEASE_MS, BATCH).await?;
     let mut done = 0;
     for alert in claimed {

@@ -271,21 +271,6 @@ impl Db {
             .await?))
     }
 
-    /// Whether any alert waits for its fan-out (a cheap check before claiming).
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn alerts_waiting(&self, now: i64) -> StoreResult<bool> {
-        on_db!(self, |pool| {
-            let found: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM alerts WHERE dispatched_at IS NULL
-                 AND (claimed_until IS NULL OR claimed_until < $1) LIMIT 1",
-            )
-            .bind(now)
-            .fetch_optional(pool)
-            .await?;
-            Ok(found.is_some())
-        })
-    }
-
     /// Fans a claimed alert out in one transaction: marks it dispatched with the
     /// message every channel tells, and adds the bell's notifications and the
     /// deliveries. Returns false (and writes nothing) when another process did it

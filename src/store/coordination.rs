@@ -138,11 +138,30 @@ impl Db {
         Ok(())
     }
 
-    pub async fn cache_generation(&self) -> StoreResult<i64> {
-        on_db!(self, |pool| Ok(sqlx::query_scalar(
-            "SELECT generation FROM cache_generation WHERE id = 1"
+    /// What other processes (or this one) changed, in one statement each process
+    /// runs every few hundred milliseconds: the cache generation, whether alerts
+    /// wait for their fan-out and whether deliveries are due (`now`). The checks
+    /// use partial indexes, so an idle deployment reads almost nothing.
+    #[tracing::instrument(level = "trace", skip_all)]
+    pub async fn shared_changes(&self, now: i64) -> StoreResult<SharedChanges> {
+        on_db!(self, |pool| Ok(sqlx::query_as(
+            "SELECT generation,
+               EXISTS (SELECT 1 FROM alerts WHERE dispatched_at IS NULL
+                         AND (claimed_until IS NULL OR claimed_until < $1)) AS alerts_waiting,
+               EXISTS (SELECT 1 FROM alert_deliveries WHERE status = 'pending'
+                         AND next_attempt_at <= $1
+                         AND (claimed_until IS NULL OR claimed_until < $1)) AS deliveries_due
+             FROM cache_generation WHERE id = 1",
         )
+        .bind(now)
         .fetch_one(pool)
         .await?))
     }
+}
+
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct SharedChanges {
+    pub generation: i64,
+    pub alerts_waiting: bool,
+    pub deliveries_due: bool,
 }

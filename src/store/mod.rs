@@ -35,7 +35,7 @@ pub use alerts::{AlertRecipientRow, AlertRow, NewDelivery, SpikeRecord};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
-pub use coordination::{JobClaimRow, JobLock};
+pub use coordination::{JobClaimRow, JobLock, SharedChanges};
 pub use direct_write::DirectWriter;
 pub use errors::{ErrorGroupRow, ErrorOccurrenceRow};
 pub use events::{EventFilter, EventRow};

@@ -299,19 +299,4 @@ impl Db {
         .await?)
         })
     }
-
-    /// Whether a delivery waits to be sent now (a cheap check before claiming).
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn deliveries_due(&self, now: i64) -> StoreResult<bool> {
-        on_db!(self, |pool| {
-            let found: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
-                 AND (claimed_until IS NULL OR claimed_until < $1) LIMIT 1",
-            )
-            .bind(now)
-            .fetch_optional(pool)
-            .await?;
-            Ok(found.is_some())
-        })
-    }
 }
