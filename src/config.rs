@@ -187,6 +187,52 @@ impl RetentionSettings {
     }
 }
 
+/// Limits of release artifacts (source maps): read by `serve` and by
+/// `sourcemaps upload`, declared once for both.
+#[derive(Args, Clone, Debug)]
+pub struct SourcemapSettings {
+    /// Largest artifact file accepted, in MiB (uncompressed).
+    #[arg(long, env = "TELEMETRY_SOURCEMAP_MAX_FILE_MB", default_value_t = 50)]
+    pub sourcemap_max_file_mb: u64,
+
+    /// Most a release's artifacts may hold together, in MiB (uncompressed).
+    #[arg(
+        long,
+        env = "TELEMETRY_SOURCEMAP_MAX_RELEASE_MB",
+        default_value_t = 500
+    )]
+    pub sourcemap_max_release_mb: u64,
+
+    /// Memory for decoded source maps and scripts, in MiB, per process; the least
+    /// recently used are dropped beyond it.
+    #[arg(long, env = "TELEMETRY_SOURCEMAP_CACHE_MB", default_value_t = 256)]
+    pub sourcemap_cache_mb: u64,
+}
+
+impl SourcemapSettings {
+    pub fn max_file_bytes(&self) -> u64 {
+        self.sourcemap_max_file_mb.saturating_mul(1024 * 1024)
+    }
+
+    pub fn max_release_bytes(&self) -> u64 {
+        self.sourcemap_max_release_mb.saturating_mul(1024 * 1024)
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.sourcemap_max_file_mb == 0 || self.sourcemap_max_file_mb > 1024 {
+            problems.push("TELEMETRY_SOURCEMAP_MAX_FILE_MB must be 1–1024".into());
+        }
+        if self.sourcemap_max_release_mb < self.sourcemap_max_file_mb {
+            problems.push(
+                "TELEMETRY_SOURCEMAP_MAX_RELEASE_MB must be at least TELEMETRY_SOURCEMAP_MAX_FILE_MB"
+                    .into(),
+            );
+        }
+        problems
+    }
+}
+
 /// Settings of the `serve` command.
 #[derive(Args, Clone)]
 pub struct ServeConfig {
@@ -268,6 +314,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub retention: RetentionSettings,
+
+    #[command(flatten)]
+    pub sourcemaps: SourcemapSettings,
 
     /// Largest accepted ingest request body (`/ingest/*`) in bytes.
     #[arg(long, env = "TELEMETRY_MAX_BODY_BYTES", default_value_t = 1_048_576)]
@@ -436,6 +485,7 @@ impl ServeConfig {
             ));
         }
         problems.extend(self.retention.problems());
+        problems.extend(self.sourcemaps.problems());
         if self.max_body_bytes < 1024 {
             problems.push("TELEMETRY_MAX_BODY_BYTES must be at least 1024".into());
         }

@@ -22,8 +22,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    /// A file or body over a configured limit; the message names it.
+    #[error("{message}")]
+    PayloadTooLarge { message: String, limit: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]

@@ -73,6 +73,7 @@ pub fn build_state(
     );
     let instance = config.instance_id.clone().unwrap_or_else(default_instance);
     let config_allow_private = config.webhook_allow_private;
+    let sourcemaps = service::sourcemaps::SourceMaps::new(config.sourcemaps.clone());
     let state = Arc::new(AppState {
         db,
         instance,
@@ -90,6 +91,7 @@ pub fn build_state(
         database_file: Default::default(),
         database_lost: Default::default(),
         webhooks: webhook::WebhookClient::new(config_allow_private),
+        sourcemaps,
         alerts,
     });
     jobs::alerts::spawn(state.clone());

@@ -139,13 +139,17 @@ async fn edge<E: Endpoint>(
                     method = %req.method(),
                     path = %path,
                 );
+                let upload = is_artifact_upload(&req);
                 let answer = cors_and_json_errors(ep, req).instrument(span);
                 if kind == headers::Kind::Ingest {
                     // Ingest bounds its own wait for the writer (the same deadline),
                     // after reading its body.
                     answer.await?
                 } else {
-                    let deadline = Duration::from_secs(state.config.request_deadline_secs);
+                    let mut deadline = Duration::from_secs(state.config.request_deadline_secs);
+                    if upload {
+                        deadline = deadline.max(Duration::from_secs(UPLOAD_SECS));
+                    }
                     match tokio::time::timeout(deadline, answer).await {
                         Ok(res) => res?,
                         Err(_) => deadline_response(machine),
@@ -171,12 +175,33 @@ async fn edge<E: Endpoint>(
 
 async fn read_body(state: &SharedState, req: &mut Request) -> Result<(), Refused> {
     let c = &state.config;
-    input::read_body(
-        req,
-        c.api_max_body_bytes,
-        Duration::from_secs(c.body_read_timeout_secs),
-    )
-    .await
+    let (limit, timeout) = if is_artifact_upload(req) {
+        // A release's files in one request: the release limit, plus room for the
+        // multipart framing, and the time a CI runner's uplink needs for it.
+        (
+            c.sourcemaps.max_release_bytes() as usize + 1024 * 1024,
+            Duration::from_secs(c.body_read_timeout_secs.max(UPLOAD_SECS)),
+        )
+    } else {
+        (
+            c.api_max_body_bytes,
+            Duration::from_secs(c.body_read_timeout_secs),
+        )
+    };
+    input::read_body(req, limit, timeout).await
+}
+
+/// How long an artifact upload may take to arrive and to be stored, at least.
+const UPLOAD_SECS: u64 = 300;
+
+/// `POST /api/projects/{id}/releases/{release}/artifacts`.
+fn is_artifact_upload(req: &Request) -> bool {
+    req.method() == poem::http::Method::POST && {
+        let path = req.uri().path();
+        path.starts_with("/api/projects/")
+            && path.ends_with("/artifacts")
+            && path.contains("/releases/")
+    }
 }
 
 fn refusal_response(refused: Refused, machine: bool) -> Response {
@@ -498,6 +523,7 @@ async fn metrics(state: Data<&SharedState>) -> Response {
             run.rows_deleted,
         ));
     }
+    body.push_str(&crate::service::sourcemaps::exposition(&state).await);
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(body)

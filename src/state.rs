@@ -34,6 +34,8 @@ pub struct AppState {
     pub database_lost: std::sync::atomic::AtomicBool,
     /// Sends webhook requests (SSRF-checked).
     pub webhooks: crate::webhook::WebhookClient,
+    /// Artifact indexes and decoded source maps of this process.
+    pub sourcemaps: crate::service::sourcemaps::SourceMaps,
     /// What the alert workers of this process share.
     pub alerts: Arc<crate::service::alert_watch::AlertWork>,
 }

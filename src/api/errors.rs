@@ -6,12 +6,12 @@ use super::problem::ApiResult;
 use super::security::ApiAuth;
 use super::telemetry::{json_text, reader, Range};
 use super::ApiTags;
-use crate::domain::grouping::parse_stack;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::service::errors::{self, GroupItem};
 use crate::service::read;
+use crate::service::sourcemaps::{MappedFrame, Occurrence};
 use crate::state::SharedState;
-use crate::store::{ErrorGroupRow, ErrorOccurrenceRow, GroupListFilter, GroupOrder};
+use crate::store::{ErrorGroupRow, GroupListFilter, GroupOrder};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
@@ -132,13 +132,60 @@ pub struct ErrorGroupPage {
     pub next_cursor: Option<String>,
 }
 
+/// Where a frame came from in the code the developer wrote (its source map).
+#[derive(Debug, Object)]
+pub struct OriginalLocation {
+    pub function: Option<String>,
+    /// The source's path as the map names it.
+    pub filename: String,
+    pub lineno: u32,
+    pub colno: u32,
+    /// Up to 5 lines before `context_line` (empty without `sourcesContent`).
+    pub pre_context: Vec<String>,
+    pub context_line: Option<String>,
+    /// Up to 5 lines after `context_line`.
+    pub post_context: Vec<String>,
+}
+
+/// One frame, most recent call first: as reported, and mapped when a source map
+/// of the release covers it.
 #[derive(Debug, Object)]
 pub struct StackFrame {
     pub function: Option<String>,
-    pub file: String,
-    pub line: Option<u32>,
-    pub column: Option<u32>,
+    /// The file (URL or path) as reported, without line and column.
+    pub filename: String,
+    pub lineno: Option<u32>,
+    pub colno: Option<u32>,
     pub in_app: bool,
+    /// Whether `original` is known.
+    pub mapped: bool,
+    pub original: Option<OriginalLocation>,
+    /// Why the frame is not mapped; on a mapped frame, why its source context is
+    /// missing (the map has no `sourcesContent`).
+    pub not_mapped_reason: Option<String>,
+}
+
+impl From<MappedFrame> for StackFrame {
+    fn from(f: MappedFrame) -> Self {
+        StackFrame {
+            function: f.raw.function,
+            filename: f.raw.file,
+            lineno: f.raw.line,
+            colno: f.raw.column,
+            in_app: f.raw.in_app,
+            mapped: f.original.is_some(),
+            original: f.original.map(|o| OriginalLocation {
+                function: o.function,
+                filename: o.filename,
+                lineno: o.lineno,
+                colno: o.colno,
+                pre_context: o.pre_context,
+                context_line: o.context_line,
+                post_context: o.post_context,
+            }),
+            not_mapped_reason: f.reason,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -146,7 +193,8 @@ pub struct ErrorOccurrence {
     pub id: String,
     pub message: String,
     pub stack: Option<String>,
-    /// The stack parsed into frames (in-app ones flagged).
+    /// The stack parsed into frames, most recent call first, mapped through the
+    /// release's source maps where they exist.
     pub frames: Vec<StackFrame>,
     pub context: Option<serde_json::Value>,
     /// Reported by a global handler (`context.source` `window.onerror`,
@@ -162,27 +210,14 @@ pub struct ErrorOccurrence {
     pub timestamp: String,
 }
 
-impl From<ErrorOccurrenceRow> for ErrorOccurrence {
-    fn from(r: ErrorOccurrenceRow) -> Self {
-        let frames = r
-            .stack
-            .as_deref()
-            .map(parse_stack)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|f| StackFrame {
-                function: f.function,
-                file: f.file,
-                line: f.line,
-                column: f.column,
-                in_app: f.in_app,
-            })
-            .collect();
+impl From<Occurrence> for ErrorOccurrence {
+    fn from(o: Occurrence) -> Self {
+        let r = o.row;
         ErrorOccurrence {
             id: r.id,
             message: r.message,
             stack: r.stack,
-            frames,
+            frames: o.frames.into_iter().map(StackFrame::from).collect(),
             context: json_text(r.context),
             unhandled: r.unhandled != 0,
             platform: r.platform,

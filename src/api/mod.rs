@@ -19,6 +19,7 @@ pub mod projects;
 pub mod responses;
 pub mod security;
 pub mod sessions;
+pub mod sourcemaps;
 pub mod spec;
 pub mod telemetry;
 pub mod tokens;
@@ -54,6 +55,7 @@ pub type Apis = (
     invites::InvitesApi,
     projects::ProjectsApi,
     alerts::AlertsApi,
+    sourcemaps::SourcemapsApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -73,6 +75,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             invites::InvitesApi,
             projects::ProjectsApi,
             alerts::AlertsApi,
+            sourcemaps::SourcemapsApi,
         ),
         "Telemetry Tracker",
         env!("CARGO_PKG_VERSION"),

@@ -140,8 +140,8 @@ impl From<AppError> for ApiError {
             }
             AppError::NotFound(m) => ApiError::NotFound(Json(ErrorBody::new(m))),
             AppError::Conflict(m) => ApiError::Conflict(Json(ErrorBody::new(m))),
-            e @ AppError::PayloadTooLarge { limit } => {
-                let mut body = ErrorBody::new(e.to_string()).code("body_too_large");
+            AppError::PayloadTooLarge { message, limit } => {
+                let mut body = ErrorBody::new(message).code("too_large");
                 body.limit = Some(limit as i64);
                 ApiError::PayloadTooLarge(Json(body))
             }

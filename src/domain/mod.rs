@@ -10,6 +10,7 @@ pub mod plans;
 pub mod rbac;
 pub mod sessions;
 pub mod slug;
+pub mod sourcemaps;
 pub mod timerange;
 pub mod timeutil;
 pub mod vitals;

@@ -16,6 +16,7 @@ const IDLE: Duration = Duration::from_secs(60);
 /// is closed.
 pub fn spawn(state: SharedState) {
     tokio::spawn(super::shared::watch(state.clone()));
+    tokio::spawn(super::frame_counts::flush(state.clone()));
     tokio::spawn(dispatcher(state.clone()));
     tokio::spawn(deliverer(state.clone()));
     tokio::spawn(spike_watch(state));

@@ -1,7 +1,8 @@
 //! Scheduled jobs: idle-session closing every minute and retention on
 //! `RETENTION_CRON` (`off` disables it), plus the watch on the database file; the
-//! alert workers and the watch on what other processes change (`alerts`,
-//! `shared`) start with the state, in every process that serves.
+//! alert workers, the watch on what other processes change and the writer of
+//! source-map frame counts (`alerts`, `shared`, `frame_counts`) start with the
+//! state, in every process that serves.
 //!
 //! Every process schedules every job; each run is claimed in the database by
 //! exactly one of them (the one whose claim of the run's scheduled time wins), and a
@@ -9,6 +10,7 @@
 //! schedule.
 
 pub mod alerts;
+mod frame_counts;
 mod shared;
 
 use crate::service::retention;

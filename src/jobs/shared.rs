@@ -1,9 +1,10 @@
 //! The watch each process keeps on what the others change: one statement every
 //! few hundred milliseconds (`Db::shared_changes`). A moved cache generation (a
 //! key revoked, a project or organization deleted, a plan or a project's alert
-//! settings changed, by any process or the CLI) drops the cached keys and alert
-//! settings; alerts waiting or deliveries due wake the alert workers, for work no
-//! commit of this process woke them for (other processes' alerts, retries).
+//! settings changed, artifacts uploaded, by any process or the CLI) drops the
+//! cached keys, alert settings and artifact indexes; alerts waiting or deliveries
+//! due wake the alert workers, for work no commit of this process woke them for
+//! (other processes' alerts, retries).
 
 use crate::state::SharedState;
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub async fn watch(state: SharedState) {
                 if seen.is_some_and(|before| before != changes.generation) {
                     state.keys.clear();
                     state.alerts.forget_all_settings();
+                    state.sourcemaps.forget_indexes();
                 }
                 seen = Some(changes.generation);
                 if changes.alerts_waiting {

@@ -7,10 +7,9 @@ use crate::domain::timerange::Window;
 use crate::error::{AppError, AppResult};
 use crate::service::period::chart_series;
 use crate::service::read::{path_id, Reader};
+use crate::service::sourcemaps::{self, Occurrence};
 use crate::state::AppState;
-use crate::store::{
-    Counted, Cursor, ErrorGroupRow, ErrorOccurrenceRow, GroupDimension, GroupListFilter, Scope,
-};
+use crate::store::{Counted, Cursor, ErrorGroupRow, GroupDimension, GroupListFilter, Scope};
 use std::collections::HashMap;
 use tracing::instrument;
 
@@ -71,7 +70,8 @@ pub struct ErrorDetail {
     pub users: i64,
     pub series: Vec<i64>,
     pub breakdowns: Vec<(&'static str, Vec<Counted<String>>)>,
-    pub occurrences: Vec<ErrorOccurrenceRow>,
+    /// Newest first, their frames mapped through the release's source maps.
+    pub occurrences: Vec<Occurrence>,
 }
 
 /// One group in scope: its counts, trend, breakdowns and newest occurrences.
@@ -96,6 +96,7 @@ async fn detail_of(
         db.occurrences_in_scope(scope, id, occurrences_before, OCCURRENCES_PER_PAGE),
     )?;
     let series: Vec<Counted<i64>> = series.into_iter().map(|(_, b, n)| (b, n)).collect();
+    let occurrences = sourcemaps::with_frames(state, &scope.project_id, occurrences).await;
     Ok(ErrorDetail {
         in_range,
         users,

@@ -9,7 +9,7 @@ use crate::ingest::limits::AppCheck;
 use crate::ingest::normalize;
 use crate::ingest::pipeline::{Submission, SubmitError};
 use crate::ingest::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
-use crate::service::alert_watch;
+use crate::service::{alert_watch, sourcemaps};
 use crate::state::AppState;
 use crate::store::IngestWrite;
 
@@ -97,7 +97,8 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
             (IngestWrite::Events(events), apps, n)
         }
         Payload::Error(e) => {
-            let w = normalize::error(e, now)?;
+            let mut w = normalize::error(e, now)?;
+            sourcemaps::regroup(state, &caller.project_id, &mut w).await;
             let apps = vec![w.app.clone()];
             (IngestWrite::Error(Box::new(w)), apps, 1)
         }

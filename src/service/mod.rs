@@ -23,3 +23,4 @@ pub mod projects;
 pub mod read;
 pub mod retention;
 pub mod sessions;
+pub mod sourcemaps;

@@ -27,6 +27,8 @@ pub struct RetentionReport {
     /// Roll-up rows of expired buckets (not in `rows_deleted`).
     pub rollup_rows_deleted: u64,
     pub notifications_deleted: u64,
+    /// Release artifacts of releases without events for the retention period.
+    pub artifacts_deleted: u64,
     pub sessions_closed: u64,
     pub duration_ms: i64,
 }
@@ -72,6 +74,7 @@ pub async fn run(
             }
         }
         report.rows_deleted += db.delete_empty_error_groups(project_id, cutoff).await? as i64;
+        report.artifacts_deleted += db.delete_stale_artifacts(project_id, cutoff).await?;
     }
     if !dry_run {
         report.sessions_closed = close_idle_sessions(db, clock, idle_minutes).await?;

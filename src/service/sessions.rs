@@ -5,10 +5,9 @@ use crate::domain::sessions::{self, SessionTally};
 use crate::domain::timerange::Window;
 use crate::error::{AppError, AppResult};
 use crate::service::period::{chart_series, previous, Change};
+use crate::service::sourcemaps::{self, Occurrence};
 use crate::state::AppState;
-use crate::store::{
-    Counted, ErrorOccurrenceRow, EventRow, Scope, SessionActivity, SessionFilter, SessionRow,
-};
+use crate::store::{Counted, EventRow, Scope, SessionActivity, SessionFilter, SessionRow};
 use tracing::instrument;
 
 /// A session with what its events and errors add: counts and the last activity.
@@ -76,8 +75,8 @@ pub struct SessionDetail {
     pub item: SessionItem,
     /// Oldest first, at most [`TIMELINE_EVENTS`].
     pub events: Vec<EventRow>,
-    /// Oldest first, at most [`TIMELINE_ERRORS`].
-    pub errors: Vec<ErrorOccurrenceRow>,
+    /// Oldest first, at most [`TIMELINE_ERRORS`], their frames mapped.
+    pub errors: Vec<Occurrence>,
 }
 
 /// One session, by its row id or the SDK's `session_id`, with its timeline.
@@ -105,6 +104,7 @@ pub async fn detail(
         state.db.session_activity(project_id, &ids),
     )?;
     let a = activity.remove(&session.session_id).unwrap_or_default();
+    let errors = sourcemaps::with_frames(state, project_id, errors).await;
     Ok(SessionDetail {
         item: SessionItem::new(session, a),
         events,

@@ -53,6 +53,13 @@ impl Changed for bool {
     }
 }
 
+/// Stored, or refused (nothing written).
+impl<E> Changed for Result<(), E> {
+    fn changed(&self) -> bool {
+        self.is_ok()
+    }
+}
+
 /// Rows changed.
 impl Changed for u64 {
     fn changed(&self) -> bool {

@@ -5,6 +5,7 @@
 mod alerts;
 mod api_keys;
 mod array_write;
+mod artifacts;
 mod audit;
 mod auth;
 mod connect;
@@ -33,6 +34,7 @@ mod webhooks;
 
 pub use alerts::{AlertRecipientRow, AlertRow, NewDelivery, SpikeRecord};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
+pub use artifacts::{ArtifactReleaseRow, ArtifactRow, ArtifactTotals, NewArtifact};
 pub use audit::AuditRow;
 pub use auth::{NewUserSession, SignOut, SignupRow, UserSessionRow};
 pub use coordination::{JobClaimRow, JobLock, SharedChanges};

@@ -61,9 +61,29 @@ const FINGERPRINT_VERSION: &[u8] = b"telemetry-tracker/grouping/v1";
 /// Number of frames that contribute to the fingerprint.
 const MAX_FINGERPRINT_FRAMES: usize = 5;
 
+/// A frame's original function and file, from its source map: grouping uses them
+/// in place of the minified ones, so that releases with different bundles of the
+/// same code group together.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginalFrame<'a> {
+    pub function: Option<&'a str>,
+    pub file: &'a str,
+}
+
 /// Groups one error report. See the module documentation and
 /// `docs/GROUPING.md` for the rules.
 pub fn group(app: &str, message: &str, stack: Option<&str>) -> Grouping {
+    group_mapped(app, message, stack, &[])
+}
+
+/// Groups one error report whose frames (in `parse_stack` order) were mapped:
+/// `originals[i]`, when present, stands for the i-th frame.
+pub fn group_mapped<'a>(
+    app: &str,
+    message: &str,
+    stack: Option<&'a str>,
+    originals: &'a [Option<OriginalFrame<'a>>],
+) -> Grouping {
     let app = app.trim();
 
     let (message_type, mut message_body) = match split_error_prefix(message, false) {
@@ -76,16 +96,24 @@ pub fn group(app: &str, message: &str, stack: Option<&str>) -> Grouping {
     let mut in_app: Vec<RawFrame<'_>> = Vec::new();
 
     if let Some(stack) = stack {
+        let mut parsed = 0;
         for (index, line) in candidate_lines(stack).enumerate() {
             if index == 0 {
                 if let Some(h) = split_error_prefix(line, true) {
                     header = Some(h);
+                    // Keeps `originals` aligned with `parse_stack`, which reads
+                    // every line as a possible frame.
+                    parsed += usize::from(!originals.is_empty() && parse_line(line).is_some());
                     continue;
                 }
             }
-            let Some(frame) = parse_line(line) else {
+            let Some(mut frame) = parse_line(line) else {
                 continue;
             };
+            if let Some(Some(original)) = originals.get(parsed) {
+                frame = RawFrame::original(original.function, original.file);
+            }
+            parsed += 1;
             if frame.in_app {
                 in_app.push(frame);
             }

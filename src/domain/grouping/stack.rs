@@ -41,6 +41,20 @@ pub(super) struct RawFrame<'a> {
     pub(super) in_app: bool,
 }
 
+impl<'a> RawFrame<'a> {
+    /// A frame at its original location (from a source map): in app unless the
+    /// original file is a dependency's.
+    pub(super) fn original(function: Option<&'a str>, file: &'a str) -> RawFrame<'a> {
+        RawFrame {
+            function,
+            file,
+            line: None,
+            column: None,
+            in_app: is_in_app(function, file),
+        }
+    }
+}
+
 impl From<RawFrame<'_>> for Frame {
     fn from(f: RawFrame<'_>) -> Self {
         Frame {

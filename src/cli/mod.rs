@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::path::PathBuf;
 
+mod sourcemaps;
+
 #[derive(Parser)]
 #[command(
     name = "telemetry-tracker",
@@ -55,6 +57,9 @@ pub enum Command {
     /// Data retention.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Release artifacts: minified files and their source maps.
+    #[command(subcommand)]
+    Sourcemaps(SourcemapsCommand),
     /// Write sample telemetry into a project: sessions, events and errors of three
     /// apps spread over the last days (to try the dashboard, or to benchmark it).
     DemoData(DemoArgs),
@@ -70,6 +75,12 @@ pub enum Command {
     Openapi,
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+pub enum SourcemapsCommand {
+    /// Upload a build's scripts and source maps to a release (docs/SOURCEMAPS.md).
+    Upload(Box<sourcemaps::UploadArgs>),
 }
 
 #[derive(Subcommand)]
@@ -287,6 +298,9 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
                 format!("configuration ok; database ({}) reachable", db.backend()),
             ))
         }
+        Command::Sourcemaps(SourcemapsCommand::Upload(args)) if args.server.is_some() => {
+            sourcemaps::upload(None, *args, clock.now_ms()).await
+        }
         command => {
             let db = open_db(db_cfg).await?;
             let out = run_with_db(&db, &clock, command).await;
@@ -298,6 +312,9 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
 
 async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result<Output> {
     Ok(match command {
+        Command::Sourcemaps(SourcemapsCommand::Upload(args)) => {
+            sourcemaps::upload(Some(db), *args, clock.now_ms()).await?
+        }
         Command::DemoData(a) => {
             let spec = crate::service::demo::DemoSpec {
                 project_id: a.project,
