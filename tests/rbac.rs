@@ -240,9 +240,25 @@ async fn case(
     )
     .await
     .unwrap();
+    let artifact = telemetry_tracker::service::sourcemaps::upload(
+        &app.state,
+        &principal(owner),
+        &project.id,
+        "web@1.0.0",
+        None,
+        vec![telemetry_tracker::service::sourcemaps::UploadFile {
+            filename: "assets/app.js".into(),
+            bytes: b"function a(){}".to_vec(),
+        }],
+        &meta,
+    )
+    .await
+    .unwrap();
     Case {
         ids: vec![
             ("{org_id}", org.id),
+            ("{release}", "web@1.0.0".into()),
+            ("{artifact_id}", artifact.artifacts[0].id.clone()),
             ("{project_id}", project.id.clone()),
             ("{key_id}", key.id),
             ("{webhook_id}", webhook.id),
@@ -345,6 +361,9 @@ async fn send(
         .header("X-Project-Id", project_id);
     if let Some(b) = body {
         req = req.json(&b);
+    } else if method == "POST" && path.ends_with("/artifacts") {
+        let part = reqwest::multipart::Part::bytes(b"var b = 1;".to_vec()).file_name("assets/b.js");
+        req = req.multipart(reqwest::multipart::Form::new().part("file", part));
     }
     req.send().await.unwrap().status().as_u16()
 }

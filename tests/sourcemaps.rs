@@ -158,6 +158,8 @@ async fn every_variant_maps_v8_and_firefox_frames(backend: Backend) {
         ("terser", "web@1.0.0", None),
         ("index", "web@1.0.0", None),
         ("node", "api@2.0.0", Some("/app")),
+        // Maps of maps: a bundle of compiled files, each with its own map.
+        ("chained", "api@3.0.0", Some("/app")),
     ] {
         let seed = app
             .seed(&format!("{variant}-{}", release.replace(['@', '.'], "-")))
@@ -753,16 +755,10 @@ async fn frames_are_counted_and_metrics_report_the_cache(backend: Backend) {
     )
     .await;
     let s = stack("esbuild", "web@1.0.0");
-    for _ in 0..3 {
-        ingest(
-            &app,
-            &seed,
-            Some("web@1.0.0"),
-            s["message"].as_str().unwrap(),
-            s["v8_stack"].as_str().unwrap(),
-        )
-        .await;
-    }
+    // At once, on a cold cache: the map and the script are each read once.
+    let body = json!({ "app": "web", "message": s["message"], "stack": s["v8_stack"], "release": "web@1.0.0" });
+    let sends = (0..12).map(|_| app.ingest_ok("/ingest/error", &seed.key, &body));
+    futures_util::future::join_all(sends).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let list = app
@@ -775,7 +771,7 @@ async fn frames_are_counted_and_metrics_report_the_cache(backend: Backend) {
             .find(|a| a["kind"] == "sourcemap")
             .unwrap()
             .clone();
-        if map["frames_mapped"].as_i64().unwrap() >= 9 {
+        if map["frames_mapped"].as_i64().unwrap() >= 36 {
             break;
         }
         assert!(
@@ -803,7 +799,18 @@ async fn frames_are_counted_and_metrics_report_the_cache(backend: Backend) {
     };
     assert_eq!(value("telemetry_artifacts"), 2.0);
     assert!(value("telemetry_sourcemap_cache_hits_total") > 0.0);
-    assert!(value("telemetry_sourcemap_cache_misses_total") >= 2.0);
+    assert_eq!(value("telemetry_sourcemap_cache_misses_total"), 2.0);
+    let size = |name: &str| {
+        std::fs::metadata(fixtures().join("esbuild/web@1.0.0/assets").join(name))
+            .unwrap()
+            .len() as f64
+    };
+    let files = size("app-7T6L3LD6.js") + size("app-7T6L3LD6.js.map");
+    let cached = value("telemetry_sourcemap_cache_bytes");
+    assert!(
+        cached > 0.0 && cached < 4.0 * files,
+        "each file weighs once: {cached} bytes cached for {files} bytes of files"
+    );
     assert!(value("telemetry_artifacts_stored_bytes") < value("telemetry_artifacts_bytes"));
 }
 

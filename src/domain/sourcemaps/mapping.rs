@@ -2,10 +2,13 @@
 //! the source lines around it.
 
 use super::reason::NotMapped;
-use sourcemap::{DecodedMap, SourceMap, SourceView};
+use super::script::Script;
+use sourcemap::{DecodedMap, SourceMap};
 
 /// Lines of source shown before and after the frame's line.
 pub const CONTEXT_LINES: usize = 5;
+/// Tokens looked back through for the declaration of a frame's function.
+const NAME_LOOKBACK: u32 = 128;
 /// Longer source lines are cut (minified sources inside a map, generated code).
 const MAX_CONTEXT_LINE: usize = 400;
 
@@ -61,7 +64,7 @@ pub struct Original {
 pub fn map_position(
     parsed: &ParsedMap,
     map_name: &str,
-    minified: Option<&SourceView>,
+    minified: Option<&Script>,
     line: u32,
     column: u32,
     function: Option<&str>,
@@ -72,8 +75,8 @@ pub fn map_position(
         map: map_name.to_string(),
     };
     let (line0, col0) = (line.saturating_sub(1), column.saturating_sub(1));
-    if let Some(view) = minified {
-        match view.get_line(line0) {
+    if let Some(script) = minified {
+        match script.line(line0) {
             Some(text) if (col0 as usize) <= text.len() => {}
             _ => return Err(out_of_range()),
         }
@@ -94,7 +97,7 @@ pub fn map_position(
         .filter(|f| !f.is_empty())
         .and_then(|minified_name| {
             minified
-                .and_then(|view| map.get_original_function_name(line0, col0, minified_name, view))
+                .and_then(|script| original_function_name(map, script, line0, col0, minified_name))
         })
         .map(str::to_string)
         .or_else(|| function.map(str::to_string));
@@ -125,6 +128,43 @@ pub fn map_position(
         .map_while(text)
         .collect();
     Ok((original, None))
+}
+
+/// The original name of the function a frame is in: walking back from the
+/// frame's token, the mapping of the minified name where it follows `function`.
+fn original_function_name<'m>(
+    map: &'m SourceMap,
+    script: &Script,
+    line: u32,
+    column: u32,
+    minified_name: &str,
+) -> Option<&'m str> {
+    // The last token at or before the position.
+    let (mut low, mut high) = (0u32, map.get_token_count());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let t = map.get_token(mid as usize)?;
+        if (t.get_dst_line(), t.get_dst_col()) <= (line, column) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    let last = low.checked_sub(1)?;
+    let mut named = None;
+    for idx in (last.saturating_sub(NAME_LOOKBACK)..=last).rev() {
+        let token = map.get_token(idx as usize)?;
+        let word = script.word_at(token.get_dst_line(), token.get_dst_col());
+        if let Some(candidate) = named.take() {
+            if word == Some("function") {
+                return candidate;
+            }
+        }
+        if word == Some(minified_name) {
+            named = Some(token.get_name());
+        }
+    }
+    None
 }
 
 fn cut(line: &str) -> String {
@@ -172,8 +212,8 @@ mod tests {
     #[test]
     fn positions_map_to_the_original_line_with_context() {
         let parsed = map(true);
-        let view = SourceView::from_string(MINIFIED.into());
-        let (o, note) = map_position(&parsed, "a.js.map", Some(&view), 1, 17, Some("e")).unwrap();
+        let script = Script::new(MINIFIED.into());
+        let (o, note) = map_position(&parsed, "a.js.map", Some(&script), 1, 17, Some("e")).unwrap();
         assert_eq!(note, None);
         assert_eq!(o.filename, "a.js");
         assert_eq!((o.lineno, o.colno), (3, 3));
@@ -191,8 +231,8 @@ mod tests {
         let parsed = map(true);
         let err = map_position(&parsed, "a.js.map", None, 7, 48213, None).unwrap_err();
         assert!(matches!(err, NotMapped::OutOfRange { line: 7, .. }));
-        let view = SourceView::from_string(MINIFIED.into());
-        assert!(map_position(&parsed, "a.js.map", Some(&view), 1, 900, None).is_err());
+        let script = Script::new(MINIFIED.into());
+        assert!(map_position(&parsed, "a.js.map", Some(&script), 1, 900, None).is_err());
     }
 
     #[test]

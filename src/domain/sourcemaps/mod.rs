@@ -9,8 +9,10 @@ mod artifact;
 mod mapping;
 mod names;
 mod reason;
+mod script;
 
 pub use artifact::{inspect, ArtifactKind, Inspected};
 pub use mapping::{map_position, parse_data_url, parse_map, Original, ParsedMap, CONTEXT_LINES};
 pub use names::{artifact_name, basename, frame_candidates, reference_candidates, url_prefix};
 pub use reason::NotMapped;
+pub use script::Script;

@@ -112,9 +112,11 @@ pub async fn store(
                 limit: max_file,
             });
         }
-        let prepared_file = tokio::task::spawn_blocking(move || prepare(name, file.bytes, now))
+        let mut prepared_file = tokio::task::spawn_blocking(move || prepare(name, file.bytes, now))
             .await
             .map_err(|e| AppError::Internal(e.to_string()))??;
+        prepared_file.row.project_id = project_id.to_string();
+        prepared_file.row.release = release.clone();
         if prepared_file.row.has_sources_content == Some(0) {
             warnings.push(format!(
                 "`{}` has no sourcesContent: frames map, but without source context",

@@ -5,9 +5,10 @@
 //! id, which a re-upload changes, so they never go stale.
 
 use crate::config::SourcemapSettings;
-use crate::domain::sourcemaps::{basename, parse_data_url, parse_map, NotMapped, ParsedMap};
+use crate::domain::sourcemaps::{
+    basename, parse_data_url, parse_map, NotMapped, ParsedMap, Script,
+};
 use crate::store::{ArtifactRow, Db, StoreError};
-use sourcemap::SourceView;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,7 +107,7 @@ impl ProjectIndex {
 #[derive(Clone)]
 pub enum Decoded {
     Map(Arc<ParsedMap>),
-    Script(Arc<SourceView>),
+    Script(Arc<Script>),
     Unusable(NotMapped),
 }
 
@@ -122,12 +123,15 @@ struct Files {
     tick: u64,
 }
 
-/// Cache hit and miss counts, for `/metrics`.
+/// Cache hit and miss counts and the time stacks took to map, for `/metrics`.
 #[derive(Default)]
 pub struct CacheStats {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
     pub weight: AtomicU64,
+    /// Stacks mapped at ingest (with artifacts to map them), and the time it took.
+    pub stacks: AtomicU64,
+    pub stack_micros: AtomicU64,
 }
 
 pub struct SourceMaps {
@@ -218,14 +222,22 @@ impl SourceMaps {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(decoded.clone());
         }
+        // Callers that waited for another's read share its result; only the
+        // reader adds the file's weight.
+        let read_here = std::sync::atomic::AtomicBool::new(false);
         let (decoded, weight) = cell
             .get_or_try_init(|| async {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                read_here.store(true, Ordering::Relaxed);
                 self.read(db, row, kind).await
             })
             .await?
             .clone();
-        self.account(&key, weight);
+        if read_here.load(Ordering::Relaxed) {
+            self.account(&key, weight);
+        } else {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(decoded)
     }
 
@@ -331,16 +343,12 @@ fn decode(name: &str, stored: &[u8], kind: FileKind, limit: u64) -> (Decoded, us
     match kind {
         FileKind::Map => map_of(name, &bytes),
         FileKind::Script => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let weight = text.len();
-            (
-                Decoded::Script(Arc::new(SourceView::from_string(text))),
-                weight,
-            )
+            let script = Script::new(String::from_utf8_lossy(&bytes).into_owned());
+            let weight = script.weight();
+            (Decoded::Script(Arc::new(script)), weight)
         }
         FileKind::InlineMap => {
-            let view = SourceView::from_string(String::from_utf8_lossy(&bytes).into_owned());
-            let url = match view.sourcemap_reference() {
+            let url = match sourcemap::locate_sourcemap_reference_slice(&bytes) {
                 Ok(Some(r)) if r.get_url().starts_with("data:") => r.get_url().to_string(),
                 _ => return invalid("it has no inline `data:` map".into()),
             };

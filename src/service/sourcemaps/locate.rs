@@ -78,6 +78,21 @@ pub fn locate(
     }
 }
 
+/// The map of a map's source, when that source is itself an uploaded script with
+/// a map (a bundle of compiled files whose maps were not composed): maps of maps.
+pub fn locate_source(
+    index: &ProjectIndex,
+    release: Option<&str>,
+    map_name: &str,
+    source: &str,
+) -> Option<Located> {
+    let files = index.releases.get(release?)?;
+    let script = reference_candidates(map_name, source)
+        .iter()
+        .find_map(|c| files.get(c).filter(|a| a.kind == "minified").cloned())?;
+    map_of_script(index, files, script, release).ok()
+}
+
 fn map_of_script(
     index: &ProjectIndex,
     files: &HashMap<String, Arc<ArtifactRow>>,

@@ -13,10 +13,12 @@ use crate::domain::sourcemaps::{map_position, NotMapped, Original};
 use crate::state::AppState;
 use crate::store::{ArtifactRow, ErrorOccurrenceRow, ErrorOccurrenceWrite};
 use cache::{Decoded, FileKind, ProjectIndex};
-use locate::{locate, DebugImage};
+use locate::{locate, locate_source, DebugImage};
 
 /// Frames mapped per stack at most; deeper frames are shown raw.
 const MAX_MAPPED_FRAMES: usize = 64;
+/// Maps of maps followed at most per frame.
+const MAX_CHAIN: usize = 3;
 
 /// A stack frame as reported, and where it came from in the original code.
 #[derive(Debug, Clone)]
@@ -79,7 +81,16 @@ pub async fn regroup(state: &AppState, project_id: &str, w: &mut ErrorOccurrence
         }
     };
     let images = debug_images(w.context.as_deref());
+    let started = std::time::Instant::now();
     let frames = map_frames(state, &index, w.release.as_deref(), stack, &images, true).await;
+    let stats = &state.sourcemaps.stats;
+    stats
+        .stacks
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stats.stack_micros.fetch_add(
+        started.elapsed().as_micros() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if frames.iter().all(|f| f.original.is_none()) {
         return;
     }
@@ -122,10 +133,18 @@ pub async fn exposition(state: &AppState) -> String {
          telemetry_sourcemap_cache_misses_total {}\n\
          # HELP telemetry_sourcemap_cache_bytes Memory the decoded files take, roughly (bounded by TELEMETRY_SOURCEMAP_CACHE_MB).\n\
          # TYPE telemetry_sourcemap_cache_bytes gauge\n\
-         telemetry_sourcemap_cache_bytes {}\n",
+         telemetry_sourcemap_cache_bytes {}\n\
+         # HELP telemetry_sourcemap_stacks_total Stacks of ingested errors mapped through the project's artifacts.\n\
+         # TYPE telemetry_sourcemap_stacks_total counter\n\
+         telemetry_sourcemap_stacks_total {}\n\
+         # HELP telemetry_sourcemap_stack_seconds_total Time spent mapping them (reading and decoding files included).\n\
+         # TYPE telemetry_sourcemap_stack_seconds_total counter\n\
+         telemetry_sourcemap_stack_seconds_total {:.6}\n",
         stats.hits.load(Relaxed),
         stats.misses.load(Relaxed),
         stats.weight.load(Relaxed),
+        stats.stacks.load(Relaxed),
+        stats.stack_micros.load(Relaxed) as f64 / 1e6,
     );
     if let Ok(t) = state.db.artifact_totals().await {
         out.push_str(&format!(
@@ -205,10 +224,27 @@ async fn map_one(
             outcome.as_ref().is_ok_and(|(o, _)| o.is_some()),
         );
     }
-    match outcome {
-        Ok((original, note)) => (original, note.map(|n| n.to_string())),
-        Err(e) => (None, Some(e)),
+    let (mut original, mut note) = match outcome {
+        Ok(mapped) => mapped,
+        Err(e) => return (None, Some(e)),
+    };
+    // A source that is itself an uploaded script with a map maps on through it.
+    let mut map_name = located.map.name.clone();
+    for _ in 0..MAX_CHAIN {
+        let Some(o) = &original else { break };
+        let Some(next) = locate_source(index, release, &map_name, &o.filename) else {
+            break;
+        };
+        match mapped_with(state, &next, o.lineno, o.colno, o.function.as_deref()).await {
+            Ok((Some(deeper), deeper_note)) => {
+                original = Some(deeper);
+                note = deeper_note;
+                map_name = next.map.name.clone();
+            }
+            _ => break,
+        }
     }
+    (original, note.map(|n| n.to_string()))
 }
 
 async fn mapped_with(
