@@ -817,6 +817,14 @@ async fn frames_are_counted_and_metrics_report_the_cache(backend: Backend) {
 async fn the_cli_uploads_to_the_database_and_to_a_server(backend: Backend) {
     let app = TestApp::start(backend).await;
     let seed = app.seed("cli").await;
+    let s = stack("nocontent", "web@1.0.0");
+    let (message, v8) = (
+        s["message"].as_str().unwrap(),
+        s["v8_stack"].as_str().unwrap(),
+    );
+    // The server has read the project's (empty) artifacts before the CLI writes.
+    let before = ingest(&app, &seed, Some("web@1.0.0"), message, v8).await;
+    assert_eq!(latest_frames(&before)[0]["mapped"], false);
     let dir = fixtures().join("nocontent/web@1.0.0");
     let (ok, out, err) = cli(
         &app.db,
@@ -840,16 +848,19 @@ async fn the_cli_uploads_to_the_database_and_to_a_server(backend: Backend) {
         out["warnings"].to_string().contains("sourcesContent"),
         "{out}"
     );
-    let s = stack("nocontent", "web@1.0.0");
-    let d = ingest(
-        &app,
-        &seed,
-        Some("web@1.0.0"),
-        s["message"].as_str().unwrap(),
-        s["v8_stack"].as_str().unwrap(),
-    )
-    .await;
-    assert_eq!(latest_frames(&d)[0]["mapped"], true);
+    // The running server sees the CLI's upload within a second.
+    let uploaded = Instant::now();
+    loop {
+        let d = ingest(&app, &seed, Some("web@1.0.0"), message, v8).await;
+        if latest_frames(&d)[0]["mapped"] == true {
+            break;
+        }
+        assert!(
+            uploaded.elapsed() < Duration::from_millis(1_500),
+            "the CLI's upload is not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Remote: over HTTP with a personal token, debug ids printed.
     let dir = fixtures().join("debugid/web@1.0.0");
@@ -969,3 +980,83 @@ on_both_backends!(
     the_cli_uploads_to_the_database_and_to_a_server,
     retention_keeps_artifacts_of_live_releases,
 );
+
+/// Two `serve` processes on one PostgreSQL: artifacts uploaded through one map the
+/// frames the other ingests within a second, though it had read the project's
+/// (empty) artifact index before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_through_one_process_maps_in_the_other() {
+    let db = common::TestDb::new(Backend::Postgres).await;
+    let seed = db.seed("two-processes").await;
+    let p1 = common::process::Server::start(&db, &[("TELEMETRY_INSTANCE_ID", "p1")]).await;
+    let p2 = common::process::Server::start(&db, &[("TELEMETRY_INSTANCE_ID", "p2")]).await;
+    let http = reqwest::Client::new();
+    let s = stack("esbuild", "web@1.0.0");
+    let body = json!({ "app": "web", "message": s["message"], "stack": s["v8_stack"], "release": "web@1.0.0" });
+    let send = |base: &str| {
+        http.post(format!("{base}/ingest/error"))
+            .bearer_auth(&seed.key)
+            .json(&body)
+            .send()
+    };
+    let top_frames = |base: String| {
+        let http = http.clone();
+        let token = seed.token.clone();
+        let project = seed.project_id.clone();
+        async move {
+            let list: Value = http
+                .get(format!("{base}/api/errors"))
+                .bearer_auth(&token)
+                .header("X-Project-Id", &project)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["top_frame"].as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(send(&p2.base).await.unwrap().status(), 204);
+    assert!(top_frames(p2.base.clone())
+        .await
+        .iter()
+        .all(|t| !t.contains("parseAmount")));
+
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in files_below(&fixtures().join("esbuild/web@1.0.0")) {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+    }
+    let res = http
+        .post(format!("{}{}", p1.base, artifacts_path(&seed, "web@1.0.0")))
+        .bearer_auth(&seed.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let uploaded = Instant::now();
+    loop {
+        assert_eq!(send(&p2.base).await.unwrap().status(), 204);
+        if top_frames(p2.base.clone())
+            .await
+            .iter()
+            .any(|t| t.contains("parseAmount"))
+        {
+            break;
+        }
+        assert!(
+            uploaded.elapsed() < Duration::from_millis(1_500),
+            "the other process still groups on the raw frames"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
