@@ -88,7 +88,7 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
                 .map_err(|_| timed_out())?
                 .map_err(|e| read_error(&e))?;
             return Ok(JsonBody {
-                bytes,
+                bytes: decoded(request, bytes, limit)?,
                 _type: PhantomData,
             });
         }
@@ -112,10 +112,24 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
             return Err(too_large());
         }
         Ok(JsonBody {
-            bytes: bytes.into(),
+            bytes: decoded(request, bytes.into(), limit)?,
             _type: PhantomData,
         })
     }
+}
+
+/// The body decoded per its `Content-Encoding`, within the same limit.
+pub fn decoded(request: &Request, bytes: bytes::Bytes, limit: usize) -> poem::Result<bytes::Bytes> {
+    use crate::http::decode::{decode, Decode};
+    use poem::http::StatusCode;
+    decode(request.header("content-encoding"), bytes, limit).map_err(|e| {
+        let status = match e {
+            Decode::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Decode::Corrupt(_) => StatusCode::BAD_REQUEST,
+            Decode::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        };
+        poem::Error::from_string(e.to_string(), status)
+    })
 }
 
 /// Reads and drops what is left of an oversized body (up to [`DRAIN_LIMIT`], within

@@ -3,6 +3,7 @@
 //! headers of every response, the client's address, and counters of refusals.
 
 pub mod conn;
+pub mod decode;
 pub mod headers;
 pub mod input;
 pub mod refusals;

@@ -85,39 +85,64 @@ impl KeyCache {
         let Some(key) = parse_key(raw) else {
             return Ok(KeyCheck::Invalid);
         };
-        let cached = self
-            .entries
-            .get(&key.public_id)
-            .filter(|e| e.0.elapsed() < CACHE_TTL)
-            .map(|e| e.1.clone());
-        let row = match cached {
-            Some(row) => row,
-            None => {
-                let row = db.api_key_for_auth(&key.public_id).await?;
-                self.entries
-                    .insert(key.public_id.clone(), (Instant::now(), row.clone()));
-                row
-            }
-        };
-        let Some(row) = row else {
+        let Some(row) = self.row(db, &key.public_id).await? else {
             return Ok(KeyCheck::Invalid);
         };
         let presented = secret_hash(&key.public_id, &key.secret);
         if !bool::from(presented.as_bytes().ct_eq(row.secret_hash.as_bytes())) {
             return Ok(KeyCheck::Invalid);
         }
+        Ok(Self::check(row, now_ms))
+    }
+
+    /// A key by its public id alone: what a DSN carries (Sentry SDKs never send a
+    /// secret; a DSN is public by design, like a browser key).
+    pub async fn verify_public_id(
+        &self,
+        db: &Db,
+        public_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<KeyCheck> {
+        let public_id = public_id.trim().to_ascii_lowercase();
+        if public_id.len() != 32 || !public_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(KeyCheck::Invalid);
+        }
+        Ok(match self.row(db, &public_id).await? {
+            Some(row) => Self::check(row, now_ms),
+            None => KeyCheck::Invalid,
+        })
+    }
+
+    async fn row(&self, db: &Db, public_id: &str) -> StoreResult<Option<ApiKeyAuthRow>> {
+        let cached = self
+            .entries
+            .get(public_id)
+            .filter(|e| e.0.elapsed() < CACHE_TTL)
+            .map(|e| e.1.clone());
+        Ok(match cached {
+            Some(row) => row,
+            None => {
+                let row = db.api_key_for_auth(public_id).await?;
+                self.entries
+                    .insert(public_id.to_string(), (Instant::now(), row.clone()));
+                row
+            }
+        })
+    }
+
+    fn check(row: ApiKeyAuthRow, now_ms: i64) -> KeyCheck {
         if let Some(at) = row.revoked_at {
-            return Ok(KeyCheck::Revoked(at));
+            return KeyCheck::Revoked(at);
         }
         if let Some(exp) = row.expires_at.filter(|exp| *exp <= now_ms) {
-            return Ok(KeyCheck::Expired(exp));
+            return KeyCheck::Expired(exp);
         }
-        Ok(KeyCheck::Valid(VerifiedKey {
+        KeyCheck::Valid(VerifiedKey {
             key_id: row.id,
             project_id: row.project_id,
             allowed_app: row.allowed_app,
             plan: row.plan,
-        }))
+        })
     }
 
     /// Drops a cached key at once (after a revocation in this process).

@@ -5,4 +5,5 @@ pub mod limits;
 pub mod normalize;
 pub mod pipeline;
 pub mod rollup;
+pub mod sentry;
 pub mod wire;

@@ -1,0 +1,412 @@
+//! A Sentry event (an `event` item, or the body of `/store/`) as one of our error
+//! occurrences: the thrown exception's type and value as the message, its frames
+//! rendered as a V8-style stack (most recent call first, causes appended), and
+//! what the SDK knows about the moment in the context.
+
+use crate::ingest::wire::ErrorIn;
+use serde_json::{json, Map, Value};
+
+/// Longest serialised context kept (what `/ingest/error` accepts).
+const MAX_CONTEXT: usize = 32 * 1024;
+/// Frames rendered per exception.
+const MAX_FRAMES: usize = 100;
+/// Breadcrumbs kept (the newest).
+const MAX_BREADCRUMBS: usize = 50;
+
+/// What an event becomes.
+pub struct SentryError {
+    pub error: ErrorIn,
+    /// The SDK's `fingerprint`, when it asks for more than the default.
+    pub fingerprint: Option<Vec<String>>,
+    /// A mechanism said `handled: false` (or the level is `fatal`).
+    pub unhandled: bool,
+    pub event_id: Option<String>,
+}
+
+pub fn to_error(event: &Value) -> Result<SentryError, String> {
+    let Some(obj) = event.as_object() else {
+        return Err("the event is not a JSON object".into());
+    };
+    let values: Vec<&Value> = obj
+        .get("exception")
+        .and_then(|e| e.get("values").or(Some(e)))
+        .and_then(Value::as_array)
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let thrown = values.last().copied();
+    let message = message_of(obj, thrown);
+    let mut stack = String::new();
+    for (i, exception) in values.iter().rev().enumerate() {
+        let frames = frames_of(exception);
+        if frames.is_empty() && i > 0 {
+            continue;
+        }
+        if i > 0 {
+            stack.push_str("Caused by: ");
+        }
+        stack.push_str(&exception_title(exception).unwrap_or_else(|| message.clone()));
+        stack.push('\n');
+        for frame in frames.iter().rev().take(MAX_FRAMES) {
+            stack.push_str(&render_frame(frame));
+            stack.push('\n');
+        }
+    }
+    let has_frames = values.iter().any(|e| !frames_of(e).is_empty());
+    let unhandled = values
+        .iter()
+        .any(|e| e.pointer("/mechanism/handled").and_then(Value::as_bool) == Some(false))
+        || obj.get("level").and_then(Value::as_str) == Some("fatal");
+    let fingerprint = obj
+        .get("fingerprint")
+        .and_then(Value::as_array)
+        .map(|parts| parts.iter().map(text).collect::<Vec<_>>())
+        .filter(|parts| !parts.is_empty() && parts.iter().any(|p| !is_default(p)));
+    let sdk_version = obj.get("sdk").and_then(|sdk| {
+        let name = sdk.get("name")?.as_str()?;
+        let version = sdk.get("version").and_then(Value::as_str).unwrap_or("");
+        Some(
+            format!("{name}/{version}")
+                .trim_end_matches('/')
+                .to_string(),
+        )
+    });
+    let user = obj.get("user");
+    let user_id = user.and_then(|u| {
+        ["id", "email", "username", "ip_address"]
+            .iter()
+            .find_map(|k| u.get(*k).filter(|v| !v.is_null()).map(text))
+            .filter(|v| !v.is_empty() && v != "{{auto}}")
+    });
+    let string = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
+    Ok(SentryError {
+        error: ErrorIn {
+            app: app_of(obj),
+            message,
+            stack: has_frames.then_some(stack),
+            context: Some(Value::Object(context_of(obj, &values))),
+            platform: string("platform"),
+            environment: string("environment"),
+            release: string("release"),
+            session_id: None,
+            user_id,
+            anonymous_id: None,
+            sdk_version,
+        },
+        fingerprint,
+        unhandled,
+        event_id: string("event_id"),
+    })
+}
+
+/// `{{ default }}` (any spacing) stands for the fingerprint we would compute.
+pub fn is_default(part: &str) -> bool {
+    part.trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim()
+        .eq_ignore_ascii_case("default")
+        && part.starts_with("{{")
+}
+
+/// The app label: the SDK's `app` tag if set, else its platform.
+fn app_of(obj: &Map<String, Value>) -> String {
+    obj.get("tags")
+        .and_then(|t| t.get("app"))
+        .map(text)
+        .filter(|a| !a.trim().is_empty())
+        .or_else(|| {
+            obj.get("platform").and_then(Value::as_str).map(|p| {
+                match p {
+                    "javascript" => "browser",
+                    other => other,
+                }
+                .to_string()
+            })
+        })
+        .unwrap_or_else(|| "sentry".into())
+        .chars()
+        .take(128)
+        .collect()
+}
+
+fn exception_title(e: &Value) -> Option<String> {
+    let kind = e
+        .get("type")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    let value = e
+        .get("value")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty());
+    match (kind, value) {
+        (Some(k), Some(v)) => Some(format!("{k}: {v}")),
+        (Some(k), None) => Some(k.to_string()),
+        (None, Some(v)) => Some(v.to_string()),
+        (None, None) => None,
+    }
+}
+
+/// The thrown exception's `Type: value`; for messages (a synthetic exception
+/// without a type, or none) the message with its parameters filled in.
+fn message_of(obj: &Map<String, Value>, thrown: Option<&Value>) -> String {
+    let synthetic = thrown.is_some_and(|e| {
+        e.pointer("/mechanism/synthetic").and_then(Value::as_bool) == Some(true)
+            || e.get("type").is_none()
+    });
+    let logged = logentry(obj);
+    let title = thrown.and_then(exception_title);
+    let chosen = if synthetic {
+        logged.or(title)
+    } else {
+        title.or(logged)
+    };
+    chosen
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "<no message>".into())
+}
+
+fn logentry(obj: &Map<String, Value>) -> Option<String> {
+    let entry = obj.get("logentry").or_else(|| obj.get("message"))?;
+    if let Some(s) = entry.as_str() {
+        return Some(s.to_string());
+    }
+    if let Some(formatted) = entry.get("formatted").and_then(Value::as_str) {
+        return Some(formatted.to_string());
+    }
+    let template = entry.get("message").and_then(Value::as_str)?;
+    let mut params = entry
+        .get("params")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(text);
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find("%s") {
+        out.push_str(&rest[..at]);
+        match params.next() {
+            Some(p) => out.push_str(&p),
+            None => out.push_str("%s"),
+        }
+        rest = &rest[at + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+fn frames_of(exception: &Value) -> Vec<&Value> {
+    exception
+        .pointer("/stacktrace/frames")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().collect())
+        .unwrap_or_default()
+}
+
+/// `    at function (file:line:column)` as V8 prints it, which the grouping and
+/// the source maps read whatever language sent it.
+fn render_frame(frame: &Value) -> String {
+    let file = frame
+        .get("abs_path")
+        .or_else(|| frame.get("filename"))
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("<unknown>");
+    let mut location = file.replace(['(', ')', '\n'], "_");
+    if let Some(line) = frame.get("lineno").and_then(Value::as_u64) {
+        location.push_str(&format!(":{line}"));
+        if let Some(col) = frame.get("colno").and_then(Value::as_u64) {
+            location.push_str(&format!(":{col}"));
+        }
+    }
+    match frame
+        .get("function")
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty() && *f != "?")
+    {
+        Some(function) => format!("    at {} ({location})", function.replace('\n', " ")),
+        None => format!("    at {location}"),
+    }
+}
+
+/// What the SDK knew, kept for the error page: level, tags, contexts, extra, the
+/// newest breadcrumbs, request, SDK, user, the exception chain and the thrown
+/// exception's structured frames; trimmed to fit the context limit.
+fn context_of(obj: &Map<String, Value>, values: &[&Value]) -> Map<String, Value> {
+    let mut ctx = Map::new();
+    ctx.insert("source".into(), json!("sentry"));
+    for key in [
+        "level",
+        "event_id",
+        "tags",
+        "contexts",
+        "extra",
+        "request",
+        "sdk",
+        "user",
+        "fingerprint",
+        "transaction",
+        "server_name",
+        "logentry",
+        "debug_meta",
+    ] {
+        if let Some(v) = obj.get(key).filter(|v| !v.is_null()) {
+            ctx.insert(key.into(), v.clone());
+        }
+    }
+    let breadcrumbs = obj
+        .get("breadcrumbs")
+        .and_then(|b| b.get("values").or(Some(b)))
+        .and_then(Value::as_array)
+        .map(|b| b[b.len().saturating_sub(MAX_BREADCRUMBS)..].to_vec());
+    if let Some(b) = breadcrumbs {
+        ctx.insert("breadcrumbs".into(), Value::Array(b));
+    }
+    if !values.is_empty() {
+        let chain: Vec<Value> = values
+            .iter()
+            .map(|e| {
+                json!({
+                    "type": e.get("type"),
+                    "value": e.get("value"),
+                    "mechanism": e.get("mechanism"),
+                })
+            })
+            .collect();
+        ctx.insert("exception".into(), Value::Array(chain));
+        if let Some(thrown) = values.last() {
+            let frames: Vec<Value> = frames_of(thrown)
+                .into_iter()
+                .rev()
+                .take(MAX_FRAMES)
+                .map(|f| {
+                    let mut kept = Map::new();
+                    for key in [
+                        "filename",
+                        "abs_path",
+                        "function",
+                        "module",
+                        "lineno",
+                        "colno",
+                        "in_app",
+                        "pre_context",
+                        "context_line",
+                        "post_context",
+                    ] {
+                        if let Some(v) = f.get(key).filter(|v| !v.is_null()) {
+                            kept.insert(key.into(), v.clone());
+                        }
+                    }
+                    Value::Object(kept)
+                })
+                .collect();
+            ctx.insert("frames".into(), Value::Array(frames));
+        }
+    }
+    fit(&mut ctx);
+    ctx
+}
+
+/// Drops the least needed parts until the context fits.
+fn fit(ctx: &mut Map<String, Value>) {
+    let size = |c: &Map<String, Value>| serde_json::to_vec(c).map_or(usize::MAX, |v| v.len());
+    if size(ctx) <= MAX_CONTEXT {
+        return;
+    }
+    if let Some(Value::Array(frames)) = ctx.get_mut("frames") {
+        for f in frames.iter_mut().filter_map(Value::as_object_mut) {
+            f.remove("pre_context");
+            f.remove("post_context");
+        }
+    }
+    for key in [
+        "debug_meta",
+        "extra",
+        "breadcrumbs",
+        "request",
+        "contexts",
+        "sdk",
+        "frames",
+        "logentry",
+        "tags",
+    ] {
+        if size(ctx) <= MAX_CONTEXT {
+            return;
+        }
+        ctx.remove(key);
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exception_chain_becomes_message_stack_and_context() {
+        let event = json!({
+            "event_id": "e1", "level": "error", "platform": "node", "release": "api@1", "environment": "prod",
+            "user": {"email": "a@example.com"},
+            "sdk": {"name": "sentry.javascript.node", "version": "11.12.0"},
+            "fingerprint": ["{{ default }}", "checkout"],
+            "breadcrumbs": {"values": [{"message": "b1"}]},
+            "exception": {"values": [
+                {"type": "TypeError", "value": "cause", "mechanism": {"type": "chained", "handled": true},
+                 "stacktrace": {"frames": [{"filename": "/app/a.js", "function": "inner", "lineno": 3, "colno": 7}]}},
+                {"type": "Error", "value": "outer", "mechanism": {"type": "generic", "handled": false},
+                 "stacktrace": {"frames": [
+                     {"filename": "node:internal/x", "function": "run", "lineno": 1, "colno": 1},
+                     {"filename": "/app/b.js", "function": "Object.?", "lineno": 9, "colno": 2}]}}
+            ]}
+        });
+        let e = to_error(&event).unwrap();
+        assert_eq!(e.error.message, "Error: outer");
+        assert_eq!(
+            e.error.stack.as_deref().unwrap(),
+            "Error: outer\n    at Object.? (/app/b.js:9:2)\n    at run (node:internal/x:1:1)\nCaused by: TypeError: cause\n    at inner (/app/a.js:3:7)\n"
+        );
+        assert!(e.unhandled);
+        assert_eq!(e.fingerprint.unwrap(), ["{{ default }}", "checkout"]);
+        assert_eq!(e.error.user_id.as_deref(), Some("a@example.com"));
+        assert_eq!(
+            e.error.sdk_version.as_deref(),
+            Some("sentry.javascript.node/11.12.0")
+        );
+        assert_eq!(e.error.app, "node");
+        let ctx = e.error.context.unwrap();
+        assert_eq!(ctx["breadcrumbs"][0]["message"], "b1");
+        assert_eq!(ctx["frames"][0]["filename"], "/app/b.js");
+    }
+
+    #[test]
+    fn messages_fill_their_parameters() {
+        let event = json!({
+            "platform": "javascript",
+            "logentry": {"message": "User %s failed login %s times", "params": ["u-9", 3]},
+            "exception": {"values": [{"value": "User u-9 failed login 3 times", "mechanism": {"synthetic": true}}]}
+        });
+        let e = to_error(&event).unwrap();
+        assert_eq!(e.error.message, "User u-9 failed login 3 times");
+        assert_eq!(e.error.app, "browser");
+        assert!(e.error.stack.is_none());
+        let plain = to_error(&json!({"message": "Payment provider timeout"})).unwrap();
+        assert_eq!(plain.error.message, "Payment provider timeout");
+        assert!(to_error(&json!([1])).is_err());
+        assert!(is_default("{{ default }}") && is_default("{{default}}") && !is_default("default"));
+    }
+
+    #[test]
+    fn big_contexts_are_trimmed_to_fit() {
+        let event =
+            json!({"message": "m", "extra": {"blob": "x".repeat(100_000)}, "tags": {"a": "b"}});
+        let e = to_error(&event).unwrap();
+        let ctx = e.error.context.unwrap();
+        assert!(serde_json::to_vec(&ctx).unwrap().len() <= MAX_CONTEXT);
+        assert_eq!(ctx["tags"]["a"], "b");
+    }
+}
