@@ -92,6 +92,8 @@ pub fn build_state(
         database_lost: Default::default(),
         webhooks: webhook::WebhookClient::new(config_allow_private),
         sourcemaps,
+        sentry_items: Default::default(),
+        sentry_projects: Default::default(),
         alerts,
     });
     jobs::alerts::spawn(state.clone());

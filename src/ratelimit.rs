@@ -34,6 +34,9 @@ impl Family {
     pub fn of_path(path: &str) -> Option<Family> {
         if path.starts_with("/api/auth") {
             Some(Family::Auth)
+        } else if crate::api::sentry::is_sentry_path(path) {
+            // SDK traffic, bounded per project by its plan like `/ingest`.
+            Some(Family::Ingest)
         } else if path.starts_with("/api/") {
             Some(Family::Api)
         } else if path == "/ingest" || path.starts_with("/ingest/") {

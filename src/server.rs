@@ -37,6 +37,15 @@ pub fn app(state: SharedState) -> impl Endpoint {
             poem::endpoint::make_sync(move |_| poem::web::Html(docs.clone())),
         )
         .at("/metrics", metrics)
+        // Sentry SDKs (docs/SENTRY.md): a wire protocol, not in the documented API.
+        .at(
+            "/api/:project_number/envelope/",
+            poem::post(api::sentry::envelope),
+        )
+        .at(
+            "/api/:project_number/store/",
+            poem::post(api::sentry::store),
+        )
         // The OpenAPI operations live under /api, /ingest and /health; everything
         // else is the dashboard.
         .nest_no_strip("/api", spec);
@@ -304,7 +313,8 @@ impl AllowTable {
 /// bodies for every error on machine-facing paths, including routing errors.
 async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
     let path = req.uri().path();
-    let ingest = path == "/ingest" || path.starts_with("/ingest/");
+    let sentry = api::sentry::is_sentry_path(path);
+    let ingest = path == "/ingest" || path.starts_with("/ingest/") || sentry;
     let machine = headers::Kind::of_path(path) != headers::Kind::Dashboard;
     let origin = if ingest {
         req.header(header::ORIGIN).map(str::to_string)
@@ -328,6 +338,16 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
                 "GET, POST, PUT, PATCH, DELETE, OPTIONS",
                 "Authorization, Content-Type, X-CSRF-Token, X-Project-Id",
                 "600",
+            ));
+        }
+        if sentry {
+            let o = allow_origin(origin.as_deref());
+            return Ok(preflight(
+                o,
+                false,
+                "POST, OPTIONS",
+                "Content-Type, Content-Encoding, X-Sentry-Auth, Sentry-Trace, Baggage, Authorization, X-Requested-With, Origin, Referer, Accept",
+                "3600",
             ));
         }
         if ingest {
@@ -358,6 +378,13 @@ async fn cors_and_json_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<
             allow_origin(origin.as_deref()),
         );
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if sentry {
+            // The SDKs read these to back off; a browser hides them unless exposed.
+            h.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("x-sentry-error, x-sentry-rate-limits, retry-after"),
+            );
+        }
     }
     let is_json = res
         .headers()
@@ -524,6 +551,7 @@ async fn metrics(state: Data<&SharedState>) -> Response {
         ));
     }
     body.push_str(&crate::service::sourcemaps::exposition(&state).await);
+    body.push_str(&state.sentry_items.exposition());
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(body)

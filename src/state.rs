@@ -36,6 +36,10 @@ pub struct AppState {
     pub webhooks: crate::webhook::WebhookClient,
     /// Artifact indexes and decoded source maps of this process.
     pub sourcemaps: crate::service::sourcemaps::SourceMaps,
+    /// Sentry envelope items received, by type and outcome.
+    pub sentry_items: crate::service::sentry::ItemCounts,
+    /// Project ids by project number (numbers are never reused).
+    pub sentry_projects: dashmap::DashMap<i64, String>,
     /// What the alert workers of this process share.
     pub alerts: Arc<crate::service::alert_watch::AlertWork>,
 }

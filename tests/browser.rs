@@ -1,14 +1,16 @@
 //! The dashboard in a real browser (Debian's Chromium through chromedriver): sign up,
 //! set up a project and key, replay the SDK captures, find the events, the error group
 //! and the session, resolve the error, switch the theme, invite a member and accept as
-//! them — with axe-core checking every page for serious accessibility problems.
+//! them — with axe-core checking every page for serious accessibility problems;
+//! and an error's stack shown through uploaded source maps.
 
 mod common;
 
 use common::browser::Browser;
-use common::{Backend, TestApp};
+use common::{Backend, Seed, TestApp};
 use fantoccini::Locator;
-use std::path::PathBuf;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 use telemetry_tracker::service::accounts;
 use telemetry_tracker::service::demo::{self, DemoSpec};
 
@@ -298,6 +300,276 @@ async fn screenshots_and_phone_layout() {
                 0,
                 "{path} at {width} px: cards overflow sideways: {cards}"
             );
+        }
+    }
+    b.close().await;
+}
+
+/// The files under `dir`, each with its path relative to `dir` (`assets/app.js`).
+fn files_under(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, base, out);
+        } else {
+            let name = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((name, std::fs::read(&path).unwrap()));
+        }
+    }
+}
+
+/// Uploads a release's built files as a CI job does: one multipart part `file` per
+/// file, named by its URL path.
+async fn upload_release(app: &TestApp, seed: &Seed, release: &str, dir: &Path) {
+    let mut files = Vec::new();
+    files_under(dir, dir, &mut files);
+    assert!(!files.is_empty(), "no files under {}", dir.display());
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in files {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+    }
+    let path = format!(
+        "/api/projects/{}/releases/{release}/artifacts",
+        seed.project_id
+    );
+    let res = app
+        .http
+        .post(app.url(&path))
+        .bearer_auth(&seed.token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert!(status.is_success(), "POST {path}: {status}: {body}");
+}
+
+/// Whether the element is shown (not hidden by the page's CSS).
+async fn shown(b: &Browser, css: &str) -> bool {
+    b.client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .is_displayed()
+        .await
+        .unwrap()
+}
+
+/// Opens the error group whose row shows `message`; its URL.
+async fn open_group(b: &Browser, app: &TestApp, message: &str) -> String {
+    b.goto(&app.url("/errors?status=all")).await;
+    b.wait_for_text(message).await;
+    let row = format!("//table//a[contains(@class, 'row-link')][contains(., {message:?})]");
+    b.client
+        .find(Locator::XPath(&row))
+        .await
+        .unwrap_or_else(|e| panic!("no row for {message:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("Stack trace").await;
+    b.client.current_url().await.unwrap().to_string()
+}
+
+async fn text_of(b: &Browser, css: &str) -> String {
+    b.client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A real esbuild bundle and its map uploaded through the API, a minified error of
+/// that release ingested, and its page: the original function, file and line with
+/// the source around it, the frames as reported one click away (without JavaScript's
+/// help: radio buttons and CSS), and the release's files under Settings → Releases.
+/// The same stack in a release without files is shown as reported, with the reason.
+/// With SOURCEMAP_SHOTS=dir, screenshots of the pages (desktop and phone, light and
+/// dark) go there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_frames_through_source_maps() {
+    const RELEASE: &str = "web@1.0.0";
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sourcemaps");
+    let stacks: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(fixtures.join("out/stacks.json")).unwrap()).unwrap();
+    let case = stacks
+        .iter()
+        .find(|s| s["variant"] == "esbuild" && s["release"] == RELEASE)
+        .expect("the esbuild capture in stacks.json");
+    let expected = &case["expected"][0];
+    let (function, lineno) = (
+        expected["function"].as_str().unwrap(),
+        expected["lineno"].as_u64().unwrap() as usize,
+    );
+    let file = expected["filename"].as_str().unwrap();
+    let source =
+        std::fs::read_to_string(fixtures.join("src").join(file.rsplit('/').next().unwrap()))
+            .unwrap();
+    let context_line = source.lines().nth(lineno - 1).unwrap().trim().to_string();
+
+    let app = TestApp::start(Backend::Sqlite).await;
+    let seed = app.seed("ada").await;
+    let b = Browser::start(1280).await;
+    b.goto(&app.url("/login")).await;
+    b.fill("input[name=email]", &seed.email).await;
+    b.fill("input[name=password]", PASSWORD).await;
+    b.click("form[action='/login'] button").await;
+    b.wait_for_text("Overview").await;
+
+    let shots = std::env::var_os("SOURCEMAP_SHOTS").map(PathBuf::from);
+    // Before any upload: how to upload.
+    b.goto(&app.url("/settings/releases")).await;
+    b.wait_for_text("No source maps uploaded").await;
+    b.wait_for_text("telemetry-tracker sourcemaps upload").await;
+    accessible(&b, "releases, none uploaded").await;
+    if let Some(dir) = &shots {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("releases-empty-1280-light.png"),
+            b.screenshot().await,
+        )
+        .unwrap();
+    }
+
+    upload_release(
+        &app,
+        &seed,
+        RELEASE,
+        &fixtures.join("out/esbuild").join(RELEASE),
+    )
+    .await;
+    app.ingest_ok(
+        "/ingest/error",
+        &seed.key,
+        &json!({
+            "app": "web",
+            "message": case["message"],
+            "stack": case["v8_stack"],
+            "release": RELEASE,
+        }),
+    )
+    .await;
+
+    // The same code in a release without artifacts: shown as reported, with why.
+    let unmapped_message = "the cart could not be loaded";
+    let unmapped_stack = case["v8_stack"].as_str().unwrap().replacen(
+        case["message"].as_str().unwrap(),
+        unmapped_message,
+        1,
+    );
+    app.ingest_ok(
+        "/ingest/error",
+        &seed.key,
+        &json!({
+            "app": "web",
+            "message": unmapped_message,
+            "stack": unmapped_stack,
+            "release": "web@0.9.0",
+        }),
+    )
+    .await;
+
+    let unmapped_page = open_group(&b, &app, unmapped_message).await;
+    b.wait_for_text("No frame is mapped through source maps")
+        .await;
+    b.wait_for_text("No artifacts uploaded for release web@0.9.0")
+        .await;
+    assert!(
+        !b.exists("label[data-frames-toggle]").await,
+        "nothing to switch"
+    );
+    assert!(b.text().await.contains("app-7T6L3LD6.js:1:113"));
+    accessible(&b, "error detail, no frame mapped").await;
+
+    let error_page = open_group(&b, &app, "amount is not a number").await;
+
+    // Original frames first: function, file and line, the source around it.
+    b.wait_for_text("frames mapped through source maps").await;
+    let original = text_of(&b, "#frames-original").await;
+    assert!(original.contains(function), "{original}");
+    assert!(
+        original.contains(&format!("money.js:{lineno}:")),
+        "{original}"
+    );
+    let marked = text_of(&b, "#frames-original mark.src-line").await;
+    assert!(
+        marked.contains(&context_line),
+        "{marked:?} vs {context_line:?}"
+    );
+    assert!(
+        !shown(&b, "#frames-raw").await,
+        "raw frames wait for the switch"
+    );
+    accessible(&b, "error detail, original frames").await;
+
+    // The frames as reported, on request.
+    b.click("label[data-frames-toggle=raw]").await;
+    assert!(shown(&b, "#frames-raw").await);
+    assert!(!shown(&b, "#frames-original").await);
+    let raw = text_of(&b, "#frames-raw").await;
+    assert!(raw.contains("app-7T6L3LD6.js:1:113"), "{raw}");
+    b.click("label[data-frames-toggle=original]").await;
+    assert!(shown(&b, "#frames-original").await);
+
+    // The release and its files.
+    b.goto(&app.url("/settings/releases")).await;
+    b.wait_for_text(RELEASE).await;
+    accessible(&b, "releases").await;
+    b.click(&format!(
+        "table.releases a[href*='release={}']",
+        "web%401.0.0"
+    ))
+    .await;
+    b.wait_for_text("app-7T6L3LD6.js.map").await;
+    let files = text_of(&b, "table.artifacts").await;
+    assert!(
+        files.contains("Source map") && files.contains("Script"),
+        "{files}"
+    );
+    accessible(&b, "release files").await;
+    let releases_page = b.client.current_url().await.unwrap().to_string();
+
+    if let Some(dir) = shots {
+        for theme in ["light", "dark"] {
+            b.client.set_window_size(1280, 900).await.unwrap();
+            b.goto(&app.url("/settings/appearance")).await;
+            b.click(&format!("input[name=theme][value={theme}]")).await;
+            b.wait_for_text("Theme saved.").await;
+            for width in [1280, 390] {
+                for (name, url) in [
+                    ("error", &error_page),
+                    ("error-raw", &error_page),
+                    ("error-unmapped", &unmapped_page),
+                    ("releases", &releases_page),
+                ] {
+                    // The whole page: a window as tall as the page.
+                    b.client.set_window_size(width, 900).await.unwrap();
+                    b.goto(url).await;
+                    b.wait_for_text("Telemetry Tracker").await;
+                    if name == "error-raw" {
+                        b.click("label[data-frames-toggle=raw]").await;
+                    }
+                    let height = b
+                        .client
+                        .execute("return document.documentElement.scrollHeight", vec![])
+                        .await
+                        .unwrap();
+                    let height = height.as_u64().unwrap_or(900).clamp(900, 6000) as u32;
+                    b.client.set_window_size(width, height).await.unwrap();
+                    let png = b.screenshot().await;
+                    std::fs::write(dir.join(format!("{name}-{width}-{theme}.png")), png).unwrap();
+                }
+            }
         }
     }
     b.close().await;

@@ -46,76 +46,86 @@ impl<T: Type + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let (limit, timeout) = request
-            .data::<SharedState>()
-            .map(|s| {
-                (
-                    s.config.max_body_bytes,
-                    std::time::Duration::from_secs(s.config.body_read_timeout_secs),
-                )
-            })
-            .unwrap_or((1_048_576, std::time::Duration::from_secs(30)));
-        // A body that does not arrive in time is refused whole: 408, nothing stored.
-        let timed_out = || {
-            poem::Error::from_string(
-                format!(
-                    "the request body did not arrive within {} s",
-                    timeout.as_secs()
-                ),
-                poem::http::StatusCode::REQUEST_TIMEOUT,
-            )
-        };
-        let too_large = || {
-            poem::Error::from_string(
-                format!("request body is larger than {limit} bytes"),
-                poem::http::StatusCode::PAYLOAD_TOO_LARGE,
-            )
-        };
-        let declared = request
-            .header("content-length")
-            .and_then(|v| v.parse::<u64>().ok());
-        let read_error = |e: &dyn std::fmt::Display| {
-            poem::Error::from_string(
-                format!("could not read the body: {e}"),
-                poem::http::StatusCode::BAD_REQUEST,
-            )
-        };
-        // A declared length within the limit bounds the body (the HTTP layer enforces
-        // it), so it can be collected in one go, without copying through a reader.
-        if declared.is_some_and(|n| n <= limit as u64) {
-            let bytes = tokio::time::timeout(timeout, body.take()?.into_bytes())
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(|e| read_error(&e))?;
-            return Ok(JsonBody {
-                bytes: decoded(request, bytes, limit)?,
-                _type: PhantomData,
-            });
-        }
-        let mut reader = body.take()?.into_async_read();
-        if declared.is_some_and(|n| n > limit as u64) {
-            // Read and drop a moderately oversized body so the client gets the 413
-            // rather than a reset connection; a huge one is not worth reading.
-            if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
-                drain(&mut reader, timeout).await;
-            }
-            return Err(too_large());
-        }
-        let mut bytes = Vec::new();
-        let mut bounded = (&mut reader).take(limit as u64 + 1);
-        tokio::time::timeout(timeout, bounded.read_to_end(&mut bytes))
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| read_error(&e))?;
-        if bytes.len() > limit {
-            drain(&mut reader, timeout).await;
-            return Err(too_large());
-        }
+        let limit = read_limit(request);
+        let bytes = read_ingest_body(request, body.take()?).await?;
         Ok(JsonBody {
-            bytes: decoded(request, bytes.into(), limit)?,
+            bytes: decoded(request, bytes, limit)?,
             _type: PhantomData,
         })
     }
+}
+
+fn read_limit(request: &Request) -> usize {
+    request
+        .data::<SharedState>()
+        .map_or(1_048_576, |s| s.config.max_body_bytes)
+}
+
+/// An ingest body as sent (still compressed, if it is), within the ingest body
+/// limit and the body-read timeout.
+pub async fn read_ingest_body(request: &Request, body: poem::Body) -> poem::Result<bytes::Bytes> {
+    let (limit, timeout) = request
+        .data::<SharedState>()
+        .map(|s| {
+            (
+                s.config.max_body_bytes,
+                std::time::Duration::from_secs(s.config.body_read_timeout_secs),
+            )
+        })
+        .unwrap_or((1_048_576, std::time::Duration::from_secs(30)));
+    // A body that does not arrive in time is refused whole: 408, nothing stored.
+    let timed_out = || {
+        poem::Error::from_string(
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+            poem::http::StatusCode::REQUEST_TIMEOUT,
+        )
+    };
+    let too_large = || {
+        poem::Error::from_string(
+            format!("request body is larger than {limit} bytes"),
+            poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+        )
+    };
+    let declared = request
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok());
+    let read_error = |e: &dyn std::fmt::Display| {
+        poem::Error::from_string(
+            format!("could not read the body: {e}"),
+            poem::http::StatusCode::BAD_REQUEST,
+        )
+    };
+    // A declared length within the limit bounds the body (the HTTP layer enforces
+    // it), so it can be collected in one go, without copying through a reader.
+    if declared.is_some_and(|n| n <= limit as u64) {
+        return tokio::time::timeout(timeout, body.into_bytes())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| read_error(&e));
+    }
+    let mut reader = body.into_async_read();
+    if declared.is_some_and(|n| n > limit as u64) {
+        // Read and drop a moderately oversized body so the client gets the 413
+        // rather than a reset connection; a huge one is not worth reading.
+        if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+            drain(&mut reader, timeout).await;
+        }
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    let mut bounded = (&mut reader).take(limit as u64 + 1);
+    tokio::time::timeout(timeout, bounded.read_to_end(&mut bytes))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| read_error(&e))?;
+    if bytes.len() > limit {
+        drain(&mut reader, timeout).await;
+        return Err(too_large());
+    }
+    Ok(bytes.into())
 }
 
 /// The body decoded per its `Content-Encoding`, within the same limit.

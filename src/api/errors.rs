@@ -167,12 +167,13 @@ pub struct StackFrame {
 
 impl From<MappedFrame> for StackFrame {
     fn from(f: MappedFrame) -> Self {
+        let in_app = f.in_app();
         StackFrame {
             function: f.raw.function,
             filename: f.raw.file,
             lineno: f.raw.line,
             colno: f.raw.column,
-            in_app: f.raw.in_app,
+            in_app,
             mapped: f.original.is_some(),
             original: f.original.map(|o| OriginalLocation {
                 function: o.function,

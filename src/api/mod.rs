@@ -18,6 +18,7 @@ pub mod problem;
 pub mod projects;
 pub mod responses;
 pub mod security;
+pub mod sentry;
 pub mod sessions;
 pub mod sourcemaps;
 pub mod spec;

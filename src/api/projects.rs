@@ -9,7 +9,7 @@ use super::security::ApiAuth;
 use super::ApiTags;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::service::projects;
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 use crate::store::{ApiKeyRow, ProjectRow};
 use poem::web::Data;
 use poem::Request;
@@ -24,6 +24,9 @@ pub struct Project {
     pub name: String,
     pub slug: String,
     pub created_at: String,
+    /// The project's number: unique in the installation, never reused, and the last
+    /// path segment of its keys' DSNs (the Sentry SDKs accept only digits there).
+    pub number: i64,
 }
 
 impl From<ProjectRow> for Project {
@@ -34,6 +37,7 @@ impl From<ProjectRow> for Project {
             name: p.name,
             slug: p.slug,
             created_at: format_rfc3339_ms(p.created_at),
+            number: p.number,
         }
     }
 }
@@ -56,6 +60,10 @@ pub struct CreatedKeyBody {
     /// The full key, shown only this once.
     pub key: String,
     pub prefix: String,
+    /// The key's DSN, for the Sentry SDKs:
+    /// `http(s)://<publicId>@<host>[/<prefix>]/<project number>`, built from the
+    /// server's public URL. It holds no secret and is listed with the key again.
+    pub dsn: String,
 }
 
 #[derive(Debug, Object)]
@@ -68,11 +76,17 @@ pub struct ApiKey {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The key's DSN, for the Sentry SDKs:
+    /// `http(s)://<publicId>@<host>[/<prefix>]/<project number>`, built from the
+    /// server's public URL. Listed for revoked and expired keys too; it sends only
+    /// while the key is active.
+    pub dsn: String,
 }
 
-impl From<ApiKeyRow> for ApiKey {
-    fn from(k: ApiKeyRow) -> Self {
+impl ApiKey {
+    fn new(state: &AppState, k: ApiKeyRow) -> Self {
         ApiKey {
+            dsn: projects::dsn(state, &k.public_id, k.project_number),
             id: k.id,
             prefix: format!("tt_live_{}", k.public_id),
             label: k.label,
@@ -189,7 +203,7 @@ impl ProjectsApi {
             projects::api_keys(&state, &who, &project_id.0)
                 .await?
                 .into_iter()
-                .map(ApiKey::from)
+                .map(|k| ApiKey::new(&state, k))
                 .collect(),
         ))
     }
@@ -218,6 +232,7 @@ impl ProjectsApi {
         )
         .await?;
         Ok(Created::Created(Json(CreatedKeyBody {
+            dsn: projects::dsn(&state, &k.public_id, k.project_number),
             id: k.id,
             key: k.key,
             prefix: k.prefix,

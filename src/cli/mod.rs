@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::config::{DbConfig, ServeConfig};
+use crate::domain::dsn;
 use crate::domain::plans::Plan;
 use crate::domain::timeutil::format_rfc3339_ms;
 use crate::service::{accounts, retention};
@@ -145,7 +146,7 @@ pub enum ProjectCommand {
 
 #[derive(Subcommand)]
 pub enum ApiKeyCommand {
-    /// Create a key; the full key is printed once.
+    /// Create a key; the full key is printed once, with its DSN (for the Sentry SDKs).
     Create {
         /// Project id.
         #[arg(long)]
@@ -157,17 +158,50 @@ pub enum ApiKeyCommand {
         app: Option<String>,
         #[arg(long)]
         expires_in_days: Option<u32>,
+        #[command(flatten)]
+        public: PublicUrlArgs,
     },
-    /// List a project's keys (never their secrets).
+    /// List a project's keys (never their secrets), each with its DSN.
     List {
         #[arg(long)]
         project: String,
+        #[command(flatten)]
+        public: PublicUrlArgs,
     },
     /// Revoke a key at once.
     Revoke {
         #[arg(long)]
         id: String,
     },
+}
+
+/// The server's public URL, which the keys' DSNs are built from. The CLI does not
+/// serve, so it reads the settings `serve` reads for it: run with the server's
+/// environment (its env file), the DSNs printed are the ones the dashboard shows.
+#[derive(Args)]
+pub struct PublicUrlArgs {
+    /// Public base URL of the server, for the DSNs (the same setting as `serve`'s).
+    /// Default: http://HOST:PORT, as the server's, from the HOST and PORT settings
+    /// (127.0.0.1 and 3001 when unset).
+    #[arg(long, env = "TELEMETRY_DASHBOARD_ORIGIN")]
+    public_url: Option<String>,
+    /// The server's HOST, for the default public URL.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", hide = true)]
+    host: String,
+    /// The server's PORT, for the default public URL.
+    #[arg(long, env = "PORT", default_value_t = 3001, hide = true)]
+    port: u16,
+}
+
+impl PublicUrlArgs {
+    /// As `ServeConfig::public_url`.
+    fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}", self.host, self.port))
+            .trim_end_matches('/')
+            .to_string()
+    }
 }
 
 #[derive(Subcommand)]
@@ -414,6 +448,7 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
             label,
             app,
             expires_in_days,
+            public,
         }) => {
             let k = accounts::create_api_key(
                 db,
@@ -424,16 +459,22 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                 expires_in_days,
             )
             .await?;
+            let dsn = dsn::build(&public.public_url(), &k.public_id, k.project_number);
             Output::new(
-                json!({ "id": k.id, "key": k.key, "prefix": k.prefix }),
+                json!({ "id": k.id, "key": k.key, "prefix": k.prefix, "dsn": dsn }),
                 format!(
-                    "API key created ({}). It is shown only this once:\n\n  {}\n",
+                    "API key created ({}). It is shown only this once:\n\n  {}\n\n\
+                     DSN, for the Sentry SDKs (no secret in it; listed again later):\n\n  {dsn}\n",
                     k.id, k.key
                 ),
             )
         }
-        Command::Apikey(ApiKeyCommand::List { project }) => {
+        Command::Apikey(ApiKeyCommand::List { project, public }) => {
             let keys = accounts::list_api_keys(db, &project).await?;
+            let public_url = public.public_url();
+            let dsn_of = |k: &crate::store::ApiKeyRow| {
+                dsn::build(&public_url, &k.public_id, k.project_number)
+            };
             let items: Vec<Value> = keys
                 .iter()
                 .map(|k| {
@@ -446,6 +487,7 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                         "last_used_at": k.last_used_at.map(format_rfc3339_ms),
                         "expires_at": k.expires_at.map(format_rfc3339_ms),
                         "revoked_at": k.revoked_at.map(format_rfc3339_ms),
+                        "dsn": dsn_of(k),
                     })
                 })
                 .collect();
@@ -460,10 +502,11 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                             "active"
                         };
                         format!(
-                            "{}  tt_live_{}  {}  {}",
+                            "{}  tt_live_{}  {}  {}  {}",
                             k.id,
                             k.public_id,
                             state,
+                            dsn_of(k),
                             k.label.as_deref().unwrap_or("")
                         )
                     })

@@ -2,6 +2,7 @@
 
 pub mod alert_message;
 pub mod alerts;
+pub mod dsn;
 pub mod grouping;
 pub mod identity;
 pub mod ids;

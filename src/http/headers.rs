@@ -29,7 +29,10 @@ impl Kind {
     pub fn of_path(path: &str) -> Kind {
         if path == "/api/docs" || path.starts_with("/api/docs/") {
             Kind::Docs
-        } else if path == "/ingest" || path.starts_with("/ingest/") {
+        } else if path == "/ingest"
+            || path.starts_with("/ingest/")
+            || crate::api::sentry::is_sentry_path(path)
+        {
             Kind::Ingest
         } else if path == "/health" || path == "/metrics" || path.starts_with("/api/") {
             Kind::Data

@@ -236,6 +236,8 @@ pub fn error(e: &ErrorIn, now: i64) -> AppResult<ErrorOccurrenceWrite> {
         user_id: optional("user_id", e.user_id.as_ref(), MAX_LABEL_CHARS)?,
         anonymous_id: optional("anonymous_id", e.anonymous_id.as_ref(), MAX_LABEL_CHARS)?,
         sdk_version: optional("sdk_version", e.sdk_version.as_ref(), MAX_LABEL_CHARS)?,
+        device_browser: None,
+        device_os: None,
         timestamp: now,
     })
 }

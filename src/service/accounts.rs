@@ -295,12 +295,14 @@ pub async fn create_project_by(
         slug = format!("{base}-{n}");
         n += 1;
     }
-    let project = ProjectRow {
+    let mut project = ProjectRow {
         id: new_id(),
         org_id: org.id,
         name,
         slug,
         created_at: clock.now_ms(),
+        // The database numbers the project as it inserts it.
+        number: 0,
     };
     let audit: Vec<AuditRow> = by
         .map(|a| {
@@ -316,7 +318,7 @@ pub async fn create_project_by(
         })
         .into_iter()
         .collect();
-    db.insert_project(&project, &audit).await?;
+    project.number = db.insert_project(&project, &audit).await?;
     Ok(project)
 }
 
@@ -324,6 +326,9 @@ pub struct CreatedKey {
     pub id: String,
     pub key: String,
     pub prefix: String,
+    pub public_id: String,
+    /// The number of the key's project, for its DSN.
+    pub project_number: i64,
 }
 
 /// Longest lifetime a key or token can be given, in days (ten years).
@@ -376,10 +381,12 @@ pub async fn create_api_key_by(
     expires_in_days: Option<u32>,
     by: Option<(&Actor<'_>, &str)>,
 ) -> AppResult<CreatedKey> {
-    let plan = db
-        .project_plan(project_id)
+    let no_project = || AppError::NotFound(format!("no project {project_id:?}"));
+    let plan = db.project_plan(project_id).await?.ok_or_else(no_project)?;
+    let project_number = db
+        .project_number(project_id)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("no project {project_id:?}")))?;
+        .ok_or_else(no_project)?;
     if let Some(max) = Plan::from_stored(&plan).limits().keys_per_project {
         if db.count_active_api_keys(project_id).await? >= max {
             return Err(AppError::Forbidden {
@@ -430,7 +437,13 @@ pub async fn create_api_key_by(
         &audit,
     )
     .await?;
-    Ok(CreatedKey { id, prefix, key })
+    Ok(CreatedKey {
+        id,
+        prefix,
+        key,
+        public_id,
+        project_number,
+    })
 }
 
 #[tracing::instrument(skip_all)]

@@ -408,6 +408,8 @@ impl Generator {
             user_id: Self::user(s),
             anonymous_id: Some(Self::anonymous(s)),
             sdk_version: Some("1.3.0".into()),
+            device_browser: None,
+            device_os: None,
             timestamp: at,
         }
     }

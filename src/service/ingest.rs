@@ -76,11 +76,64 @@ pub async fn authenticate(state: &AppState, key: Option<&str>) -> AppResult<Call
     }
 }
 
+/// Resolves a DSN's key by its public id alone (Sentry SDKs send no secret). A
+/// revoked or expired key refuses the DSN; an app restriction does not apply.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn authenticate_public_id(state: &AppState, public_id: &str) -> AppResult<Caller> {
+    let now = state.clock.now_ms();
+    match state
+        .keys
+        .verify_public_id(&state.db, public_id, now)
+        .await?
+    {
+        KeyCheck::Valid(k) => Ok(Caller {
+            project_id: k.project_id,
+            key_id: Some(k.key_id),
+            allowed_app: None,
+            plan: Plan::from_stored(&k.plan),
+        }),
+        KeyCheck::Revoked(at) => Err(AppError::Unauthorized(format!(
+            "The DSN's key was revoked on {}; copy a new DSN from Settings → API keys.",
+            format_rfc3339_ms(at)
+        ))),
+        KeyCheck::Expired(at) => Err(AppError::Unauthorized(format!(
+            "The DSN's key expired on {}; copy a new DSN from Settings → API keys.",
+            format_rfc3339_ms(at)
+        ))),
+        KeyCheck::Invalid => Err(AppError::Unauthorized(
+            "Unknown DSN key: copy the DSN from Settings → API keys.".into(),
+        )),
+    }
+}
+
+impl Caller {
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+}
+
 /// Stores one ingest request durably, or refuses it having stored nothing.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppResult<()> {
     let now = state.clock.now_ms();
+    let prepared = prepare(state, &caller, payload, now).await?;
+    submit(state, caller, prepared, now).await
+}
 
+/// A write checked and normalised, with the app labels it uses and the units it
+/// costs.
+pub struct Prepared {
+    pub write: IngestWrite,
+    pub apps: Vec<String>,
+    pub units: i64,
+}
+
+async fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    payload: Payload,
+    now: i64,
+) -> AppResult<Prepared> {
     let (write, apps, units): (IngestWrite, Vec<String>, i64) = match &payload {
         Payload::Event(e) => {
             let w = normalize::event(e, now)?;
@@ -89,9 +142,6 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
         }
         Payload::Batch(b) => {
             let events = normalize::batch(b, now, state.config.ingest_batch_max)?;
-            if events.is_empty() {
-                return Ok(());
-            }
             let apps = events.iter().map(|e| e.app.clone()).collect();
             let n = events.len() as i64;
             (IngestWrite::Events(events), apps, n)
@@ -122,7 +172,21 @@ pub async fn ingest(state: &AppState, caller: Caller, payload: Payload) -> AppRe
             (IngestWrite::Session(Box::new(w)), apps, units)
         }
     };
+    Ok(Prepared { write, apps, units })
+}
 
+/// Applies the caller's restrictions and the plan's limits to a prepared write,
+/// then hands it to the writer and waits for its commit.
+pub async fn submit(
+    state: &AppState,
+    caller: Caller,
+    prepared: Prepared,
+    now: i64,
+) -> AppResult<()> {
+    let Prepared { write, apps, units } = prepared;
+    if matches!(&write, IngestWrite::Events(events) if events.is_empty()) {
+        return Ok(());
+    }
     if let Some(allowed) = &caller.allowed_app {
         if apps.iter().any(|a| a != allowed) {
             return Err(AppError::Forbidden {

@@ -22,5 +22,6 @@ pub mod principal;
 pub mod projects;
 pub mod read;
 pub mod retention;
+pub mod sentry;
 pub mod sessions;
 pub mod sourcemaps;

@@ -1,6 +1,7 @@
 //! Projects of an organization and their API keys, with the role checks of SPEC §4
 //! and an audit entry for every change.
 
+use crate::domain::dsn;
 use crate::domain::rbac::Action;
 use crate::error::{AppError, AppResult};
 use crate::service::accounts::{self, CreatedKey};
@@ -88,6 +89,13 @@ pub async fn delete_project(
         .delete_project(project_id, state.clock.now_ms(), &[audit])
         .await?;
     Ok(())
+}
+
+/// The DSN of the key `public_id` of project `number`, as the Sentry SDKs take it:
+/// this server's public URL (scheme, host, port, path prefix) with the key's public
+/// id as user and the project number as last segment.
+pub fn dsn(state: &AppState, public_id: &str, number: i64) -> String {
+    dsn::build(&state.config.public_url(), public_id, number)
 }
 
 #[tracing::instrument(skip_all)]

@@ -24,6 +24,8 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The number of the key's project, for its DSN.
+    pub project_number: i64,
 }
 
 /// Everything ingest needs to accept or refuse a key, in one lookup.
@@ -77,8 +79,10 @@ impl Db {
     pub async fn list_api_keys(&self, project_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
-            "SELECT id, project_id, public_id, label, allowed_app, created_at, last_used_at, expires_at, revoked_at
-             FROM api_keys WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
+            "SELECT k.id, k.project_id, k.public_id, k.label, k.allowed_app, k.created_at, k.last_used_at,
+                    k.expires_at, k.revoked_at, p.number AS project_number
+             FROM api_keys k JOIN projects p ON p.id = k.project_id
+             WHERE k.project_id = $1 AND k.deleted_at IS NULL ORDER BY k.created_at, k.id",
         )
         .bind(project_id)
         .fetch_all(pool)

@@ -150,7 +150,7 @@ impl Db {
     pub async fn projects_of_org(&self, org_id: &str) -> StoreResult<Vec<ProjectRow>> {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
-            "SELECT id, org_id, name, slug, created_at FROM projects WHERE org_id = $1 AND deleted_at IS NULL ORDER BY name, id",
+            "SELECT id, org_id, name, slug, created_at, number FROM projects WHERE org_id = $1 AND deleted_at IS NULL ORDER BY name, id",
         )
         .bind(org_id)
         .fetch_all(pool)

@@ -8,6 +8,10 @@ pub struct ProjectRow {
     pub name: String,
     pub slug: String,
     pub created_at: i64,
+    /// Unique in the installation and never reused: the last segment of the
+    /// project's DSNs (the Sentry SDKs accept only digits there). Assigned by the
+    /// database at insert (migrations 0009); `insert_project` never names it.
+    pub number: i64,
 }
 
 /// A project with its organization's name and the viewing member's role.
@@ -52,9 +56,12 @@ impl Db {
         })
     }
 
+    /// Inserts the project and returns the number the database gave it (a sequence
+    /// on PostgreSQL, the next after the highest on SQLite: migrations 0009).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn insert_project(&self, p: &ProjectRow, audit: &[AuditRow]) -> StoreResult<()> {
-        audited!(self, audit, |tx| {
+    pub async fn insert_project(&self, p: &ProjectRow, audit: &[AuditRow]) -> StoreResult<i64> {
+        let number: i64;
+        let inserted: StoreResult<()> = audited!(self, audit, |tx| {
             sqlx::query("INSERT INTO projects (id, org_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&p.id)
                 .bind(&p.org_id)
@@ -64,18 +71,50 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::classify)?;
-        })
+            // Read back rather than `RETURNING`: SQLite's RETURNING does not see
+            // what the AFTER INSERT trigger that numbers the row writes.
+            number = sqlx::query_scalar("SELECT number FROM projects WHERE id = $1")
+                .bind(&p.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        });
+        inserted.map(|()| number)
     }
 
     /// A live project of a live organization, by id.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project_by_id(&self, id: &str) -> StoreResult<Option<ProjectRow>> {
         on_db!(self, |pool| Ok(sqlx::query_as(
-            "SELECT p.id, p.org_id, p.name, p.slug, p.created_at FROM projects p
+            "SELECT p.id, p.org_id, p.name, p.slug, p.created_at, p.number FROM projects p
              JOIN organizations o ON o.id = p.org_id
              WHERE p.id = $1 AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
         )
         .bind(id)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    /// A live project of a live organization, by its number (the last segment of a
+    /// DSN). A deleted project's number finds nothing: it is never given to another.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn project_by_number(&self, number: i64) -> StoreResult<Option<ProjectRow>> {
+        on_db!(self, |pool| Ok(sqlx::query_as(
+            "SELECT p.id, p.org_id, p.name, p.slug, p.created_at, p.number FROM projects p
+             JOIN organizations o ON o.id = p.org_id
+             WHERE p.number = $1 AND p.deleted_at IS NULL AND o.deleted_at IS NULL",
+        )
+        .bind(number)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    /// A project's number, deleted or not (`None`: no such project).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn project_number(&self, project_id: &str) -> StoreResult<Option<i64>> {
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
+            "SELECT number FROM projects WHERE id = $1"
+        )
+        .bind(project_id)
         .fetch_optional(pool)
         .await?))
     }
@@ -115,8 +154,9 @@ impl Db {
     /// Every live project the user can see, with its organization and the user's role.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn projects_of_user(&self, user_id: &str) -> StoreResult<Vec<UserProjectRow>> {
-        on_db!(self, |pool| Ok(sqlx::query_as(
-            "SELECT p.id, p.org_id, p.name, p.slug, p.created_at, o.name AS org_name, m.role
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
+            "SELECT p.id, p.org_id, p.name, p.slug, p.created_at, p.number, o.name AS org_name, m.role
              FROM projects p
              JOIN organizations o ON o.id = p.org_id AND o.deleted_at IS NULL
              JOIN memberships m ON m.org_id = p.org_id AND m.user_id = $1
@@ -124,7 +164,8 @@ impl Db {
         )
         .bind(user_id)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -70,6 +70,12 @@ pub struct OriginalFrame<'a> {
     pub file: &'a str,
 }
 
+/// Whether a frame at `file` is the application's own code (not a dependency's,
+/// the runtime's or an extension's).
+pub fn in_app(function: Option<&str>, file: &str) -> bool {
+    stack::is_in_app(function, file)
+}
+
 /// Groups one error report. See the module documentation and
 /// `docs/GROUPING.md` for the rules.
 pub fn group(app: &str, message: &str, stack: Option<&str>) -> Grouping {
@@ -160,6 +166,30 @@ pub fn group_mapped<'a>(
         normalized_message,
         top_frame,
     }
+}
+
+/// The fingerprint an SDK asks for (`fingerprint: ["{{ default }}", "checkout"]`):
+/// its parts in order, `{{ default }}` standing for the fingerprint the rules
+/// above computed.
+pub fn custom_fingerprint(app: &str, parts: &[String], default: &str) -> String {
+    let mut hasher = Sha256::new();
+    hash_field(&mut hasher, FINGERPRINT_VERSION);
+    hash_field(&mut hasher, b"sdk-fingerprint");
+    hash_field(&mut hasher, app.trim().as_bytes());
+    for part in parts {
+        let value = if is_default_part(part) { default } else { part };
+        hash_field(&mut hasher, value.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// `{{ default }}` (any spacing or case).
+pub fn is_default_part(part: &str) -> bool {
+    part.starts_with("{{")
+        && part.ends_with("}}")
+        && part
+            .trim_matches(|c| c == '{' || c == '}' || c == ' ')
+            .eq_ignore_ascii_case("default")
 }
 
 fn hash_field(hasher: &mut Sha256, bytes: &[u8]) {

@@ -265,7 +265,7 @@ const EXTENSION_SCHEMES: [&str; 5] = [
     "webkit-masked-url://",
 ];
 
-fn is_in_app(function: Option<&str>, file: &str) -> bool {
+pub(super) fn is_in_app(function: Option<&str>, file: &str) -> bool {
     if file.is_empty() {
         return function.is_some();
     }

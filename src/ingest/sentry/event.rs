@@ -3,6 +3,7 @@
 //! rendered as a V8-style stack (most recent call first, causes appended), and
 //! what the SDK knows about the moment in the context.
 
+use crate::domain::grouping::is_default_part;
 use crate::ingest::wire::ErrorIn;
 use serde_json::{json, Map, Value};
 
@@ -20,6 +21,10 @@ pub struct SentryError {
     pub fingerprint: Option<Vec<String>>,
     /// A mechanism said `handled: false` (or the level is `fatal`).
     pub unhandled: bool,
+    /// Browser and OS: from the page's User-Agent (browser SDKs send no browser
+    /// or OS context), else the event's `browser`/`os` contexts.
+    pub device_browser: Option<String>,
+    pub device_os: Option<String>,
     pub event_id: Option<String>,
 }
 
@@ -51,7 +56,8 @@ pub fn to_error(event: &Value) -> Result<SentryError, String> {
             stack.push('\n');
         }
     }
-    let has_frames = values.iter().any(|e| !frames_of(e).is_empty());
+    // The stack's first line carries the error type even without frames.
+    let has_stack = !stack.is_empty() && thrown.and_then(|e| e.get("type")).is_some();
     let unhandled = values
         .iter()
         .any(|e| e.pointer("/mechanism/handled").and_then(Value::as_bool) == Some(false))
@@ -60,7 +66,7 @@ pub fn to_error(event: &Value) -> Result<SentryError, String> {
         .get("fingerprint")
         .and_then(Value::as_array)
         .map(|parts| parts.iter().map(text).collect::<Vec<_>>())
-        .filter(|parts| !parts.is_empty() && parts.iter().any(|p| !is_default(p)));
+        .filter(|parts| !parts.is_empty() && parts.iter().any(|p| !is_default_part(p)));
     let sdk_version = obj.get("sdk").and_then(|sdk| {
         let name = sdk.get("name")?.as_str()?;
         let version = sdk.get("version").and_then(Value::as_str).unwrap_or("");
@@ -78,11 +84,12 @@ pub fn to_error(event: &Value) -> Result<SentryError, String> {
             .filter(|v| !v.is_empty() && v != "{{auto}}")
     });
     let string = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
+    let device = device_of(obj);
     Ok(SentryError {
         error: ErrorIn {
             app: app_of(obj),
             message,
-            stack: has_frames.then_some(stack),
+            stack: has_stack.then_some(stack),
             context: Some(Value::Object(context_of(obj, &values))),
             platform: string("platform"),
             environment: string("environment"),
@@ -94,17 +101,43 @@ pub fn to_error(event: &Value) -> Result<SentryError, String> {
         },
         fingerprint,
         unhandled,
+        device_browser: device.0,
+        device_os: device.1,
         event_id: string("event_id"),
     })
 }
 
-/// `{{ default }}` (any spacing) stands for the fingerprint we would compute.
-pub fn is_default(part: &str) -> bool {
-    part.trim_start_matches('{')
-        .trim_end_matches('}')
-        .trim()
-        .eq_ignore_ascii_case("default")
-        && part.starts_with("{{")
+/// (browser, OS) of the event.
+fn device_of(obj: &Map<String, Value>) -> (Option<String>, Option<String>) {
+    let agent = obj
+        .get("request")
+        .and_then(|r| r.get("headers"))
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+                .and_then(|(_, v)| v.as_str())
+        });
+    let parsed = agent.and_then(|a| woothee::parser::Parser::new().parse(a));
+    let known = |s: &str| (!s.is_empty() && s != "UNKNOWN").then(|| s.to_string());
+    let context = |name: &str| {
+        obj.get("contexts")
+            .and_then(|c| c.get(name))
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str)
+            .map(|s| s.trim().chars().take(64).collect::<String>())
+            .filter(|s| !s.is_empty())
+    };
+    let browser = parsed
+        .as_ref()
+        .filter(|p| p.category == "pc" || p.category == "smartphone" || p.category == "mobilephone")
+        .and_then(|p| known(p.name))
+        .or_else(|| context("browser"));
+    let os = parsed
+        .as_ref()
+        .and_then(|p| known(p.os))
+        .or_else(|| context("os"));
+    (browser, os)
 }
 
 /// The app label: the SDK's `app` tag if set, else its platform.
@@ -154,10 +187,17 @@ fn message_of(obj: &Map<String, Value>, thrown: Option<&Value>) -> String {
     });
     let logged = logentry(obj);
     let title = thrown.and_then(exception_title);
+    // The type goes to the stack's first line (as V8 prints it), which is where
+    // the error type is read from; the message is the value, as our SDKs send it.
+    let value = thrown
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
     let chosen = if synthetic {
-        logged.or(title)
+        logged.or(value).or(title)
     } else {
-        title.or(logged)
+        value.or(title).or(logged)
     };
     chosen
         .filter(|m| !m.trim().is_empty())
@@ -365,7 +405,7 @@ mod tests {
             ]}
         });
         let e = to_error(&event).unwrap();
-        assert_eq!(e.error.message, "Error: outer");
+        assert_eq!(e.error.message, "outer");
         assert_eq!(
             e.error.stack.as_deref().unwrap(),
             "Error: outer\n    at Object.? (/app/b.js:9:2)\n    at run (node:internal/x:1:1)\nCaused by: TypeError: cause\n    at inner (/app/a.js:3:7)\n"
@@ -394,10 +434,25 @@ mod tests {
         assert_eq!(e.error.message, "User u-9 failed login 3 times");
         assert_eq!(e.error.app, "browser");
         assert!(e.error.stack.is_none());
+        let browser = to_error(&json!({"message": "m", "request": {"headers": {"User-Agent":
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"}}}))
+        .unwrap();
+        assert_eq!(browser.device_browser.as_deref(), Some("Chrome"));
+        assert_eq!(browser.device_os.as_deref(), Some("Linux"));
+        let node =
+            to_error(&json!({"message": "m", "contexts": {"os": {"name": "Debian"}}})).unwrap();
+        assert_eq!(
+            (node.device_browser, node.device_os.as_deref()),
+            (None, Some("Debian"))
+        );
         let plain = to_error(&json!({"message": "Payment provider timeout"})).unwrap();
         assert_eq!(plain.error.message, "Payment provider timeout");
         assert!(to_error(&json!([1])).is_err());
-        assert!(is_default("{{ default }}") && is_default("{{default}}") && !is_default("default"));
+        assert!(
+            is_default_part("{{ default }}")
+                && is_default_part("{{default}}")
+                && !is_default_part("default")
+        );
     }
 
     #[test]

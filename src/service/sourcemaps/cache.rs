@@ -94,7 +94,7 @@ impl ProjectIndex {
                 Some((score, r.created_at, r.as_ref()))
             })
             .collect();
-        scored.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        scored.sort_by_key(|&(score, created, _)| std::cmp::Reverse((score, created)));
         scored
             .into_iter()
             .take(3)

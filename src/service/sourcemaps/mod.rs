@@ -8,7 +8,7 @@ mod locate;
 pub use artifacts::{delete, list, releases, store, upload, UploadFile, Uploaded, MAX_FILES};
 pub use cache::SourceMaps;
 
-use crate::domain::grouping::{group_mapped, parse_stack, Frame, OriginalFrame};
+use crate::domain::grouping::{group_mapped, in_app, parse_stack, Frame, OriginalFrame};
 use crate::domain::sourcemaps::{map_position, NotMapped, Original};
 use crate::state::AppState;
 use crate::store::{ArtifactRow, ErrorOccurrenceRow, ErrorOccurrenceWrite};
@@ -28,6 +28,16 @@ pub struct MappedFrame {
     /// Why the frame is not mapped, or (with `original`) why its source context
     /// is missing.
     pub reason: Option<String>,
+}
+
+impl MappedFrame {
+    /// The app's own code: a bundle is, the dependencies mapped out of it are not.
+    pub fn in_app(&self) -> bool {
+        match &self.original {
+            Some(o) => self.raw.in_app && in_app(o.function.as_deref(), &o.filename),
+            None => self.raw.in_app,
+        }
+    }
 }
 
 /// An occurrence with its frames mapped.

@@ -355,8 +355,8 @@ pub(super) fn occurrence_rows<'a>(
                 project_id,
                 e,
                 group_id: groups[&(*project_id, e.fingerprint.as_str())].clone(),
-                browser: browser.clone(),
-                os: os.clone(),
+                browser: browser.clone().or_else(|| e.device_browser.clone()),
+                os: os.clone().or_else(|| e.device_os.clone()),
             }
         })
         .collect();

@@ -59,6 +59,9 @@ pub struct ErrorOccurrenceWrite {
     pub user_id: Option<String>,
     pub anonymous_id: Option<String>,
     pub sdk_version: Option<String>,
+    /// Browser and OS when the report says (else those of its session).
+    pub device_browser: Option<String>,
+    pub device_os: Option<String>,
     pub timestamp: i64,
 }
 

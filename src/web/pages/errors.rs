@@ -1,10 +1,10 @@
 //! Errors: the grouped list, a group's detail (stack trace, occurrences, breakdowns)
 //! and its status changes.
 
-use crate::domain::grouping::parse_stack;
 use crate::service::analytics;
 use crate::service::errors::{self, ErrorDetail, GroupPage};
 use crate::service::read;
+use crate::service::sourcemaps::MappedFrame;
 use crate::state::SharedState;
 use crate::store::{GroupListFilter, GroupOrder};
 use crate::web::charts::{time_chart, Series, Unit};
@@ -166,31 +166,191 @@ pub async fn list(req: &Request, state: Data<&SharedState>) -> PageResult {
     )))
 }
 
-fn frames(stack: &str) -> Markup {
-    let frames = parse_stack(stack);
+/// The "Original" view folds runs of at least this many library frames.
+const FOLD_LIBRARY_FRAMES: usize = 2;
+
+/// The latest occurrence's stack: by default its frames as the developer wrote
+/// them (through the release's source maps), with a switch to the frames as the
+/// browser reported them, and the text as sent. The switch is two radio buttons
+/// and CSS, so it works without JavaScript.
+fn stack_trace(stack: &str, frames: &[MappedFrame]) -> Markup {
+    if frames.is_empty() {
+        return html! { pre class="raw-stack" tabindex="0" { (stack) } };
+    }
+    let mapped = frames.iter().filter(|f| f.original.is_some()).count();
     html! {
-        @if frames.is_empty() {
-            pre class="raw-stack" tabindex="0" { (stack) }
+        @if mapped == 0 {
+            (not_mapped_hint(frames))
+            ol class="frames frames-box" aria-label="Frames" {
+                @for f in frames { (raw_frame(f, false)) }
+            }
         } @else {
-            ol class="frames" {
-                @for f in &frames {
-                    li class=(if f.in_app { "frame in-app" } else { "frame" }) {
-                        span class="frame-fn" { (f.function.as_deref().unwrap_or("<anonymous>")) }
-                        " "
-                        span class="frame-loc" {
-                            (f.file)
-                            @if let Some(l) = f.line { ":" (l) }
-                            @if let Some(c) = f.column { ":" (c) }
+            div class="stack-view" {
+                div class="stack-bar" {
+                    p class="small muted" {
+                        (mapped) " of " (frames.len()) " frames mapped through source maps"
+                    }
+                    fieldset class="frames-toggle" {
+                        legend class="sr-only" { "Show the frames" }
+                        input type="radio" name="frames-view" id="frames-view-original" value="original" checked;
+                        label for="frames-view-original" data-frames-toggle="original" { "Original" }
+                        input type="radio" name="frames-view" id="frames-view-raw" value="raw";
+                        label for="frames-view-raw" data-frames-toggle="raw" { "Raw" }
+                    }
+                }
+                ol id="frames-original" class="frames frames-box" aria-label="Frames in the original source" {
+                    (original_frames(frames))
+                }
+                ol id="frames-raw" class="frames frames-box" aria-label="Frames as reported" {
+                    @for f in frames { (raw_frame(f, false)) }
+                }
+            }
+        }
+        details {
+            summary { "Raw stack trace" }
+            pre class="raw-stack" tabindex="0" { (stack) }
+        }
+    }
+}
+
+/// The "Original" view: the app's frames in full, runs of library frames folded
+/// (unless the stack has nothing else to show).
+fn original_frames(frames: &[MappedFrame]) -> Markup {
+    let fold = frames.iter().any(MappedFrame::in_app);
+    let mut runs: Vec<(bool, &[MappedFrame])> = Vec::new();
+    let mut start = 0;
+    for i in 1..=frames.len() {
+        if i == frames.len() || frames[i].in_app() != frames[start].in_app() {
+            runs.push((frames[start].in_app(), &frames[start..i]));
+            start = i;
+        }
+    }
+    html! {
+        @for (in_app, run) in runs {
+            @if fold && !in_app && run.len() >= FOLD_LIBRARY_FRAMES {
+                li class="frame-fold" {
+                    details {
+                        summary { (run.len()) " library frames" }
+                        ol class="frames" { @for f in run { (original_frame(f)) } }
+                    }
+                }
+            } @else {
+                @for f in run { (original_frame(f)) }
+            }
+        }
+    }
+}
+
+fn frame_class(in_app: bool) -> &'static str {
+    if in_app {
+        "frame in-app"
+    } else {
+        "frame"
+    }
+}
+
+/// A frame where the browser reported it; with why it is not mapped, when asked.
+fn raw_frame(f: &MappedFrame, with_reason: bool) -> Markup {
+    let raw = &f.raw;
+    html! {
+        li class=(frame_class(raw.in_app)) {
+            div class="frame-head" {
+                span class="frame-fn" { (raw.function.as_deref().unwrap_or("<anonymous>")) }
+                span class="frame-loc" {
+                    (raw.file)
+                    @if let Some(l) = raw.line { ":" (l) }
+                    @if let Some(c) = raw.column { ":" (c) }
+                }
+                @if raw.in_app { span class="sr-only" { " (in app)" } }
+            }
+            @if with_reason {
+                @if let Some(reason) = &f.reason {
+                    p class="frame-note" { "Not mapped: " (with_code(reason)) }
+                }
+            }
+        }
+    }
+}
+
+/// A frame in the original source, with the lines around it when the map has them.
+fn original_frame(f: &MappedFrame) -> Markup {
+    let Some(o) = &f.original else {
+        return raw_frame(f, true);
+    };
+    let in_app = f.in_app();
+    html! {
+        li class=(frame_class(in_app)) {
+            div class="frame-head" {
+                span class="frame-fn" { (o.function.as_deref().unwrap_or("<anonymous>")) }
+                span class="frame-loc" { (o.filename) ":" (o.lineno) ":" (o.colno) }
+                @if in_app { span class="sr-only" { " (in app)" } }
+            }
+            @if let Some(line) = &o.context_line {
+                @let first = o.lineno.saturating_sub(o.pre_context.len() as u32);
+                pre class="frame-source" tabindex="0" {
+                    code {
+                        @for (i, text) in o.pre_context.iter().enumerate() {
+                            span class="src-line" { span class="ln" { (first + i as u32) } (text) }
                         }
-                        @if f.in_app { span class="sr-only" { " (in app)" } }
+                        mark class="src-line" { span class="ln" { (o.lineno) } (line) }
+                        @for (i, text) in o.post_context.iter().enumerate() {
+                            span class="src-line" { span class="ln" { (o.lineno + 1 + i as u32) } (text) }
+                        }
                     }
                 }
             }
-            details {
-                summary { "Raw stack trace" }
-                pre class="raw-stack" tabindex="0" { (stack) }
+            @if let Some(reason) = &f.reason {
+                p class="frame-note" { (with_code(&capitalized(reason))) }
             }
         }
+    }
+}
+
+/// Why no frame of the stack is mapped (the reasons repeat, so they are said once),
+/// and how to change that.
+fn not_mapped_hint(frames: &[MappedFrame]) -> Markup {
+    let any_in_app = frames.iter().any(|f| f.raw.in_app);
+    let mut reasons: Vec<&str> = Vec::new();
+    for f in frames.iter().filter(|f| f.raw.in_app || !any_in_app) {
+        if let Some(r) = f.reason.as_deref() {
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        }
+    }
+    reasons.truncate(3);
+    html! {
+        div class="frames-hint small muted" {
+            p {
+                "No frame is mapped through source maps. To see the original functions, files and lines, upload each release's scripts with their maps and send "
+                code { "release" } " with errors: see "
+                a href="/settings/releases" { "Settings → Releases" }
+                " and docs/SOURCEMAPS.md."
+            }
+            @if !reasons.is_empty() {
+                ul {
+                    @for r in reasons { li { (with_code(&capitalized(r))) } }
+                }
+            }
+        }
+    }
+}
+
+/// `text` with its `backquoted` parts (names and files, as the reasons quote them)
+/// set as code.
+fn with_code(text: &str) -> Markup {
+    html! {
+        @for (i, part) in text.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
+        }
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -248,25 +408,28 @@ fn detail_view(
             div class="card-head" { h2 class="card-title" { "Occurrences over time" } }
             (time_chart("group-trend", "Occurrences of this error over time", window, Some(&chart), &[], false, Unit::Count))
         }
-        div class="grid-2" {
-            section class="card" {
-                div class="card-head" { h2 class="card-title" { "Stack trace" } @if let Some(o) = latest { span class="muted small" { "latest occurrence, " (time(o.timestamp)) } } }
-                @match latest.and_then(|o| o.stack.as_deref()) {
-                    Some(stack) => { (frames(stack)) }
-                    None => { p class="muted" { "The latest occurrence has no stack trace (the SDK reported a plain value)." } }
-                }
-                @if let Some(ctx_json) = latest.and_then(|o| o.context.as_deref()) {
-                    details open {
-                        summary { "Context" }
-                        pre class="raw-stack" tabindex="0" { (pretty_json(ctx_json)) }
-                    }
+        // Full width: the source lines around each frame need it.
+        section class="card" {
+            div class="card-head" { h2 class="card-title" { "Stack trace" } @if let Some(o) = latest { span class="muted small" { "latest occurrence, " (time(o.row.timestamp)) } } }
+            @match latest.and_then(|o| Some((o.row.stack.as_deref()?, &o.frames))) {
+                Some((stack, frames)) => { (stack_trace(stack, frames)) }
+                None => { p class="muted" { "The latest occurrence has no stack trace (the SDK reported a plain value)." } }
+            }
+            @if let Some(ctx_json) = latest.and_then(|o| o.row.context.as_deref()) {
+                details open {
+                    summary { "Context" }
+                    pre class="raw-stack" tabindex="0" { (pretty_json(ctx_json)) }
                 }
             }
-            section class="card" {
-                div class="card-head" { h2 class="card-title" { "Breakdown" } }
+        }
+        section class="card" {
+            div class="card-head" { h2 class="card-title" { "Breakdown" } }
+            div class="breakdowns" {
                 @for (label, rows) in &d.breakdowns {
-                    h3 class="small" { (label) }
-                    (breakdown(rows, "not reported"))
+                    div {
+                        h3 class="small" { (label) }
+                        (breakdown(rows, "not reported"))
+                    }
                 }
             }
         }
@@ -282,7 +445,7 @@ fn detail_view(
                             th scope="col" { "Browser / OS" } th scope="col" { "User" } th scope="col" { "Session" }
                         } }
                         tbody {
-                            @for o in &d.occurrences {
+                            @for o in d.occurrences.iter().map(|o| &o.row) {
                                 tr {
                                     td { (time(o.timestamp)) }
                                     td class="mono" { (o.release.as_deref().unwrap_or("–")) }
@@ -327,7 +490,7 @@ pub async fn detail(
         .map(|o| {
             filters.link(
                 &format!("/errors/{id}"),
-                &[("before", &format!("{}.{}", o.timestamp, o.id))],
+                &[("before", &format!("{}.{}", o.row.timestamp, o.row.id))],
             )
         });
     Ok(html(detail_view(&ctx, &filters, &window, &d, next)))
@@ -365,4 +528,92 @@ pub async fn set_status(
         .filter(|b| is_local_path(b))
         .unwrap_or_else(|| format!("/errors/{id}"));
     Ok(see_other(&back))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::grouping::Frame;
+    use crate::domain::sourcemaps::Original;
+
+    fn frame(
+        file: &str,
+        in_app: bool,
+        original: Option<(&str, &str)>,
+        reason: Option<&str>,
+    ) -> MappedFrame {
+        MappedFrame {
+            raw: Frame {
+                function: Some("e".into()),
+                file: file.into(),
+                line: Some(1),
+                column: Some(200),
+                in_app,
+            },
+            original: original.map(|(function, filename)| Original {
+                function: Some(function.into()),
+                filename: filename.into(),
+                lineno: 3,
+                colno: 5,
+                pre_context: vec!["// one".into(), "function two() {".into()],
+                context_line: Some("  throw new Error(\"three\");".into()),
+                post_context: vec!["}".into()],
+            }),
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn original_frames_show_source_fold_libraries_and_say_why_not_mapped() {
+        let bundle = "https://cdn.example.com/app.js";
+        let frames = [
+            frame(bundle, true, Some(("two", "src/two.js")), None),
+            frame(
+                bundle,
+                true,
+                Some(("render", "node_modules/react-dom/cjs/a.js")),
+                None,
+            ),
+            frame(
+                bundle,
+                true,
+                Some(("commit", "node_modules/react-dom/cjs/b.js")),
+                None,
+            ),
+            frame(
+                bundle,
+                true,
+                None,
+                Some("line 1 column 200 is outside the map `app.js.map`"),
+            ),
+        ];
+        let page = stack_trace("Error: three", &frames).into_string();
+        assert!(
+            page.contains("3 of 4 frames mapped through source maps"),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<span class="ln">2</span>function two() {"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<mark class="src-line"><span class="ln">3</span>"#),
+            "{page}"
+        );
+        assert!(page.contains("2 library frames"), "{page}");
+        assert!(
+            page.contains(
+                "Not mapped: line 1 column 200 is outside the map <code>app.js.map</code>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains(r#"id="frames-raw""#) && page.contains("app.js:1:200"));
+
+        let none = stack_trace("Error: three", &frames[3..]).into_string();
+        assert!(
+            none.contains("No frame is mapped through source maps"),
+            "{none}"
+        );
+        assert!(!none.contains("data-frames-toggle"), "{none}");
+    }
 }

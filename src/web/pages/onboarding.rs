@@ -25,6 +25,8 @@ struct Steps<'a> {
     project: Option<(&'a str, &'a str)>,
     /// The full key, right after creating it.
     key: Option<&'a str>,
+    /// The DSN of that key, or of a key to come (`…` for its public id).
+    dsn: Option<&'a str>,
     can_edit: bool,
 }
 
@@ -39,7 +41,17 @@ fn step(title: &str, state: &str, body: Markup) -> Markup {
     }
 }
 
-fn snippets(key: &str, url: &str, which: &str, here: &str) -> Markup {
+/// One copy-paste snippet behind a tab: its id (`?snippet=`), tab label, code, and
+/// what to install for it.
+pub(crate) struct Snippet {
+    id: &'static str,
+    label: &'static str,
+    code: String,
+    install: Markup,
+}
+
+/// Our own SDKs and curl, with the full key and the ingest URL.
+fn our_snippets(key: &str, url: &str) -> Vec<Snippet> {
     let core = format!(
         "import {{ init, trackEvent }} from \"@telemetry-tracker/core\";\n\n\
          init({{\n  app: \"web\",\n  apiKey: \"{key}\",\n  ingestUrl: \"{url}\",\n  environment: \"production\",\n}});\n\n\
@@ -54,31 +66,112 @@ fn snippets(key: &str, url: &str, which: &str, here: &str) -> Markup {
         "curl -X POST {url}/ingest/event \\\n  -H \"Authorization: Bearer {key}\" \\\n  -H \"Content-Type: application/json\" \\\n  \
          -d '{{\"app\":\"web\",\"name\":\"hello\",\"properties\":{{\"from\":\"curl\"}}}}'"
     );
-    let tabs = [
-        ("core", "Browser (@telemetry-tracker/core)", core),
-        ("node", "Node (@telemetry-tracker/node)", node),
-        ("curl", "curl", curl),
-    ];
-    let chosen = tabs
-        .iter()
-        .find(|(id, _, _)| *id == which)
-        .unwrap_or(&tabs[0]);
+    let ours = |package: &str| {
+        html! {
+            "Install with " code { "npm install @telemetry-tracker/" (package) } ". More in "
+            a href="https://www.npmjs.com/org/telemetry-tracker" { "the SDK docs" } "."
+        }
+    };
+    vec![
+        Snippet {
+            id: "core",
+            label: "Browser (@telemetry-tracker/core)",
+            code: core,
+            install: ours("core"),
+        },
+        Snippet {
+            id: "node",
+            label: "Node (@telemetry-tracker/node)",
+            code: node,
+            install: ours("node"),
+        },
+        Snippet {
+            id: "curl",
+            label: "curl",
+            code: curl,
+            install: html! {},
+        },
+    ]
+}
+
+/// The Sentry SDKs, configured with a key's DSN. `release` is in every one: the
+/// Sentry SDKs send sessions (crash-free rates) only for a release.
+pub(crate) fn sentry_snippets(dsn: &str) -> Vec<Snippet> {
+    let browser = format!(
+        "import * as Sentry from \"@sentry/browser\";\n\n\
+         Sentry.init({{\n  dsn: \"{dsn}\",\n  release: \"web@1.0.0\",\n  environment: \"production\",\n}});"
+    );
+    let node = format!(
+        "const Sentry = require(\"@sentry/node\");\n\n\
+         Sentry.init({{\n  dsn: \"{dsn}\",\n  release: \"api@1.0.0\",\n  environment: process.env.NODE_ENV,\n}});"
+    );
+    let python = format!(
+        "import sentry_sdk\n\n\
+         sentry_sdk.init(\n    dsn=\"{dsn}\",\n    release=\"worker@1.0.0\",\n    environment=\"production\",\n)"
+    );
+    let install = |command: &str| {
+        html! {
+            "Install with " code { (command) } ". Already using Sentry? Change only the DSN."
+        }
+    };
+    vec![
+        Snippet {
+            id: "sentry-browser",
+            label: "Sentry browser",
+            code: browser,
+            install: install("npm install @sentry/browser"),
+        },
+        Snippet {
+            id: "sentry-node",
+            label: "Sentry Node",
+            code: node,
+            install: install("npm install @sentry/node"),
+        },
+        Snippet {
+            id: "sentry-python",
+            label: "Sentry Python",
+            code: python,
+            install: install("pip install sentry-sdk"),
+        },
+    ]
+}
+
+/// Tabs of snippets (links to `here?snippet=<id>`, so they work without JavaScript)
+/// and the chosen one, `which` or the first, with a copy button.
+pub(crate) fn snippet_tabs(tabs: &[Snippet], which: &str, here: &str) -> Markup {
+    let Some(chosen) = tabs.iter().find(|t| t.id == which).or(tabs.first()) else {
+        return html! {};
+    };
     let base = here.split('?').next().unwrap_or(here);
     html! {
         nav class="tabs-inline" aria-label="Snippet" {
-            @for (id, label, _) in &tabs {
-                @let href = format!("{base}?snippet={id}");
-                @if *id == chosen.0 { a href=(href) aria-current="true" { (label) } } @else { a href=(href) { (label) } }
+            @for t in tabs {
+                @let href = format!("{base}?snippet={}", t.id);
+                @if t.id == chosen.id { a href=(href) aria-current="true" { (t.label) } } @else { a href=(href) { (t.label) } }
             }
         }
         div class="codeblock" {
             button class="btn btn-small copy" type="button" data-copy="#snippet" { "Copy" }
-            pre tabindex="0" { code id="snippet" { (chosen.2) } }
+            pre tabindex="0" { code id="snippet" { (chosen.code) } }
         }
-        @if chosen.0 != "curl" {
-            p class="hint" { "Install with " code { "npm install @telemetry-tracker/" (chosen.0) } ". More in " a href="https://www.npmjs.com/org/telemetry-tracker" { "the SDK docs" } "." }
+        @if !chosen.install.0.is_empty() { p class="hint" { (chosen.install) } }
+    }
+}
+
+/// A key's DSN on a line of its own, with a copy button; `id` names the element copied.
+pub(crate) fn dsn_line(id: &str, dsn: &str) -> Markup {
+    html! {
+        div class="codeblock" {
+            button class="btn btn-small copy" type="button" data-copy=(format!("#{id}")) { "Copy DSN" }
+            pre tabindex="0" { code id=(id) { (dsn) } }
         }
     }
+}
+
+fn snippets(key: &str, dsn: &str, url: &str, which: &str, here: &str) -> Markup {
+    let mut tabs = our_snippets(key, url);
+    tabs.extend(sentry_snippets(dsn));
+    snippet_tabs(&tabs, which, here)
 }
 
 fn view(ctx: &PageCtx, s: &Steps<'_>, url: &str, snippet: &str) -> Markup {
@@ -132,7 +225,9 @@ fn view(ctx: &PageCtx, s: &Steps<'_>, url: &str, snippet: &str) -> Markup {
                             code id="new-key" { (key) }
                             button class="btn btn-small copy" type="button" data-copy="#new-key" { "Copy key" }
                         }
-                        (snippets(key, url, snippet, "/onboarding"))
+                        p { strong { "Its DSN" } ", for apps that use a Sentry SDK (no secret in it; listed in Settings → API keys):" }
+                        (dsn_line("new-dsn", s.dsn.unwrap_or_default()))
+                        (snippets(key, s.dsn.unwrap_or_default(), url, snippet, "/onboarding"))
                     } @else if s.can_edit {
                         form class="stack" method="post" action="/onboarding/key" {
                             (csrf_field(&ctx.csrf))
@@ -141,7 +236,7 @@ fn view(ctx: &PageCtx, s: &Steps<'_>, url: &str, snippet: &str) -> Markup {
                                 input type="text" name="label" value="web" maxlength="120"; }
                             button class="btn btn-primary" type="submit" { "Create an API key" }
                         }
-                        (snippets("tt_live_…", url, snippet, "/onboarding"))
+                        (snippets("tt_live_…", s.dsn.unwrap_or_default(), url, snippet, "/onboarding"))
                     } @else {
                         p class="muted" { "Ask an owner or editor for an API key of this project." }
                     }
@@ -173,6 +268,13 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
     let project = ctx.project.as_ref();
     let url = state.config.public_url();
     let snippet = query_param(req, "snippet").unwrap_or_default();
+    let number = project.and_then(|p| {
+        ctx.projects
+            .iter()
+            .find(|u| u.project.id == p.id)
+            .map(|u| u.project.number)
+    });
+    let dsn = number.map(|n| projects::dsn(&state, "…", n));
     let steps = Steps {
         has_org: !orgs.is_empty(),
         org: editable
@@ -180,6 +282,7 @@ pub async fn page(req: &Request, state: Data<&SharedState>) -> PageResult {
             .map(|o| (o.id.as_str(), o.name.as_str())),
         project: project.map(|p| (p.id.as_str(), p.name.as_str())),
         key: None,
+        dsn: dsn.as_deref(),
         can_edit: ctx.can_edit(),
     };
     Ok(html(view(&ctx, &steps, &url, &snippet)))
@@ -255,6 +358,7 @@ pub async fn create_key(
         &s.meta(&state, req),
     )
     .await?;
+    let dsn = projects::dsn(&state, &key.public_id, key.project_number);
     let ctx = PageCtx::load(&state, req).await?;
     let project = ctx
         .projects
@@ -266,6 +370,7 @@ pub async fn create_key(
         org: Some((&project.project.org_id, &project.org_name)),
         project: Some((&project.project.id, &project.project.name)),
         key: Some(&key.key),
+        dsn: Some(&dsn),
         can_edit: true,
     };
     Ok(html(view(&ctx, &steps, &state.config.public_url(), "core")))

@@ -161,7 +161,7 @@ fn detail_view(ctx: &PageCtx, filters: &Filters, d: &SessionDetail) -> Markup {
         .events
         .iter()
         .map(Moment::Event)
-        .chain(d.errors.iter().map(Moment::Error))
+        .chain(d.errors.iter().map(|o| Moment::Error(&o.row)))
         .collect();
     moments.sort_by_key(Moment::at);
     // Milliseconds only where two neighbours share a second.

@@ -1,8 +1,8 @@
 //! Settings: the user's own (profile, password, sessions, appearance, notifications,
 //! personal tokens) and their organization's (organization, members and invites,
-//! projects, API keys, alerts and webhooks). Every form posts back here and
-//! redirects with a message; the services check the roles, and the pages only
-//! offer what the role allows.
+//! projects, API keys, releases with source maps, alerts and webhooks). Every form
+//! posts back here and redirects with a message; the services check the roles, and
+//! the pages only offer what the role allows.
 
 mod account;
 mod alerts;
@@ -10,6 +10,7 @@ mod keys;
 mod members;
 mod organization;
 mod projects;
+mod releases;
 mod tokens;
 
 use crate::error::{AppError, AppResult};
@@ -135,6 +136,7 @@ pub fn routes() -> Route {
             "/api-keys/:id/revoke",
             allow(post(keys::revoke_api_key), "POST"),
         )
+        .at("/releases", allow(get(releases::releases), "GET, HEAD"))
         .at(
             "/alerts",
             allow(
@@ -170,11 +172,12 @@ const ACCOUNT: [(&str, &str); 4] = [
     ("notifications", "Notifications"),
     ("tokens", "Personal tokens"),
 ];
-const ORGANIZATION: [(&str, &str); 5] = [
+const ORGANIZATION: [(&str, &str); 6] = [
     ("organization", "Organization"),
     ("members", "Members and invites"),
     ("projects", "Projects"),
     ("api-keys", "API keys"),
+    ("releases", "Releases"),
     ("alerts", "Alerts"),
 ];
 

@@ -1,0 +1,335 @@
+//! The Sentry SDKs' wire (issue 17, docs/SENTRY.md): every request captured from
+//! `@sentry/node` and `@sentry/browser` 11.12 (../shared/fixtures/sentry-wire),
+//! replayed with a real key's public id and project number, is answered as Sentry
+//! would, and its errors read back through our API; refusals carry the headers the
+//! SDKs read.
+
+mod common;
+
+use base64::Engine;
+use common::{Backend, Seed, TestApp};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+const FAKE_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+fn captures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/sentry-wire")
+}
+
+/// The key's public id (`tt_live_<public>_<secret>`).
+fn public_id(seed: &Seed) -> String {
+    seed.key
+        .trim_start_matches("tt_live_")
+        .split('_')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn number(app: &TestApp, seed: &Seed) -> i64 {
+    app.state
+        .db
+        .project_by_id(&seed.project_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .number
+}
+
+/// Replays one capture file; answers each request's status and body.
+async fn replay(app: &TestApp, seed: &Seed, file: &str) -> Vec<(u16, Value)> {
+    let key = public_id(seed);
+    let n = number(app, seed).await;
+    let text = std::fs::read_to_string(captures().join(file)).unwrap();
+    let mut answers = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let swap = |s: &str| {
+            s.replace(FAKE_KEY, &key)
+                .replace("127.0.0.1:18942/42", &format!("127.0.0.1:18942/{n}"))
+        };
+        let body: Vec<u8> = match r.get("body_raw").and_then(Value::as_str) {
+            Some(raw) => swap(raw).into_bytes(),
+            None => base64::engine::general_purpose::STANDARD
+                .decode(r["body_base64"].as_str().unwrap())
+                .unwrap(),
+        };
+        let path = r["path"].as_str().unwrap();
+        let path = if path.starts_with("/tunnel") {
+            format!("/api/{n}/envelope/")
+        } else {
+            swap(path).replacen("/api/42/", &format!("/api/{n}/"), 1)
+        };
+        let mut req = app.http.post(app.url(&path)).body(body);
+        for (name, value) in r["headers"].as_object().unwrap() {
+            if [
+                "content-type",
+                "content-encoding",
+                "x-sentry-auth",
+                "user-agent",
+                "origin",
+            ]
+            .contains(&name.as_str())
+            {
+                req = req.header(name, swap(value.as_str().unwrap()));
+            }
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        answers.push((status, res.json().await.unwrap_or(Value::Null)));
+    }
+    answers
+}
+
+async fn groups(app: &TestApp, seed: &Seed) -> Vec<Value> {
+    app.read_ok(seed, "/api/errors?limit=100").await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn every_capture_is_accepted_and_its_errors_read_back(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut files: Vec<String> = std::fs::read_dir(captures())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jsonl"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    for file in &files {
+        let seed = app.seed(&file.replace(['.', '-'], "_")).await;
+        for (status, body) in replay(&app, &seed, file).await {
+            assert_eq!(status, 200, "{file}: {body}");
+        }
+    }
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "telemetry_sentry_items_total{type=\"event\",outcome=\"stored\"}",
+        "telemetry_sentry_items_total{type=\"session\",outcome=\"dropped\"}",
+        "telemetry_sentry_items_total{type=\"span\",outcome=\"dropped\"}",
+        "telemetry_sentry_items_total{type=\"client_report\",outcome=\"dropped\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from /metrics");
+    }
+}
+
+async fn node_and_browser_errors_are_mapped(backend: Backend) {
+    let app = TestApp::start(backend).await;
+
+    let seed = app.seed("node").await;
+    let answers = replay(&app, &seed, "node-capture-exception.jsonl").await;
+    let event_id = answers.last().unwrap().1["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(event_id.len(), 32);
+    let g = groups(&app, &seed).await;
+    assert_eq!(g.len(), 1, "{g:?}");
+    assert_eq!(g[0]["error_type"], "TypeError");
+    assert_eq!(
+        g[0]["message"],
+        "Cannot read properties of undefined (reading 'name')"
+    );
+    assert_eq!(g[0]["last_release"], "myapp@1.2.3");
+    let d = app
+        .read_ok(
+            &seed,
+            &format!("/api/errors/{}", g[0]["id"].as_str().unwrap()),
+        )
+        .await;
+    let o = &d["recent_occurrences"][0];
+    assert_eq!(o["environment"], "staging");
+    assert!(o["sdk_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("sentry.javascript.node/11.12.0"));
+    assert_eq!(o["context"]["source"], "sentry");
+    assert_eq!(o["context"]["event_id"], event_id);
+    assert!(
+        o["context"]["breadcrumbs"].as_array().unwrap().len() >= 2,
+        "{o}"
+    );
+    assert!(o["context"]["tags"].is_object());
+    let top = &o["frames"][0];
+    assert_eq!(top["function"], "processOrder", "{o}");
+    assert!(
+        top["filename"]
+            .as_str()
+            .unwrap()
+            .ends_with("capture-exception.js"),
+        "{top}"
+    );
+
+    let seed = app.seed("uncaught").await;
+    replay(&app, &seed, "node-uncaught-exception.jsonl").await;
+    let g = groups(&app, &seed).await;
+    let d = app
+        .read_ok(
+            &seed,
+            &format!("/api/errors/{}", g[0]["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(d["recent_occurrences"][0]["unhandled"], true, "{d}");
+    assert_eq!(d["recent_occurrences"][0]["context"]["level"], "fatal");
+
+    let seed = app.seed("messages").await;
+    replay(&app, &seed, "node-capture-message.jsonl").await;
+    let mut messages: Vec<String> = groups(&app, &seed)
+        .await
+        .iter()
+        .map(|g| g["message"].as_str().unwrap().to_string())
+        .collect();
+    messages.sort();
+    assert!(
+        messages.contains(&"Payment provider timeout".to_string()),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("User ") && m.contains("failed login")),
+        "{messages:?}"
+    );
+
+    let seed = app.seed("browser").await;
+    replay(&app, &seed, "browser-capture-exception.jsonl").await;
+    let g = groups(&app, &seed).await;
+    assert_eq!(
+        g[0]["message"],
+        "Cannot read properties of undefined (reading 'map')"
+    );
+    assert_eq!(g[0]["app"], "browser");
+
+    // Through a tunnel: the DSN in the envelope header authenticates.
+    let seed = app.seed("tunnel").await;
+    let answers = replay(&app, &seed, "browser-capture-message-tunnel.jsonl").await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert_eq!(groups(&app, &seed).await.len(), 1);
+
+    // Gzip from Node (an event with attachments): stored once.
+    let seed = app.seed("gzip").await;
+    replay(&app, &seed, "node-attachment-gzip.jsonl").await;
+    assert_eq!(groups(&app, &seed).await.len(), 1);
+}
+
+async fn refusals_carry_the_headers_the_sdks_read(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("refusals").await;
+    let n = number(&app, &seed).await;
+    let key = public_id(&seed);
+    let envelope = format!(
+        "{{\"event_id\":\"0123456789abcdef0123456789abcdef\"}}\n{{\"type\":\"event\"}}\n{}",
+        json!({"message": "hello", "platform": "python"})
+    );
+    let post = |path: String, body: String| app.http.post(app.url(&path)).body(body).send();
+
+    // No key at all: 403 naming it, with X-Sentry-Error.
+    let res = post(format!("/api/{n}/envelope/"), envelope.clone())
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.headers()["x-sentry-error"]
+        .to_str()
+        .unwrap()
+        .contains("sentry_key"));
+    // An unknown key: 401.
+    let res = post(
+        format!("/api/{n}/envelope/?sentry_key={}", "f".repeat(32)),
+        envelope.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    // The key of another project number: 403.
+    let res = post(
+        format!("/api/{}/envelope/?sentry_key={key}", n + 1000),
+        envelope.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    // X-Sentry-Auth works like the query string.
+    let res = app
+        .http
+        .post(app.url(&format!("/api/{n}/envelope/")))
+        .header(
+            "x-sentry-auth",
+            format!("Sentry sentry_key={key}, sentry_version=7"),
+        )
+        .body(envelope.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["id"],
+        "0123456789abcdef0123456789abcdef"
+    );
+    // A malformed item: 400 naming it, nothing stored.
+    let bad = "{}\n{\"type\":\"event\",\"length\":999999}\n{}";
+    let res = post(format!("/api/{n}/envelope/?sentry_key={key}"), bad.into())
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.headers()["x-sentry-error"]
+        .to_str()
+        .unwrap()
+        .contains("item 0"));
+    let bad = "{}\n{\"type\":\"event\"}\nnot json";
+    let res = post(format!("/api/{n}/envelope/?sentry_key={key}"), bad.into())
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    // The legacy store route takes one event.
+    let res = post(
+        format!("/api/{n}/store/?sentry_key={key}"),
+        json!({"event_id": "abcd", "message": "from store"}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], "abcd");
+    let mut messages: Vec<String> = groups(&app, &seed)
+        .await
+        .iter()
+        .map(|g| g["message"].as_str().unwrap().to_string())
+        .collect();
+    messages.sort();
+    assert_eq!(messages, ["from store", "hello"]);
+
+    // CORS for any origin, the SDKs' headers exposed.
+    let res = app
+        .http
+        .post(app.url(&format!("/api/{n}/envelope/?sentry_key={key}")))
+        .header("origin", "http://localhost:18943")
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(envelope.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:18943"
+    );
+    assert!(res.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("x-sentry-rate-limits"));
+}
+
+on_both_backends!(
+    every_capture_is_accepted_and_its_errors_read_back,
+    node_and_browser_errors_are_mapped,
+    refusals_carry_the_headers_the_sdks_read,
+);
