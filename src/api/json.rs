@@ -48,19 +48,23 @@ impl<'a, T: Type + ParseFromJSON> ApiExtractor<'a> for ApiJson<T> {
         body: &mut RequestBody,
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        // The edge has already read the body within its size and time limits.
-        let bytes = body.take()?.into_bytes().await.map_err(|e| {
-            poem::Error::from_string(
-                format!("could not read the request body: {e}"),
-                poem::http::StatusCode::BAD_REQUEST,
-            )
-        })?;
         Ok(ApiJson {
-            bytes,
+            bytes: read_bytes(body).await?,
             content_type: request.content_type().map(str::to_string),
             _type: PhantomData,
         })
     }
+}
+
+/// The body of an `/api` request, which the edge has already read within its
+/// size and time limits.
+pub(super) async fn read_bytes(body: &mut RequestBody) -> poem::Result<bytes::Bytes> {
+    body.take()?.into_bytes().await.map_err(|e| {
+        poem::Error::from_string(
+            format!("could not read the request body: {e}"),
+            poem::http::StatusCode::BAD_REQUEST,
+        )
+    })
 }
 
 impl<T: Type + ParseFromJSON> ApiJson<T> {

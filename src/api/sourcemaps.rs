@@ -141,15 +141,9 @@ impl<'a> ApiExtractor<'a> for ArtifactForm {
         body: &mut RequestBody,
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        // The edge has already read the body within the upload's size and time limits.
-        let bytes = body.take()?.into_bytes().await.map_err(|e| {
-            poem::Error::from_string(
-                format!("could not read the request body: {e}"),
-                poem::http::StatusCode::BAD_REQUEST,
-            )
-        })?;
+        // Within the upload's limits (the edge's `is_artifact_upload`).
         Ok(ArtifactForm {
-            bytes,
+            bytes: super::json::read_bytes(body).await?,
             content_type: request.content_type().map(str::to_string),
         })
     }

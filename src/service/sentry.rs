@@ -136,14 +136,14 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
                 .get("dsn")
                 .and_then(|d| d.as_str())
                 .ok_or_else(missing_key)?;
-            let (key, dsn_number) = auth::dsn_parts(dsn)
+            let dsn = crate::domain::dsn::parse(dsn)
                 .ok_or_else(|| AppError::invalid("dsn", "the envelope's `dsn` is not a DSN"))?;
-            if dsn_number != number {
+            if dsn.project_number != number {
                 return Err(AppError::forbidden(
                     "The envelope's DSN names another project than the URL.",
                 ));
             }
-            caller_for(state, &key, number).await?
+            caller_for(state, &dsn.public_id, number).await?
         }
     };
     let events: Vec<&envelope::Item> = parsed.items.iter().filter(|i| i.kind == "event").collect();

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod process;
 pub mod receiver;
 pub mod smtp;
+pub mod sourcemaps;
 pub mod web;
 
 use clap::Parser;

@@ -1,6 +1,6 @@
-//! Where a Sentry SDK puts its key: the `sentry_key` query parameter (JavaScript),
-//! the `X-Sentry-Auth` header (Python and most others), or the `dsn` in the
-//! envelope header (envelopes forwarded through a `tunnel`).
+//! Where a Sentry SDK puts its key: the `sentry_key` query parameter (JavaScript)
+//! or the `X-Sentry-Auth` header (Python and most others); envelopes forwarded
+//! through a `tunnel` carry a DSN instead (`domain::dsn`).
 
 /// The public key named by the query string or the `X-Sentry-Auth` header; `Err`
 /// when both are given and disagree.
@@ -36,25 +36,12 @@ fn header_key(header: &str) -> Option<String> {
     })
 }
 
-/// The public key and project number of a DSN,
-/// `http(s)://<key>@<host>[/<prefix>]/<number>`.
-pub fn dsn_parts(dsn: &str) -> Option<(String, i64)> {
-    let url = url::Url::parse(dsn).ok()?;
-    let key = url.username();
-    let number = url
-        .path_segments()?
-        .rfind(|s| !s.is_empty())?
-        .parse()
-        .ok()?;
-    (!key.is_empty()).then(|| (key.to_string(), number))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn keys_from_query_header_and_dsn() {
+    fn keys_from_query_and_header() {
         let q = "sentry_version=7&sentry_key=0123456789abcdef0123456789abcdef&sentry_client=sentry.javascript.node%2F11.12.0";
         assert_eq!(
             presented_key(Some(q), None).unwrap().as_deref(),
@@ -67,12 +54,5 @@ mod tests {
         );
         assert!(presented_key(Some("sentry_key=aa"), Some("Sentry sentry_key=bb")).is_err());
         assert_eq!(presented_key(None, None).unwrap(), None);
-        assert_eq!(
-            dsn_parts("http://0123456789abcdef0123456789abcdef@127.0.0.1:18942/42"),
-            Some(("0123456789abcdef0123456789abcdef".into(), 42))
-        );
-        assert_eq!(dsn_parts("https://k@host/prefix/7/"), Some(("k".into(), 7)));
-        assert_eq!(dsn_parts("https://host/7"), None);
-        assert_eq!(dsn_parts("nonsense"), None);
     }
 }
