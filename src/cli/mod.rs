@@ -436,10 +436,10 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
         Command::Project(ProjectCommand::Create { org, name }) => {
             let p = accounts::create_project(db, clock, &org, &name).await?;
             Output::new(
-                json!({ "id": p.id, "slug": p.slug, "org_id": p.org_id }),
+                json!({ "id": p.id, "slug": p.slug, "org_id": p.org_id, "number": p.number }),
                 format!(
-                    "project {:?} created\n  id:   {}\n  slug: {}",
-                    p.name, p.id, p.slug
+                    "project {:?} created\n  id:     {}\n  slug:   {}\n  number: {} (in its DSNs)",
+                    p.name, p.id, p.slug, p.number
                 ),
             )
         }

@@ -32,12 +32,13 @@ fn projects_view(ctx: &PageCtx, org_id: &str, list: &[ProjectRow]) -> Markup {
             }
             div class="table-wrap" {
                 table class="table table-stack" {
-                    thead { tr { th scope="col" { "Project" } th scope="col" { "Slug" } th scope="col" { "Id" } th scope="col" { "Created" } @if editor { th scope="col" { span class="sr-only" { "Actions" } } } } }
+                    thead { tr { th scope="col" { "Project" } th scope="col" { "Slug" } th scope="col" { "Number" } th scope="col" { "Id" } th scope="col" { "Created" } @if editor { th scope="col" { span class="sr-only" { "Actions" } } } } }
                     tbody {
                         @for p in list {
                             tr {
                                 td { a href=(format!("/switch?project={}&to=/", p.id)) { (p.name) } }
                                 td class="mono" { (p.slug) }
+                                td class="mono" title="The project number in its DSNs" { (p.number) }
                                 td class="mono small" { (p.id) }
                                 td { (time(p.created_at)) }
                                 @if editor {
