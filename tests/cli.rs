@@ -113,7 +113,10 @@ async fn cli_manages_users_orgs_projects_keys_and_tokens(backend: Backend) {
     assert!(ok, "{err}");
     assert_eq!(project["slug"], "web-shop");
     assert_eq!(project["org_id"], user["org_id"]);
-    assert!(project["number"].as_i64().is_some_and(|n| n > 0), "{project}");
+    assert!(
+        project["number"].as_i64().is_some_and(|n| n > 0),
+        "{project}"
+    );
     let again = cli_ok(
         &db,
         &[

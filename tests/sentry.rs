@@ -117,7 +117,9 @@ async fn every_capture_is_accepted_and_its_errors_read_back(backend: Backend) {
         "telemetry_sentry_items_total{type=\"event\",outcome=\"stored\"}",
         "telemetry_sentry_items_total{type=\"session\",outcome=\"dropped\"}",
         "telemetry_sentry_items_total{type=\"span\",outcome=\"dropped\"}",
-        "telemetry_sentry_items_total{type=\"client_report\",outcome=\"dropped\"}",
+        "telemetry_sentry_items_total{type=\"client_report\",outcome=\"counted\"}",
+        "telemetry_sentry_items_total{type=\"feedback\",outcome=\"stored\"}",
+        "telemetry_sentry_discarded_total{reason=\"before_send\",category=\"error\"}",
     ] {
         assert!(metrics.contains(line), "{line} missing from /metrics");
     }
@@ -215,6 +217,20 @@ async fn node_and_browser_errors_are_mapped(backend: Backend) {
     let answers = replay(&app, &seed, "browser-capture-message-tunnel.jsonl").await;
     assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
     assert_eq!(groups(&app, &seed).await.len(), 1);
+
+    // Feedback becomes a `$feedback` event.
+    let seed = app.seed("feedback").await;
+    replay(&app, &seed, "browser-feedback.jsonl").await;
+    let events = app.read_ok(&seed, "/api/events?limit=10").await;
+    let feedback = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "$feedback")
+        .unwrap_or_else(|| panic!("no $feedback event: {events}"))
+        .clone();
+    assert_eq!(feedback["properties"]["message"], "Button does nothing", "{feedback}");
+    assert_eq!(feedback["properties"]["email"], "jane@example.com");
 
     // Gzip from Node (an event with attachments): stored once.
     let seed = app.seed("gzip").await;

@@ -25,6 +25,7 @@ pub enum Payload {
 }
 
 /// The project an ingest request writes to, and under which key.
+#[derive(Clone)]
 pub struct Caller {
     project_id: String,
     key_id: Option<String>,

@@ -34,27 +34,53 @@ pub struct Request<'a> {
     pub body: bytes::Bytes,
 }
 
-/// Items received, by type and what became of them, for `/metrics`.
+/// Items received, by type and what became of them, and what the SDKs report
+/// they discarded (client reports), for `/metrics`.
 #[derive(Default)]
-pub struct ItemCounts(DashMap<(String, &'static str), AtomicU64>);
+pub struct ItemCounts {
+    items: DashMap<(String, &'static str), AtomicU64>,
+    discarded: DashMap<(&'static str, &'static str), AtomicU64>,
+}
 
 impl ItemCounts {
     fn add(&self, kind: &str, outcome: &'static str) {
         // Unknown types are counted under one name: a client must not grow the map.
         let kind = if KNOWN.contains(&kind) { kind } else { "other" };
-        self.0
+        self.items
             .entry((kind.to_string(), outcome))
             .or_default()
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A `client_report`: what the SDK dropped before sending, by reason and category.
+    fn discarded(&self, report: &serde_json::Value) {
+        let known = |list: &[&'static str], v: Option<&str>| -> &'static str {
+            v.and_then(|v| list.iter().find(|k| **k == v).copied())
+                .unwrap_or("other")
+        };
+        for d in report
+            .get("discarded_events")
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let reason = known(&REASONS, d.get("reason").and_then(|r| r.as_str()));
+            let category = known(&CATEGORIES, d.get("category").and_then(|c| c.as_str()));
+            let quantity = d.get("quantity").and_then(|q| q.as_u64()).unwrap_or(0);
+            self.discarded
+                .entry((reason, category))
+                .or_default()
+                .fetch_add(quantity, Ordering::Relaxed);
+        }
+    }
+
     pub fn exposition(&self) -> String {
         let mut out = String::from(
-            "# HELP telemetry_sentry_items_total Items of Sentry envelopes, by type and outcome (stored, dropped).\n\
+            "# HELP telemetry_sentry_items_total Items of Sentry envelopes, by type and outcome (stored, counted, dropped).\n\
              # TYPE telemetry_sentry_items_total counter\n",
         );
         let mut rows: Vec<_> = self
-            .0
+            .items
             .iter()
             .map(|e| (e.key().clone(), e.value().load(Ordering::Relaxed)))
             .collect();
@@ -64,9 +90,60 @@ impl ItemCounts {
                 "telemetry_sentry_items_total{{type=\"{kind}\",outcome=\"{outcome}\"}} {n}\n"
             ));
         }
+        out.push_str(
+            "# HELP telemetry_sentry_discarded_total What Sentry SDKs report they dropped before sending (client reports), by reason and category.\n\
+             # TYPE telemetry_sentry_discarded_total counter\n",
+        );
+        let mut rows: Vec<_> = self
+            .discarded
+            .iter()
+            .map(|e| (*e.key(), e.value().load(Ordering::Relaxed)))
+            .collect();
+        rows.sort();
+        for ((reason, category), n) in rows {
+            out.push_str(&format!(
+                "telemetry_sentry_discarded_total{{reason=\"{reason}\",category=\"{category}\"}} {n}\n"
+            ));
+        }
         out
     }
 }
+
+/// Client-report reasons (the SDKs' outcome reasons).
+const REASONS: [&str; 13] = [
+    "before_send",
+    "event_processor",
+    "sample_rate",
+    "ratelimit_backoff",
+    "send_error",
+    "network_error",
+    "no_parent_span",
+    "queue_overflow",
+    "cache_overflow",
+    "buffer_overflow",
+    "internal_sdk_error",
+    "insufficient_data",
+    "backpressure",
+];
+
+/// Data categories of the rate-limit protocol.
+const CATEGORIES: [&str; 15] = [
+    "default",
+    "error",
+    "transaction",
+    "monitor",
+    "span",
+    "log_item",
+    "security",
+    "attachment",
+    "session",
+    "profile",
+    "profile_chunk",
+    "replay",
+    "feedback",
+    "trace_metric",
+    "internal",
+];
 
 const KNOWN: [&str; 17] = [
     "event",
@@ -165,14 +242,29 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
                 format!("item event: the payload is not JSON: {e}"),
             )
         })?;
-        let stored = store_event(state, caller, &event).await?;
+        let stored = store_event(state, caller.clone(), &event).await?;
         id = id.or(stored);
     }
+    for item in parsed.items.iter().filter(|i| i.kind == "feedback") {
+        let feedback: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
+            AppError::invalid(
+                "envelope",
+                format!("item feedback: the payload is not JSON: {e}"),
+            )
+        })?;
+        let event = event::to_feedback(&feedback).map_err(|m| AppError::invalid("feedback", m))?;
+        ingest::ingest(state, caller.clone(), ingest::Payload::Event(event)).await?;
+    }
     for item in &parsed.items {
-        let outcome = if item.kind == "event" {
-            "stored"
-        } else {
-            "dropped"
+        let outcome = match item.kind.as_str() {
+            "event" | "feedback" => "stored",
+            "client_report" => {
+                if let Ok(report) = serde_json::from_slice(item.payload) {
+                    state.sentry_items.discarded(&report);
+                }
+                "counted"
+            }
+            _ => "dropped",
         };
         state.sentry_items.add(&item.kind, outcome);
     }

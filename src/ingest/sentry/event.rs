@@ -4,7 +4,7 @@
 //! what the SDK knows about the moment in the context.
 
 use crate::domain::grouping::is_default_part;
-use crate::ingest::wire::ErrorIn;
+use crate::ingest::wire::{ErrorIn, EventIn};
 use serde_json::{json, Map, Value};
 
 /// Longest serialised context kept (what `/ingest/error` accepts).
@@ -104,6 +104,46 @@ pub fn to_error(event: &Value) -> Result<SentryError, String> {
         device_browser: device.0,
         device_os: device.1,
         event_id: string("event_id"),
+    })
+}
+
+/// A `feedback` item (`captureFeedback`, the feedback widget) as a `$feedback`
+/// event: the message, the name and e-mail given, the page, and the error it
+/// refers to when the SDK says.
+pub fn to_feedback(event: &Value) -> Result<EventIn, String> {
+    let Some(obj) = event.as_object() else {
+        return Err("the feedback is not a JSON object".into());
+    };
+    let feedback = obj
+        .get("contexts")
+        .and_then(|c| c.get("feedback"))
+        .and_then(Value::as_object)
+        .ok_or("the feedback has no `contexts.feedback`")?;
+    let mut properties = Map::new();
+    for (from, to) in [
+        ("message", "message"),
+        ("name", "name"),
+        ("contact_email", "email"),
+        ("url", "url"),
+        ("associated_event_id", "event_id"),
+    ] {
+        if let Some(v) = feedback.get(from).filter(|v| !v.is_null()) {
+            properties.insert(to.into(), Value::String(text(v)));
+        }
+    }
+    let string = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
+    Ok(EventIn {
+        app: app_of(obj),
+        name: "$feedback".into(),
+        platform: string("platform"),
+        environment: string("environment"),
+        release: string("release"),
+        user_id: obj.get("user").and_then(|u| u.get("id")).map(text),
+        session_id: None,
+        anonymous_id: None,
+        sdk_version: None,
+        properties: Some(Value::Object(properties)),
+        timestamp: None,
     })
 }
 
@@ -453,6 +493,18 @@ mod tests {
                 && is_default_part("{{default}}")
                 && !is_default_part("default")
         );
+    }
+
+    #[test]
+    fn feedback_becomes_an_event() {
+        let f = to_feedback(&json!({"platform": "javascript", "contexts": {"feedback":
+            {"message": "Button does nothing", "name": "Jane", "contact_email": "jane@example.com"}}}))
+        .unwrap();
+        assert_eq!(f.name, "$feedback");
+        let p = f.properties.unwrap();
+        assert_eq!(p["message"], "Button does nothing");
+        assert_eq!(p["email"], "jane@example.com");
+        assert!(to_feedback(&json!({"contexts": {}})).is_err());
     }
 
     #[test]
