@@ -32,6 +32,8 @@ fn session(id: &str, environment: Option<&str>) -> SessionWrite {
         sdk_version: None,
         started_at: None,
         ended_at: None,
+        errored: false,
+        crashed: false,
     }
 }
 

@@ -115,7 +115,7 @@ async fn every_capture_is_accepted_and_its_errors_read_back(backend: Backend) {
         .unwrap();
     for line in [
         "telemetry_sentry_items_total{type=\"event\",outcome=\"stored\"}",
-        "telemetry_sentry_items_total{type=\"session\",outcome=\"dropped\"}",
+        "telemetry_sentry_items_total{type=\"session\",outcome=\"stored\"}",
         "telemetry_sentry_items_total{type=\"span\",outcome=\"dropped\"}",
         "telemetry_sentry_items_total{type=\"client_report\",outcome=\"counted\"}",
         "telemetry_sentry_items_total{type=\"feedback\",outcome=\"stored\"}",
@@ -212,6 +212,55 @@ async fn node_and_browser_errors_are_mapped(backend: Backend) {
     );
     assert_eq!(g[0]["app"], "browser");
 
+    // Its session updates: one session, the user's, errored (not crashed, not ended).
+    let sessions = app.read_ok(&seed, "/api/sessions?range=30d").await;
+    let items = sessions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{sessions}");
+    assert_eq!(items[0]["user_id"], "user-123");
+    assert_eq!(items[0]["app"], "browser");
+    assert_eq!(items[0]["errored"], true);
+    assert_eq!(items[0]["crashed"], false);
+    assert!(items[0]["ended_at"].is_null());
+    // Flagged by a later update: the roll-ups moved with it.
+    let overview = app.read_ok(&seed, "/api/overview?range=30d").await;
+    assert_eq!(
+        (
+            overview["sessions"].clone(),
+            overview["errored_sessions"].clone(),
+            overview["crashed_sessions"].clone()
+        ),
+        (json!(1), json!(1), json!(0)),
+        "{overview}"
+    );
+
+    // A crashed Node process: its session ended, crashed.
+    let seed = app.seed("crashed").await;
+    replay(&app, &seed, "node-uncaught-exception.jsonl").await;
+    let sessions = app.read_ok(&seed, "/api/sessions?range=30d").await;
+    let s = &sessions["items"][0];
+    assert_eq!(
+        (s["errored"].clone(), s["crashed"].clone()),
+        (json!(true), json!(true)),
+        "{s}"
+    );
+    assert!(s["ended_at"].is_string(), "{s}");
+    // The roll-ups agree: one session, errored and crashed.
+    let overview = app.read_ok(&seed, "/api/overview?range=30d").await;
+    assert_eq!(
+        (
+            overview["sessions"].clone(),
+            overview["errored_sessions"].clone(),
+            overview["crashed_sessions"].clone()
+        ),
+        (json!(1), json!(1), json!(1)),
+        "{overview}"
+    );
+    // A browser's unhandled rejection crashes its session.
+    let seed = app.seed("unhandled").await;
+    replay(&app, &seed, "browser-unhandledrejection.jsonl").await;
+    let sessions = app.read_ok(&seed, "/api/sessions?range=30d").await;
+    assert_eq!(sessions["items"][0]["crashed"], true, "{sessions}");
+
     // Through a tunnel: the DSN in the envelope header authenticates.
     let seed = app.seed("tunnel").await;
     let answers = replay(&app, &seed, "browser-capture-message-tunnel.jsonl").await;
@@ -229,7 +278,10 @@ async fn node_and_browser_errors_are_mapped(backend: Backend) {
         .find(|e| e["name"] == "$feedback")
         .unwrap_or_else(|| panic!("no $feedback event: {events}"))
         .clone();
-    assert_eq!(feedback["properties"]["message"], "Button does nothing", "{feedback}");
+    assert_eq!(
+        feedback["properties"]["message"], "Button does nothing",
+        "{feedback}"
+    );
     assert_eq!(feedback["properties"]["email"], "jane@example.com");
 
     // Gzip from Node (an event with attachments): stored once.

@@ -33,6 +33,8 @@ fn write(session_id: &str, f: impl FnOnce(&mut SessionWrite)) -> SessionWrite {
         sdk_version: None,
         started_at: None,
         ended_at: None,
+        errored: false,
+        crashed: false,
     };
     f(&mut w);
     w

@@ -273,6 +273,8 @@ pub fn session(s: &SessionIn, now: i64) -> AppResult<SessionWrite> {
         sdk_version: optional("sdk_version", s.sdk_version.as_ref(), MAX_LABEL_CHARS)?,
         started_at,
         ended_at,
+        errored: false,
+        crashed: false,
     })
 }
 

@@ -295,6 +295,8 @@ impl Generator {
             sdk_version: Some("1.3.0".into()),
             started_at: Some(s.start),
             ended_at: Some(s.end),
+            errored: false,
+            crashed: false,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::ingest::pipeline::{Submission, SubmitError};
 use crate::ingest::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
 use crate::service::{alert_watch, sourcemaps};
 use crate::state::AppState;
-use crate::store::IngestWrite;
+use crate::store::{IngestWrite, SessionWrite};
 
 pub const MISSING_KEY: &str = "Missing or invalid API key. Send Authorization: Bearer tt_live_<publicId>_<secret> or X-API-Key with the same value.";
 const APP_RESTRICTED: &str =
@@ -154,26 +154,34 @@ async fn prepare(
             (IngestWrite::Error(Box::new(w)), apps, 1)
         }
         Payload::Session(s) => {
-            let w = normalize::session(s, now)?;
-            let apps = w.app.iter().cloned().collect();
-            // Only a new, open session costs a unit; updates and ends are free and
-            // never blocked, so a session can always be closed. (The writer meters
-            // what it actually created; this only decides whether limits apply.)
-            let units = if w.ended_at.is_none()
-                && caller.plan.limits().monthly_units.is_some()
-                && !state
-                    .db
-                    .session_exists(&caller.project_id, &w.session_id)
-                    .await?
-            {
-                1
-            } else {
-                0
-            };
-            (IngestWrite::Session(Box::new(w)), apps, units)
+            return session(state, caller, normalize::session(s, now)?).await;
         }
     };
     Ok(Prepared { write, apps, units })
+}
+
+/// A session write with what it costs: only a new, open session costs a unit;
+/// updates and ends are free and never blocked, so a session can always be closed.
+/// (The writer meters what it actually created; this only decides whether limits
+/// apply.)
+pub async fn session(state: &AppState, caller: &Caller, w: SessionWrite) -> AppResult<Prepared> {
+    let apps = w.app.iter().cloned().collect();
+    let units = if w.ended_at.is_none()
+        && caller.plan.limits().monthly_units.is_some()
+        && !state
+            .db
+            .session_exists(&caller.project_id, &w.session_id)
+            .await?
+    {
+        1
+    } else {
+        0
+    };
+    Ok(Prepared {
+        write: IngestWrite::Session(Box::new(w)),
+        apps,
+        units,
+    })
 }
 
 /// Applies the caller's restrictions and the plan's limits to a prepared write,

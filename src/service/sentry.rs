@@ -7,7 +7,7 @@
 use crate::error::{AppError, AppResult};
 use crate::http::decode::{decode, Decode};
 use crate::ingest::normalize;
-use crate::ingest::sentry::{auth, envelope, event};
+use crate::ingest::sentry::{auth, envelope, event, session};
 use crate::service::ingest::{self, Caller, Prepared};
 use crate::service::sourcemaps;
 use crate::state::AppState;
@@ -245,6 +245,21 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
         let stored = store_event(state, caller.clone(), &event).await?;
         id = id.or(stored);
     }
+    for item in parsed.items.iter().filter(|i| i.kind == "session") {
+        let payload: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
+            AppError::invalid(
+                "envelope",
+                format!("item session: the payload is not JSON: {e}"),
+            )
+        })?;
+        let mapped = session::to_session(&payload, parsed.header.get("sdk"))
+            .map_err(|m| AppError::invalid("session", m))?;
+        let mut w = normalize::session(&mapped.session, state.clock.now_ms())?;
+        w.errored = mapped.errored;
+        w.crashed = mapped.crashed;
+        let prepared = ingest::session(state, &caller, w).await?;
+        ingest::submit(state, caller.clone(), prepared, state.clock.now_ms()).await?;
+    }
     for item in parsed.items.iter().filter(|i| i.kind == "feedback") {
         let feedback: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
             AppError::invalid(
@@ -257,7 +272,7 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
     }
     for item in &parsed.items {
         let outcome = match item.kind.as_str() {
-            "event" | "feedback" => "stored",
+            "event" | "feedback" | "session" => "stored",
             "client_report" => {
                 if let Ok(report) = serde_json::from_slice(item.payload) {
                     state.sentry_items.discarded(&report);

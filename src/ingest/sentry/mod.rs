@@ -3,3 +3,4 @@
 pub mod auth;
 pub mod envelope;
 pub mod event;
+pub mod session;

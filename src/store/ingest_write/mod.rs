@@ -82,6 +82,11 @@ pub struct SessionWrite {
     pub sdk_version: Option<String>,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
+    /// The SDK reports an error in the session (Sentry's session `errors`/status;
+    /// our SDKs' sessions learn theirs from the errors that name them).
+    pub errored: bool,
+    /// The SDK reports the session crashed (an unhandled error).
+    pub crashed: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -112,6 +112,16 @@ impl Known {
     fn tally(&self) -> SessionTally {
         SessionTally::one(self.has_error != 0, self.has_crash != 0)
     }
+
+    /// What the write reports of errors and crashes; flags are only ever set.
+    fn flag(&mut self, w: &SessionWrite) {
+        if w.errored || w.crashed {
+            self.has_error = 1;
+        }
+        if w.crashed {
+            self.has_crash = 1;
+        }
+    }
 }
 
 /// A session new in this group.
@@ -119,6 +129,9 @@ struct Fresh<'a> {
     project_id: &'a str,
     write: &'a SessionWrite,
     state: SessionState,
+    /// Reported by its writes (its errors may flag it too).
+    errored: bool,
+    crashed: bool,
 }
 
 const STATE_COLUMNS: &str =
@@ -147,10 +160,11 @@ pub(super) async fn write(
         };
         let key = (item.project_id, s.session_id.as_str());
         if let Some(k) = known.get_mut(&key) {
-            let (start, labels) = (k.state.started_at, k.state.labels());
+            let (start, labels, tally) = (k.state.started_at, k.state.labels(), k.tally());
             k.state.apply(s, now);
-            if k.state.started_at != start || k.state.labels() != labels {
-                stored.add_session(item.project_id, start, &labels, -k.tally());
+            k.flag(s);
+            if k.state.started_at != start || k.state.labels() != labels || k.tally() != tally {
+                stored.add_session(item.project_id, start, &labels, -tally);
                 stored.add_session(
                     item.project_id,
                     k.state.started_at,
@@ -161,12 +175,16 @@ pub(super) async fn write(
             changed.insert(key);
         } else if let Some(&at) = fresh_at.get(&key) {
             fresh[at].state.apply(s, now);
+            fresh[at].errored |= s.errored || s.crashed;
+            fresh[at].crashed |= s.crashed;
         } else {
             fresh_at.insert(key, fresh.len());
             fresh.push(Fresh {
                 project_id: item.project_id,
                 write: s,
                 state: SessionState::new(s, now),
+                errored: s.errored || s.crashed,
+                crashed: s.crashed,
             });
             created.insert(i);
         }
@@ -228,7 +246,8 @@ async fn update_known(tx: &mut Tx, project_id: &str, k: &Known) -> StoreResult<(
             "UPDATE sessions SET app = $3, platform = $4, environment = $5, release = $6,
                user_id = $7, user_email = $8, anonymous_id = $9, country = $10,
                device_browser = $11, device_os = $12, sdk_version = $13,
-               started_at = $14, ended_at = $15, last_activity_at = $16
+               started_at = $14, ended_at = $15, last_activity_at = $16,
+               has_error = $17, has_crash = $18
              WHERE project_id = $1 AND session_id = $2",
         )
         .bind(project_id)
@@ -247,14 +266,17 @@ async fn update_known(tx: &mut Tx, project_id: &str, k: &Known) -> StoreResult<(
         .bind(s.started_at)
         .bind(s.ended_at)
         .bind(s.last_activity_at)
+        .bind(k.has_error)
+        .bind(k.has_crash)
         .execute(&mut **t)
         .await?;
     });
     Ok(())
 }
 
-/// New sessions in bulk, flagged errored or crashed when their errors arrived
-/// first, and counted in the roll-ups under their start and labels.
+/// New sessions in bulk, flagged errored or crashed when their writes say so or
+/// their errors arrived first, and counted in the roll-ups under their start and
+/// labels.
 async fn insert_fresh(
     tx: &mut Tx,
     fresh: &[Fresh<'_>],
@@ -284,10 +306,14 @@ async fn insert_fresh(
                     .push_bind(s.started_at)
                     .push_bind(s.ended_at)
                     .push_bind(s.last_activity_at);
-                for unhandled_only in ["", " AND o.unhandled = 1"] {
-                    row.push(
-                        "CASE WHEN EXISTS (SELECT 1 FROM error_occurrences o WHERE o.project_id = ",
-                    )
+                for (reported, unhandled_only) in
+                    [(n.errored, ""), (n.crashed, " AND o.unhandled = 1")]
+                {
+                    row.push("CASE WHEN ")
+                        .push_bind_unseparated(i64::from(reported))
+                        .push_unseparated(
+                            " = 1 OR EXISTS (SELECT 1 FROM error_occurrences o WHERE o.project_id = ",
+                        )
                     .push_bind_unseparated(n.project_id)
                     .push_unseparated(" AND o.session_id = ")
                     .push_bind_unseparated(&n.write.session_id)
