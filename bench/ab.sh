@@ -4,7 +4,7 @@
 # round after round, so that the machine's drift weighs on both alike. Each round
 # runs /health and then the load on A, then the same on B.
 #
-#   bench/ab.sh BINARY_A BINARY_B [event|batch|errors|mapped]     (default: event)
+#   bench/ab.sh BINARY_A BINARY_B [event|batch|errors|mapped|sentry]     (default: event)
 #   ROUNDS=5 SECONDS_PER_RUN=5 CONNECTIONS=64 bench/ab.sh old/telemetry-tracker target/release/telemetry-tracker
 #   BACKEND=postgres bench/ab.sh A B event
 #
@@ -29,6 +29,7 @@ case $LOAD in
   batch) path=/ingest/batch ;;
   errors) path=/ingest/error; export STACK_BYTES=${STACK_BYTES:-3000} ;;
   mapped) path=/ingest/error ;;
+  sentry) path=/api/1/envelope/ ;;
   *) echo "unknown load: $LOAD" >&2; exit 2 ;;
 esac
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
