@@ -116,7 +116,7 @@ async fn every_capture_is_accepted_and_its_errors_read_back(backend: Backend) {
     for line in [
         "telemetry_sentry_items_total{type=\"event\",outcome=\"stored\"}",
         "telemetry_sentry_items_total{type=\"session\",outcome=\"stored\"}",
-        "telemetry_sentry_items_total{type=\"span\",outcome=\"dropped\"}",
+        "telemetry_sentry_items_total{type=\"span\",outcome=\"stored\"}",
         "telemetry_sentry_items_total{type=\"client_report\",outcome=\"counted\"}",
         "telemetry_sentry_items_total{type=\"feedback\",outcome=\"stored\"}",
         "telemetry_sentry_discarded_total{reason=\"before_send\",category=\"error\"}",
@@ -396,7 +396,38 @@ async fn refusals_carry_the_headers_the_sdks_read(backend: Backend) {
         .contains("x-sentry-rate-limits"));
 }
 
+async fn page_loads_and_web_vitals_become_events(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    for file in [
+        "browser-pageload-tracing.jsonl",
+        "browser-pageload-tracing-static.jsonl",
+    ] {
+        let seed = app.seed(&file.replace(['.', '-'], "_")).await;
+        replay(&app, &seed, file).await;
+        let events = app.read_ok(&seed, "/api/events?limit=100").await;
+        let items = events["items"].as_array().unwrap();
+        let pageviews: Vec<&Value> = items.iter().filter(|e| e["name"] == "$pageview").collect();
+        assert_eq!(pageviews.len(), 1, "{file}: {events}");
+        assert_eq!(pageviews[0]["app"], "browser");
+        assert_eq!(pageviews[0]["release"], "webapp@2.0.0");
+        let mut metrics: Vec<String> = items
+            .iter()
+            .filter(|e| e["name"] == "$web_vital")
+            .map(|e| e["properties"]["metric"].as_str().unwrap().to_string())
+            .collect();
+        metrics.sort();
+        metrics.dedup();
+        for m in ["FCP", "INP", "LCP", "TTFB"] {
+            assert!(
+                metrics.contains(&m.to_string()),
+                "{file}: {m} missing from {metrics:?}"
+            );
+        }
+    }
+}
+
 on_both_backends!(
+    page_loads_and_web_vitals_become_events,
     every_capture_is_accepted_and_its_errors_read_back,
     node_and_browser_errors_are_mapped,
     refusals_carry_the_headers_the_sdks_read,

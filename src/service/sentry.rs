@@ -7,7 +7,7 @@
 use crate::error::{AppError, AppResult};
 use crate::http::decode::{decode, Decode};
 use crate::ingest::normalize;
-use crate::ingest::sentry::{auth, envelope, event, session};
+use crate::ingest::sentry::{auth, envelope, event, performance, session};
 use crate::service::ingest::{self, Caller, Prepared};
 use crate::service::sourcemaps;
 use crate::state::AppState;
@@ -260,6 +260,31 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
         let prepared = ingest::session(state, &caller, w).await?;
         ingest::submit(state, caller.clone(), prepared, state.clock.now_ms()).await?;
     }
+    // Page loads and web vitals from performance data, all of the envelope at once.
+    let mut performance = Vec::new();
+    for item in parsed
+        .items
+        .iter()
+        .filter(|i| i.kind == "transaction" || i.kind == "span")
+    {
+        let payload: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
+            AppError::invalid(
+                "envelope",
+                format!("item {}: the payload is not JSON: {e}", item.kind),
+            )
+        })?;
+        performance.extend(if item.kind == "transaction" {
+            performance::from_transaction(&payload)
+        } else {
+            performance::from_spans(&payload)
+        });
+    }
+    if !performance.is_empty() {
+        let batch = crate::ingest::wire::BatchIn {
+            events: performance,
+        };
+        ingest::ingest(state, caller.clone(), ingest::Payload::Batch(batch)).await?;
+    }
     for item in parsed.items.iter().filter(|i| i.kind == "feedback") {
         let feedback: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
             AppError::invalid(
@@ -272,7 +297,7 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
     }
     for item in &parsed.items {
         let outcome = match item.kind.as_str() {
-            "event" | "feedback" | "session" => "stored",
+            "event" | "feedback" | "session" | "transaction" | "span" => "stored",
             "client_report" => {
                 if let Ok(report) = serde_json::from_slice(item.payload) {
                     state.sentry_items.discarded(&report);

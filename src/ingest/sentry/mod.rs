@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod envelope;
 pub mod event;
+pub mod performance;
 pub mod session;
