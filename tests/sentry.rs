@@ -116,6 +116,7 @@ async fn every_capture_is_accepted_and_its_errors_read_back(backend: Backend) {
     for line in [
         "telemetry_sentry_items_total{type=\"event\",outcome=\"stored\"}",
         "telemetry_sentry_items_total{type=\"session\",outcome=\"stored\"}",
+        "telemetry_sentry_items_total{type=\"sessions\",outcome=\"stored\"}",
         "telemetry_sentry_items_total{type=\"span\",outcome=\"stored\"}",
         "telemetry_sentry_items_total{type=\"client_report\",outcome=\"counted\"}",
         "telemetry_sentry_items_total{type=\"feedback\",outcome=\"stored\"}",
@@ -426,7 +427,75 @@ async fn page_loads_and_web_vitals_become_events(backend: Backend) {
     }
 }
 
+async fn hostile_envelopes_are_refused_whole(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("hostile").await;
+    let n = number(&app, &seed).await;
+    let url = app.url(&format!(
+        "/api/{n}/envelope/?sentry_key={}",
+        public_id(&seed)
+    ));
+    let send = |body: Vec<u8>, encoding: Option<&str>| {
+        let mut req = app.http.post(&url).body(body);
+        if let Some(e) = encoding {
+            req = req.header("content-encoding", e);
+        }
+        req.send()
+    };
+    let event = json!({"message": "kept?", "platform": "python"}).to_string();
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("a bad header line", b"{nope\n".to_vec(), 400),
+        ("an item beyond the body", b"{}\n{\"type\":\"event\",\"length\":10}\n{}".to_vec(), 400),
+        ("a huge declared length", b"{}\n{\"type\":\"event\",\"length\":18446744073709551615}\n{}".to_vec(), 400),
+        ("a non-JSON event", b"{}\n{\"type\":\"event\"}\nnot json".to_vec(), 400),
+        ("10 000 items", format!("{{}}\n{}", "{\"type\":\"log\"}\n{}\n".repeat(10_000)).into_bytes(), 400),
+        (
+            "an event with a malformed session",
+            format!("{{}}\n{{\"type\":\"event\"}}\n{event}\n{{\"type\":\"session\"}}\n{{\"status\":\"ok\"}}").into_bytes(),
+            400,
+        ),
+        (
+            "two events",
+            format!("{{}}\n{{\"type\":\"event\"}}\n{event}\n{{\"type\":\"event\"}}\n{event}").into_bytes(),
+            400,
+        ),
+    ];
+    for (what, body, status) in cases {
+        let res = send(body, None).await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{what}");
+        assert!(res.headers().contains_key("x-sentry-error"), "{what}");
+    }
+    // A zip bomb: 64 MiB of zeros in a gzip body.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &vec![b' '; 64 * 1024 * 1024]).unwrap();
+    let res = send(gz.finish().unwrap(), Some("gzip")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    let res = send(b"whatever".to_vec(), Some("gzip")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    // Nothing of a refused envelope was stored.
+    assert!(groups(&app, &seed).await.is_empty());
+    // Unknown item types are accepted and dropped.
+    let body =
+        format!("{{}}\n{{\"type\":\"future_thing\"}}\n{{}}\n{{\"type\":\"event\"}}\n{event}");
+    let res = send(body.into_bytes(), None).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(groups(&app, &seed).await.len(), 1);
+}
+
+async fn request_mode_aggregates_count_as_sessions(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("aggregates").await;
+    replay(&app, &seed, "node-sessions-http.jsonl").await;
+    let overview = app.read_ok(&seed, "/api/overview?range=30d").await;
+    // The capture's aggregate: 3 exited, 1 errored.
+    assert_eq!(overview["sessions"], 4, "{overview}");
+    assert_eq!(overview["errored_sessions"], 1, "{overview}");
+    assert_eq!(overview["crashed_sessions"], 0, "{overview}");
+}
+
 on_both_backends!(
+    hostile_envelopes_are_refused_whole,
+    request_mode_aggregates_count_as_sessions,
     page_loads_and_web_vitals_become_events,
     every_capture_is_accepted_and_its_errors_read_back,
     node_and_browser_errors_are_mapped,

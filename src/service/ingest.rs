@@ -129,7 +129,8 @@ pub struct Prepared {
     pub units: i64,
 }
 
-async fn prepare(
+/// Checks and normalises a payload, writing nothing.
+pub async fn prepare(
     state: &AppState,
     caller: &Caller,
     payload: Payload,

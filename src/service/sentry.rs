@@ -199,7 +199,9 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
         let caller = caller.ok_or_else(missing_key)?;
         let event: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| AppError::invalid("event", format!("the event is not JSON: {e}")))?;
-        let id = store_event(state, caller, &event).await?;
+        let now = state.clock.now_ms();
+        let (prepared, id) = prepare_event(state, &caller, &event, now).await?;
+        ingest::submit(state, caller, prepared, now).await?;
         state.sentry_items.add("event", "stored");
         return Ok(id);
     }
@@ -223,81 +225,80 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
             caller_for(state, &dsn.public_id, number).await?
         }
     };
-    let events: Vec<&envelope::Item> = parsed.items.iter().filter(|i| i.kind == "event").collect();
-    if events.len() > 1 {
-        return Err(AppError::invalid(
-            "envelope",
-            "an envelope carries at most one event",
-        ));
-    }
     let mut id = parsed
         .header
         .get("event_id")
         .and_then(|v| v.as_str())
         .map(str::to_string);
-    if let Some(item) = events.first() {
-        let event: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
-            AppError::invalid(
-                "envelope",
-                format!("item event: the payload is not JSON: {e}"),
-            )
-        })?;
-        let stored = store_event(state, caller.clone(), &event).await?;
-        id = id.or(stored);
-    }
-    for item in parsed.items.iter().filter(|i| i.kind == "session") {
-        let payload: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
-            AppError::invalid(
-                "envelope",
-                format!("item session: the payload is not JSON: {e}"),
-            )
-        })?;
-        let mapped = session::to_session(&payload, parsed.header.get("sdk"))
-            .map_err(|m| AppError::invalid("session", m))?;
-        let mut w = normalize::session(&mapped.session, state.clock.now_ms())?;
-        w.errored = mapped.errored;
-        w.crashed = mapped.crashed;
-        let prepared = ingest::session(state, &caller, w).await?;
-        ingest::submit(state, caller.clone(), prepared, state.clock.now_ms()).await?;
-    }
-    // Page loads and web vitals from performance data, all of the envelope at once.
+    // Every item is read and checked before anything is written: a malformed one
+    // refuses the envelope whole.
+    let mut writes = Vec::new();
     let mut performance = Vec::new();
-    for item in parsed
-        .items
-        .iter()
-        .filter(|i| i.kind == "transaction" || i.kind == "span")
-    {
-        let payload: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
-            AppError::invalid(
-                "envelope",
-                format!("item {}: the payload is not JSON: {e}", item.kind),
-            )
-        })?;
-        performance.extend(if item.kind == "transaction" {
-            performance::from_transaction(&payload)
-        } else {
-            performance::from_spans(&payload)
-        });
+    let mut events = 0;
+    let now = state.clock.now_ms();
+    let sdk = parsed.header.get("sdk");
+    for item in &parsed.items {
+        let json = || -> AppResult<serde_json::Value> {
+            serde_json::from_slice(item.payload).map_err(|e| {
+                AppError::invalid(
+                    "envelope",
+                    format!("item {}: the payload is not JSON: {e}", item.kind),
+                )
+            })
+        };
+        match item.kind.as_str() {
+            "event" => {
+                events += 1;
+                if events > 1 {
+                    return Err(AppError::invalid(
+                        "envelope",
+                        "an envelope carries at most one event",
+                    ));
+                }
+                let (prepared, event_id) = prepare_event(state, &caller, &json()?, now).await?;
+                id = id.or(event_id);
+                writes.push(prepared);
+            }
+            "session" | "sessions" => {
+                let payload = json()?;
+                let mapped = if item.kind == "session" {
+                    vec![session::to_session(&payload, sdk)
+                        .map_err(|m| AppError::invalid("session", m))?]
+                } else {
+                    session::from_aggregates(&payload, sdk)
+                        .map_err(|m| AppError::invalid("sessions", m))?
+                };
+                for m in mapped {
+                    let mut w = normalize::session(&m.session, now)?;
+                    w.errored = m.errored;
+                    w.crashed = m.crashed;
+                    writes.push(ingest::session(state, &caller, w).await?);
+                }
+            }
+            "transaction" => performance.extend(performance::from_transaction(&json()?)),
+            "span" => performance.extend(performance::from_spans(&json()?)),
+            "feedback" => performance
+                .push(event::to_feedback(&json()?).map_err(|m| AppError::invalid("feedback", m))?),
+            _ => {}
+        }
     }
     if !performance.is_empty() {
-        let batch = crate::ingest::wire::BatchIn {
+        // Page loads, web vitals and feedback of the envelope: one batch, one commit.
+        let batch = ingest::Payload::Batch(crate::ingest::wire::BatchIn {
             events: performance,
-        };
-        ingest::ingest(state, caller.clone(), ingest::Payload::Batch(batch)).await?;
+        });
+        writes.push(ingest::prepare(state, &caller, batch, now).await?);
     }
-    for item in parsed.items.iter().filter(|i| i.kind == "feedback") {
-        let feedback: serde_json::Value = serde_json::from_slice(item.payload).map_err(|e| {
-            AppError::invalid(
-                "envelope",
-                format!("item feedback: the payload is not JSON: {e}"),
-            )
-        })?;
-        let event = event::to_feedback(&feedback).map_err(|m| AppError::invalid("feedback", m))?;
-        ingest::ingest(state, caller.clone(), ingest::Payload::Event(event)).await?;
+    // Sent together, the writes share the writer's commits.
+    let submits = writes
+        .into_iter()
+        .map(|w| ingest::submit(state, caller.clone(), w, now));
+    for outcome in futures_util::future::join_all(submits).await {
+        outcome?;
     }
     for item in &parsed.items {
         let outcome = match item.kind.as_str() {
-            "event" | "feedback" | "session" | "transaction" | "span" => "stored",
+            "event" | "feedback" | "session" | "sessions" | "transaction" | "span" => "stored",
             "client_report" => {
                 if let Ok(report) = serde_json::from_slice(item.payload) {
                     state.sentry_items.discarded(&report);
@@ -340,12 +341,13 @@ async fn caller_for(state: &AppState, public_id: &str, number: i64) -> AppResult
     Ok(caller)
 }
 
-async fn store_event(
+/// An event checked and mapped, ready to store, with its id.
+async fn prepare_event(
     state: &AppState,
-    caller: Caller,
+    caller: &Caller,
     event: &serde_json::Value,
-) -> AppResult<Option<String>> {
-    let now = state.clock.now_ms();
+    now: i64,
+) -> AppResult<(Prepared, Option<String>)> {
     let mapped = event::to_error(event).map_err(|m| AppError::invalid("event", m))?;
     let mut w = normalize::error(&mapped.error, now)?;
     sourcemaps::regroup(state, caller.project_id(), &mut w).await;
@@ -356,16 +358,10 @@ async fn store_event(
     w.device_browser = mapped.device_browser;
     w.device_os = mapped.device_os;
     let apps = vec![w.app.clone()];
-    ingest::submit(
-        state,
-        caller,
-        Prepared {
-            write: IngestWrite::Error(Box::new(w)),
-            apps,
-            units: 1,
-        },
-        now,
-    )
-    .await?;
-    Ok(mapped.event_id)
+    let prepared = Prepared {
+        write: IngestWrite::Error(Box::new(w)),
+        apps,
+        units: 1,
+    };
+    Ok((prepared, mapped.event_id))
 }

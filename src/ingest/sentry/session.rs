@@ -80,6 +80,50 @@ pub fn to_session(item: &Value, sdk: Option<&Value>) -> Result<SentrySession, St
     })
 }
 
+/// Sessions a `sessions` item's aggregates stand for, at most this many per item.
+pub const MAX_AGGREGATED: u64 = 1000;
+
+/// A `sessions` item (request mode: per-minute counts, no ids) as that many
+/// sessions, each started and ended in its minute: `exited` clean, `errored` with
+/// an error, `crashed`, `abnormal` and `unhandled` crashed.
+pub fn from_aggregates(item: &Value, sdk: Option<&Value>) -> Result<Vec<SentrySession>, String> {
+    let attrs = item.get("attrs").cloned().unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for bucket in item
+        .get("aggregates")
+        .and_then(Value::as_array)
+        .ok_or("the sessions item has no `aggregates`")?
+    {
+        let started = bucket
+            .get("started")
+            .and_then(Value::as_str)
+            .ok_or("an aggregate has no `started`")?;
+        for (status, field) in [
+            ("exited", "exited"),
+            ("errored", "errored"),
+            ("crashed", "crashed"),
+            ("abnormal", "abnormal"),
+            ("unhandled", "unhandled"),
+        ] {
+            let n = bucket.get(field).and_then(Value::as_u64).unwrap_or(0);
+            if out.len() as u64 + n > MAX_AGGREGATED {
+                return Err(format!(
+                    "the sessions item counts more than {MAX_AGGREGATED} sessions"
+                ));
+            }
+            for _ in 0..n {
+                let item = serde_json::json!({
+                    "sid": format!("agg-{}", crate::domain::ids::new_id()),
+                    "started": started, "timestamp": started, "status": status,
+                    "errors": u64::from(status != "exited"), "attrs": attrs,
+                });
+                out.push(to_session(&item, sdk)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The platform an SDK's events say: `sentry.javascript.browser` → `javascript`,
 /// `sentry.javascript.node` → `node`, `sentry.python` → `python`.
 fn platform_of_sdk(name: &str) -> &str {
@@ -132,5 +176,24 @@ mod tests {
         let exited = to_session(&json!({"sid": "c", "status": "exited", "errors": 0, "timestamp": "2026-12-01T22:03:13.371Z"}), None).unwrap();
         assert!(!exited.errored && exited.session.ended_at.is_some());
         assert!(to_session(&json!({"status": "ok"}), None).is_err());
+    }
+
+    #[test]
+    fn aggregates_become_ended_sessions() {
+        let item = json!({"aggregates": [{"started": "2026-12-01T22:03:00.000Z", "exited": 3, "errored": 1, "crashed": 1}],
+            "attrs": {"release": "api@1", "environment": "prod"}});
+        let sessions = from_aggregates(&item, None).unwrap();
+        assert_eq!(sessions.len(), 5);
+        assert_eq!(sessions.iter().filter(|s| s.errored).count(), 2);
+        assert_eq!(sessions.iter().filter(|s| s.crashed).count(), 1);
+        assert!(
+            sessions
+                .iter()
+                .all(|s| s.session.ended_at.is_some()
+                    && s.session.release.as_deref() == Some("api@1"))
+        );
+        let huge =
+            json!({"aggregates": [{"started": "2026-12-01T22:03:00.000Z", "exited": 100000}]});
+        assert!(from_aggregates(&huge, None).is_err());
     }
 }
