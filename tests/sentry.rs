@@ -173,6 +173,32 @@ async fn node_and_browser_errors_are_mapped(backend: Backend) {
         "{top}"
     );
 
+    // The error page shows its tags, breadcrumbs and SDK.
+    let web = common::web::Web::new(&app.base);
+    let form = web.get_ok("/login").await;
+    let signed_in = web
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("email", &seed.email),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let page = web
+        .get_ok(&format!("/errors/{}", g[0]["id"].as_str().unwrap()))
+        .await;
+    for text in [
+        "Tags",
+        "Breadcrumbs",
+        "handler",
+        "sentry.javascript.node/11.12.0",
+    ] {
+        assert!(page.has(text), "the error page lacks {text:?}");
+    }
+
     let seed = app.seed("uncaught").await;
     replay(&app, &seed, "node-uncaught-exception.jsonl").await;
     let g = groups(&app, &seed).await;

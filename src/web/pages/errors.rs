@@ -213,6 +213,70 @@ fn stack_trace(stack: &str, frames: &[MappedFrame]) -> Markup {
     }
 }
 
+/// Breadcrumbs shown at most, the newest.
+const MAX_BREADCRUMBS: usize = 50;
+
+/// The tags and breadcrumbs an SDK sent with the occurrence (Sentry SDKs do), above
+/// the raw context.
+fn tags_and_breadcrumbs(context: &str) -> Markup {
+    let Ok(ctx) = serde_json::from_str::<serde_json::Value>(context) else {
+        return html! {};
+    };
+    let scalar = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let tags: Vec<(String, String)> = ctx
+        .get("tags")
+        .and_then(|t| t.as_object())
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), scalar(v))).collect())
+        .unwrap_or_default();
+    let crumbs: Vec<&serde_json::Value> = ctx
+        .get("breadcrumbs")
+        .and_then(|b| b.as_array())
+        .map(|b| b.iter().rev().take(MAX_BREADCRUMBS).collect())
+        .unwrap_or_default();
+    let when = |c: &serde_json::Value| match c.get("timestamp") {
+        Some(serde_json::Value::Number(n)) => n
+            .as_f64()
+            .map(|secs| time((secs * 1000.0) as i64).into_string())
+            .unwrap_or_default(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    html! {
+        @if !tags.is_empty() {
+            h3 class="small" { "Tags" }
+            ul class="tag-list" {
+                @for (k, v) in &tags { li { span class="muted" { (k) ": " } span class="mono" { (v) } } }
+            }
+        }
+        @if !crumbs.is_empty() {
+            h3 class="small" { "Breadcrumbs" span class="muted" { " (newest first)" } }
+            div class="table-wrap" {
+                table class="table table-stack" {
+                    thead { tr { th scope="col" { "Time" } th scope="col" { "Category" } th scope="col" { "Level" } th scope="col" { "Message" } } }
+                    tbody {
+                        @for c in &crumbs {
+                            tr {
+                                td class="small" { (when(c)) }
+                                td class="mono small" { (c.get("category").map(scalar).unwrap_or_default()) }
+                                td class="small" { (c.get("level").map(scalar).unwrap_or_default()) }
+                                td class="small" {
+                                    @match c.get("message") {
+                                        Some(m) => { (scalar(m)) }
+                                        None => { span class="mono" { (c.get("data").map(|d| d.to_string()).unwrap_or_default()) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The "Original" view: the app's frames in full, runs of library frames folded
 /// (unless the stack has nothing else to show).
 fn original_frames(frames: &[MappedFrame]) -> Markup {
@@ -416,6 +480,7 @@ fn detail_view(
                 None => { p class="muted" { "The latest occurrence has no stack trace (the SDK reported a plain value)." } }
             }
             @if let Some(ctx_json) = latest.and_then(|o| o.row.context.as_deref()) {
+                (tags_and_breadcrumbs(ctx_json))
                 details open {
                     summary { "Context" }
                     pre class="raw-stack" tabindex="0" { (pretty_json(ctx_json)) }
@@ -442,7 +507,7 @@ fn detail_view(
                     table class="table table-stack" {
                         thead { tr {
                             th scope="col" { "Time" } th scope="col" { "Release" } th scope="col" { "Environment" }
-                            th scope="col" { "Browser / OS" } th scope="col" { "User" } th scope="col" { "Session" }
+                            th scope="col" { "Browser / OS" } th scope="col" { "User" } th scope="col" { "Session" } th scope="col" { "SDK" }
                         } }
                         tbody {
                             @for o in d.occurrences.iter().map(|o| &o.row) {
@@ -457,6 +522,7 @@ fn detail_view(
                                             a class="mono" href=(format!("/sessions/{}", urlencode(s))) { (s.chars().take(8).collect::<String>()) "…" }
                                         } @else { "–" }
                                     }
+                                    td class="mono small" { (o.sdk_version.as_deref().unwrap_or("–")) }
                                 }
                             }
                         }
