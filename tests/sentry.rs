@@ -519,7 +519,74 @@ async fn request_mode_aggregates_count_as_sessions(backend: Backend) {
     assert_eq!(overview["crashed_sessions"], 0, "{overview}");
 }
 
+/// Limits are decided once per envelope: one that costs more units than the month
+/// has left is refused whole — its new session is not stored beside a refused event.
+async fn a_quota_refusal_stores_nothing_of_the_envelope(backend: Backend) {
+    use telemetry_tracker::domain::plans::Plan;
+    use telemetry_tracker::domain::timeutil::month_key;
+    let app = TestApp::start(backend).await;
+    let seed = app.seed("quota").await;
+    let db = &app.state.db;
+    telemetry_tracker::service::accounts::set_org_plan(db, &seed.org_id, Plan::Free)
+        .await
+        .unwrap();
+    let limit = Plan::Free.limits().monthly_units.unwrap();
+    let month = month_key(app.state.clock.now_ms());
+    let used = db.usage(&seed.project_id, &month).await.unwrap();
+    assert!(db
+        .reserve_usage(&seed.project_id, &month, limit - 1 - used, limit)
+        .await
+        .unwrap()
+        .is_ok());
+
+    let n = number(&app, &seed).await;
+    let key = public_id(&seed);
+    let now = now_rfc3339();
+    let session = json!({"sid": "5d1b2c3a4e5f60718293a4b5c6d7e8f9", "init": true,
+        "started": now, "timestamp": now, "status": "ok", "errors": 0,
+        "attrs": {"release": "api@1.0.0", "environment": "production"}});
+    let event = json!({"message": "over the quota", "platform": "node", "release": "api@1.0.0"});
+    let envelope =
+        format!("{{}}\n{{\"type\":\"session\"}}\n{session}\n{{\"type\":\"event\"}}\n{event}");
+    let res = app
+        .http
+        .post(app.url(&format!("/api/{n}/envelope/?sentry_key={key}")))
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    let limits = res.headers()["x-sentry-rate-limits"].to_str().unwrap();
+    assert!(limits.ends_with(":organization:quota_exceeded"), "{limits}");
+    assert!(groups(&app, &seed).await.is_empty());
+    let sessions = app.read_ok(&seed, "/api/sessions?range=1d").await;
+    assert_eq!(sessions["items"], json!([]), "{sessions}");
+    assert_eq!(db.usage(&seed.project_id, &month).await.unwrap(), limit - 1);
+
+    // The event alone fits.
+    let res = app
+        .http
+        .post(app.url(&format!("/api/{n}/envelope/?sentry_key={key}")))
+        .body(format!("{{}}\n{{\"type\":\"event\"}}\n{event}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(groups(&app, &seed).await.len(), 1);
+}
+
+/// Now as the SDKs write it (RFC 3339, UTC).
+fn now_rfc3339() -> String {
+    telemetry_tracker::domain::timeutil::format_rfc3339_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+}
+
 on_both_backends!(
+    a_quota_refusal_stores_nothing_of_the_envelope,
     hostile_envelopes_are_refused_whole,
     request_mode_aggregates_count_as_sessions,
     page_loads_and_web_vitals_become_events,

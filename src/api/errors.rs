@@ -1,6 +1,7 @@
 //! `/api/errors`: a project's error groups, one group with its recent occurrences,
 //! and its status.
 
+use super::events::Event;
 use super::json::ApiJson;
 use super::problem::ApiResult;
 use super::security::ApiAuth;
@@ -147,6 +148,15 @@ pub struct OriginalLocation {
     pub post_context: Vec<String>,
 }
 
+/// The lines around a frame as the SDK sent them (the Sentry SDKs read them from
+/// the code that ran).
+#[derive(Debug, Object)]
+pub struct SentSource {
+    pub pre_context: Vec<String>,
+    pub context_line: String,
+    pub post_context: Vec<String>,
+}
+
 /// One frame, most recent call first: as reported, and mapped when a source map
 /// of the release covers it.
 #[derive(Debug, Object)]
@@ -163,6 +173,8 @@ pub struct StackFrame {
     /// Why the frame is not mapped; on a mapped frame, why its source context is
     /// missing (the map has no `sourcesContent`).
     pub not_mapped_reason: Option<String>,
+    /// Source lines the SDK sent with the frame, if it did.
+    pub sdk_source: Option<SentSource>,
 }
 
 impl From<MappedFrame> for StackFrame {
@@ -185,6 +197,11 @@ impl From<MappedFrame> for StackFrame {
                 post_context: o.post_context,
             }),
             not_mapped_reason: f.reason,
+            sdk_source: f.sent.map(|s| SentSource {
+                pre_context: s.pre_context,
+                context_line: s.context_line,
+                post_context: s.post_context,
+            }),
         }
     }
 }
@@ -199,7 +216,8 @@ pub struct ErrorOccurrence {
     pub frames: Vec<StackFrame>,
     pub context: Option<serde_json::Value>,
     /// Reported by a global handler (`context.source` `window.onerror`,
-    /// `unhandledrejection`, `unhandledRejection` or `uncaughtException`): nobody caught it.
+    /// `unhandledrejection`, `unhandledRejection` or `uncaughtException`), or sent by a
+    /// Sentry SDK with `mechanism.handled: false`: nobody caught it.
     pub unhandled: bool,
     pub platform: Option<String>,
     pub environment: Option<String>,
@@ -208,6 +226,10 @@ pub struct ErrorOccurrence {
     pub user_id: Option<String>,
     pub anonymous_id: Option<String>,
     pub sdk_version: Option<String>,
+    /// Browser and operating system, as the SDK reported them or as read from the
+    /// request's `User-Agent`.
+    pub device_browser: Option<String>,
+    pub device_os: Option<String>,
     pub timestamp: String,
 }
 
@@ -228,6 +250,8 @@ impl From<Occurrence> for ErrorOccurrence {
             user_id: r.user_id,
             anonymous_id: r.anonymous_id,
             sdk_version: r.sdk_version,
+            device_browser: r.device_browser,
+            device_os: r.device_os,
             timestamp: format_rfc3339_ms(r.timestamp),
         }
     }
@@ -242,6 +266,10 @@ pub struct ErrorGroupDetail {
     pub affected_users: i64,
     /// Inside the range, newest first, at most 20.
     pub recent_occurrences: Vec<ErrorOccurrence>,
+    /// `$feedback` events (user feedback sent through a Sentry SDK) about those
+    /// occurrences, newest first: `properties` has `message`, `name`, `email`, `url`
+    /// and the `event_id` of the occurrence.
+    pub feedback: Vec<Event>,
 }
 
 #[derive(Debug, Object)]
@@ -329,6 +357,7 @@ impl ErrorsApi {
                 .into_iter()
                 .map(ErrorOccurrence::from)
                 .collect(),
+            feedback: d.feedback.into_iter().map(Event::from).collect(),
         }))
     }
 

@@ -9,7 +9,10 @@ use crate::service::period::chart_series;
 use crate::service::read::{path_id, Reader};
 use crate::service::sourcemaps::{self, Occurrence};
 use crate::state::AppState;
-use crate::store::{Counted, Cursor, ErrorGroupRow, GroupDimension, GroupListFilter, Scope};
+use crate::store::{
+    Counted, Cursor, ErrorGroupRow, ErrorOccurrenceRow, EventRow, GroupDimension, GroupListFilter,
+    Scope,
+};
 use std::collections::HashMap;
 use tracing::instrument;
 
@@ -72,6 +75,8 @@ pub struct ErrorDetail {
     pub breakdowns: Vec<(&'static str, Vec<Counted<String>>)>,
     /// Newest first, their frames mapped through the release's source maps.
     pub occurrences: Vec<Occurrence>,
+    /// User feedback about these occurrences (Sentry `feedback` items), newest first.
+    pub feedback: Vec<EventRow>,
 }
 
 /// One group in scope: its counts, trend, breakdowns and newest occurrences.
@@ -96,6 +101,7 @@ async fn detail_of(
         db.occurrences_in_scope(scope, id, occurrences_before, OCCURRENCES_PER_PAGE),
     )?;
     let series: Vec<Counted<i64>> = series.into_iter().map(|(_, b, n)| (b, n)).collect();
+    let feedback = feedback_about(state, &scope.project_id, &occurrences).await?;
     let occurrences = sourcemaps::with_frames(state, &scope.project_id, occurrences).await;
     Ok(ErrorDetail {
         in_range,
@@ -108,8 +114,35 @@ async fn detail_of(
             ("OS", os),
         ],
         occurrences,
+        feedback,
         group,
     })
+}
+
+/// Feedback sent about the occurrences (by the SDK's event id, which their context
+/// keeps), from an hour before the oldest of them on: the feedback's time is the
+/// server's, the error's the SDK's, and an SDK may send either first.
+async fn feedback_about(
+    state: &AppState,
+    project_id: &str,
+    occurrences: &[ErrorOccurrenceRow],
+) -> AppResult<Vec<EventRow>> {
+    let ids: Vec<String> = occurrences
+        .iter()
+        .filter_map(|o| o.context.as_deref())
+        .filter(|c| c.contains("\"event_id\""))
+        .filter_map(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .filter_map(|c| c.get("event_id")?.as_str().map(str::to_string))
+        .collect();
+    let Some(oldest) = occurrences.iter().map(|o| o.timestamp).min() else {
+        return Ok(Vec::new());
+    };
+    let since = oldest - 3_600_000;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    Ok(state
+        .db
+        .feedback_about(project_id, &ids, since, OCCURRENCES_PER_PAGE)
+        .await?)
 }
 
 pub const OCCURRENCES_PER_PAGE: i64 = 20;

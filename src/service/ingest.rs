@@ -193,10 +193,67 @@ pub async fn submit(
     prepared: Prepared,
     now: i64,
 ) -> AppResult<()> {
-    let Prepared { write, apps, units } = prepared;
-    if matches!(&write, IngestWrite::Events(events) if events.is_empty()) {
+    submit_together(state, caller, vec![prepared], now).await
+}
+
+/// Several writes of one request (a Sentry envelope's event and sessions): the
+/// restrictions and limits are decided once for all of them — one request against
+/// the rate, the units of all against the quota — so a refusal stores none; then
+/// they go to the writer together, to share its commits.
+pub async fn submit_together(
+    state: &AppState,
+    caller: Caller,
+    writes: Vec<Prepared>,
+    now: i64,
+) -> AppResult<()> {
+    let writes: Vec<Prepared> = writes
+        .into_iter()
+        .filter(|p| !matches!(&p.write, IngestWrite::Events(events) if events.is_empty()))
+        .collect();
+    if writes.is_empty() {
         return Ok(());
     }
+    let apps: Vec<&str> = writes
+        .iter()
+        .flat_map(|p| p.apps.iter().map(String::as_str))
+        .collect();
+    let units = writes.iter().map(|p| p.units).sum();
+    let admitted = admit(state, &caller, &apps, units, now).await?;
+    let mut new_apps = Some(admitted.new_apps);
+    let enqueued = writes.into_iter().map(|p| {
+        let reserved = if admitted.metered { p.units } else { 0 };
+        let apps = new_apps.take().unwrap_or_default();
+        enqueue(
+            state,
+            &caller,
+            p.write,
+            reserved,
+            apps,
+            &admitted.month,
+            now,
+        )
+    });
+    for outcome in futures_util::future::join_all(enqueued).await {
+        outcome?;
+    }
+    Ok(())
+}
+
+/// What admission decided: the app labels first seen, and whether the units were
+/// reserved against the monthly quota.
+struct Admitted {
+    new_apps: Vec<String>,
+    metered: bool,
+    month: String,
+}
+
+async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    apps: &[&str],
+    units: i64,
+    now: i64,
+) -> AppResult<Admitted> {
     if let Some(allowed) = &caller.allowed_app {
         if apps.iter().any(|a| a != allowed) {
             return Err(AppError::Forbidden {
@@ -223,7 +280,6 @@ pub async fn submit(
                 })?;
         }
     }
-    let app_refs: Vec<&str> = apps.iter().map(String::as_str).collect();
     let cap = if metered {
         limits.apps_per_project
     } else {
@@ -231,7 +287,7 @@ pub async fn submit(
     };
     let new_apps = match state
         .apps
-        .admit(&state.db, &caller.project_id, &app_refs, cap, now)
+        .admit(&state.db, &caller.project_id, apps, cap, now)
         .await?
     {
         AppCheck::Accepted(new) => new,
@@ -251,30 +307,49 @@ pub async fn submit(
                 .db
                 .reserve_usage(&caller.project_id, &month, units, limit)
                 .await?;
-            if let Err(used) = reserved {
-                alert_watch::quota_refused(state, &caller.project_id, &month).await;
-                let resets = next_month_start_ms(now);
-                return Err(AppError::QuotaExceeded {
-                    limit,
-                    used,
-                    resets_at: format_rfc3339_ms(resets),
-                    retry_after_secs: ((resets - now) / 1000).max(1) as u64,
-                });
+            match reserved {
+                Err(used) => {
+                    alert_watch::quota_refused(state, &caller.project_id, &month).await;
+                    let resets = next_month_start_ms(now);
+                    return Err(AppError::QuotaExceeded {
+                        limit,
+                        used,
+                        resets_at: format_rfc3339_ms(resets),
+                        retry_after_secs: ((resets - now) / 1000).max(1) as u64,
+                    });
+                }
+                Ok(total) => {
+                    alert_watch::usage_moved(state, &caller.project_id, &month, total, limit).await;
+                }
             }
-            if let Ok(total) = reserved {
-                alert_watch::usage_moved(state, &caller.project_id, &month, total, limit).await;
-            }
-            units
+            true
         }
-        _ => 0,
+        _ => false,
     };
+    Ok(Admitted {
+        new_apps,
+        metered: reserved,
+        month,
+    })
+}
 
+/// Hands one admitted write to the writer and waits for its commit; the units it
+/// reserved go back when it is not stored.
+async fn enqueue(
+    state: &AppState,
+    caller: &Caller,
+    write: IngestWrite,
+    reserved: i64,
+    new_apps: Vec<String>,
+    month: &str,
+    now: i64,
+) -> AppResult<()> {
     let outcome = state
         .queue
         .submit(
             Submission {
                 project_id: caller.project_id.clone(),
-                key_id: caller.key_id,
+                key_id: caller.key_id.clone(),
                 write,
                 reserved_units: reserved,
                 new_apps,
@@ -287,7 +362,7 @@ pub async fn submit(
     if outcome.is_err() && reserved > 0 {
         if let Err(e) = state
             .db
-            .release_usage(&caller.project_id, &month, reserved)
+            .release_usage(&caller.project_id, month, reserved)
             .await
         {
             tracing::warn!(error = %e, "could not release reserved usage");

@@ -289,13 +289,7 @@ pub async fn receive(state: &AppState, req: Request<'_>) -> AppResult<Option<Str
         });
         writes.push(ingest::prepare(state, &caller, batch, now).await?);
     }
-    // Sent together, the writes share the writer's commits.
-    let submits = writes
-        .into_iter()
-        .map(|w| ingest::submit(state, caller.clone(), w, now));
-    for outcome in futures_util::future::join_all(submits).await {
-        outcome?;
-    }
+    ingest::submit_together(state, caller, writes, now).await?;
     for item in &parsed.items {
         let outcome = match item.kind.as_str() {
             "event" | "feedback" | "session" | "sessions" | "transaction" | "span" => "stored",

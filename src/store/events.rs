@@ -1,4 +1,4 @@
-use super::filters::{push_cursor, push_scope, Cursor, Scope};
+use super::filters::{in_json_list, json_list, push_cursor, push_scope, Cursor, Scope};
 use super::{on_db, Db, StoreResult};
 use sqlx::QueryBuilder;
 
@@ -46,6 +46,39 @@ impl Db {
                 .push_bind(f.limit);
             Ok(qb.build_query_as().fetch_all(pool).await?)
         })
+    }
+
+    /// `$feedback` events (Sentry user feedback) about any of `event_ids` (the SDKs'
+    /// ids of error occurrences), sent at or after `since`, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn feedback_about(
+        &self,
+        project_id: &str,
+        event_ids: &[&str],
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRow>> {
+        if event_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let postgres = matches!(self, Db::Postgres(_));
+        let about = if postgres {
+            "(e.properties::json ->> 'event_id')"
+        } else {
+            "json_extract(e.properties, '$.event_id')"
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events e WHERE e.project_id = $1 AND e.name = '$feedback' \
+             AND e.timestamp >= $2 AND {} ORDER BY e.timestamp DESC, e.id DESC LIMIT $4",
+            in_json_list(about, 3, postgres)
+        );
+        on_db!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(project_id)
+            .bind(since)
+            .bind(json_list(event_ids.iter().copied()))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -6,6 +6,9 @@ use std::fmt;
 pub enum NotMapped {
     /// Native code, `<anonymous>`, or a frame without line and column.
     NoPosition,
+    /// A line without a column: not a JavaScript engine's frame (Python, Ruby, …),
+    /// which source maps do not describe.
+    NoColumn,
     /// The occurrence names no release and no debug id matched.
     NoRelease,
     NoArtifacts {
@@ -79,6 +82,10 @@ impl fmt::Display for NotMapped {
             NotMapped::NoPosition => write!(
                 f,
                 "the frame has no file position (native or anonymous code)"
+            ),
+            NotMapped::NoColumn => write!(
+                f,
+                "the frame has a line but no column (source maps describe JavaScript frames only)"
             ),
             NotMapped::NoRelease => write!(
                 f,

@@ -57,7 +57,7 @@ pub fn to_session(item: &Value, sdk: Option<&Value>) -> Result<SentrySession, St
     Ok(SentrySession {
         session: SessionIn {
             session_id: sid.to_string(),
-            app: sdk_name.map(app_of_sdk),
+            app: Some(sdk_name.map_or_else(|| "sentry".into(), app_of_sdk)),
             platform: sdk_name.map(|n| platform_of_sdk(n).to_string()),
             environment: attr("environment"),
             release: attr("release"),
@@ -175,6 +175,11 @@ mod tests {
         assert_eq!(ok.session.user_email.as_deref(), Some("u@example.com"));
         let exited = to_session(&json!({"sid": "c", "status": "exited", "errors": 0, "timestamp": "2026-12-01T22:03:13.371Z"}), None).unwrap();
         assert!(!exited.errored && exited.session.ended_at.is_some());
+        assert_eq!(
+            exited.session.app.as_deref(),
+            Some("sentry"),
+            "no SDK named"
+        );
         assert!(to_session(&json!({"status": "ok"}), None).is_err());
     }
 

@@ -4,9 +4,11 @@
 mod artifacts;
 mod cache;
 mod locate;
+mod sent;
 
 pub use artifacts::{delete, list, releases, store, upload, UploadFile, Uploaded, MAX_FILES};
 pub use cache::SourceMaps;
+pub use sent::SourceLines;
 
 use crate::domain::grouping::{group_mapped, in_app, parse_stack, Frame, OriginalFrame};
 use crate::domain::sourcemaps::{map_position, NotMapped, Original};
@@ -28,6 +30,8 @@ pub struct MappedFrame {
     /// Why the frame is not mapped, or (with `original`) why its source context
     /// is missing.
     pub reason: Option<String>,
+    /// The lines around the frame as the SDK sent them, if it did.
+    pub sent: Option<SourceLines>,
 }
 
 impl MappedFrame {
@@ -58,7 +62,7 @@ pub async fn with_frames(
     let index = state.sourcemaps.index(&state.db, project_id).await;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let frames = match (&index, row.stack.as_deref()) {
+        let mut frames = match (&index, row.stack.as_deref()) {
             (_, None) => Vec::new(),
             (Ok(index), Some(stack)) => {
                 let images = debug_images(row.context.as_deref());
@@ -69,6 +73,7 @@ pub async fn with_frames(
                 &format!("artifacts could not be read ({e}); reload to try again"),
             ),
         };
+        sent::attach(row.context.as_deref(), &mut frames);
         out.push(Occurrence { row, frames });
     }
     out
@@ -180,6 +185,7 @@ fn unmapped(stack: &str, reason: &str) -> Vec<MappedFrame> {
             raw,
             original: None,
             reason: Some(reason.to_string()),
+            sent: None,
         })
         .collect()
 }
@@ -206,6 +212,7 @@ async fn map_frames(
             raw,
             original,
             reason,
+            sent: None,
         });
     }
     out
@@ -220,7 +227,11 @@ async fn map_one(
     count: bool,
 ) -> (Option<Original>, Option<String>) {
     let (Some(line), Some(column)) = (raw.line, raw.column) else {
-        return (None, Some(NotMapped::NoPosition.to_string()));
+        let reason = match raw.line {
+            Some(_) => NotMapped::NoColumn,
+            None => NotMapped::NoPosition,
+        };
+        return (None, Some(reason.to_string()));
     };
     let located = match locate(index, release, &raw.file, images) {
         Ok(l) => l,

@@ -6,7 +6,7 @@ use crate::service::errors::{self, ErrorDetail, GroupPage};
 use crate::service::read;
 use crate::service::sourcemaps::MappedFrame;
 use crate::state::SharedState;
-use crate::store::{GroupListFilter, GroupOrder};
+use crate::store::{EventRow, GroupListFilter, GroupOrder};
 use crate::web::charts::{time_chart, Series, Unit};
 use crate::web::components::{
     breakdown, count, csrf_field, empty, filter_bar, kpi, pager, pretty_json, status_badge, time,
@@ -178,9 +178,11 @@ fn stack_trace(stack: &str, frames: &[MappedFrame]) -> Markup {
         return html! { pre class="raw-stack" tabindex="0" { (stack) } };
     }
     let mapped = frames.iter().filter(|f| f.original.is_some()).count();
+    // Source maps describe JavaScript engines' frames, which have columns.
+    let mappable = frames.iter().any(|f| f.raw.column.is_some());
     html! {
         @if mapped == 0 {
-            (not_mapped_hint(frames))
+            @if mappable { (not_mapped_hint(frames)) }
             ol class="frames frames-box" aria-label="Frames" {
                 @for f in frames { (raw_frame(f, false)) }
             }
@@ -313,7 +315,8 @@ fn frame_class(in_app: bool) -> &'static str {
     }
 }
 
-/// A frame where the browser reported it; with why it is not mapped, when asked.
+/// A frame where the runtime reported it, with the lines the SDK sent; with why it
+/// is not mapped, when asked.
 fn raw_frame(f: &MappedFrame, with_reason: bool) -> Markup {
     let raw = &f.raw;
     html! {
@@ -326,6 +329,9 @@ fn raw_frame(f: &MappedFrame, with_reason: bool) -> Markup {
                     @if let Some(c) = raw.column { ":" (c) }
                 }
                 @if raw.in_app { span class="sr-only" { " (in app)" } }
+            }
+            @if let (Some(sent), Some(lineno)) = (&f.sent, raw.line) {
+                (source_lines(lineno, &sent.pre_context, &sent.context_line, &sent.post_context))
             }
             @if with_reason {
                 @if let Some(reason) = &f.reason {
@@ -350,21 +356,28 @@ fn original_frame(f: &MappedFrame) -> Markup {
                 @if in_app { span class="sr-only" { " (in app)" } }
             }
             @if let Some(line) = &o.context_line {
-                @let first = o.lineno.saturating_sub(o.pre_context.len() as u32);
-                pre class="frame-source" tabindex="0" {
-                    code {
-                        @for (i, text) in o.pre_context.iter().enumerate() {
-                            span class="src-line" { span class="ln" { (first + i as u32) } (text) }
-                        }
-                        mark class="src-line" { span class="ln" { (o.lineno) } (line) }
-                        @for (i, text) in o.post_context.iter().enumerate() {
-                            span class="src-line" { span class="ln" { (o.lineno + 1 + i as u32) } (text) }
-                        }
-                    }
-                }
+                (source_lines(o.lineno, &o.pre_context, line, &o.post_context))
             }
             @if let Some(reason) = &f.reason {
                 p class="frame-note" { (with_code(&capitalized(reason))) }
+            }
+        }
+    }
+}
+
+/// Line `lineno` marked among the lines around it.
+fn source_lines(lineno: u32, pre: &[String], line: &str, post: &[String]) -> Markup {
+    let first = lineno.saturating_sub(pre.len() as u32);
+    html! {
+        pre class="frame-source" tabindex="0" {
+            code {
+                @for (i, text) in pre.iter().enumerate() {
+                    span class="src-line" { span class="ln" { (first + i as u32) } (text) }
+                }
+                mark class="src-line" { span class="ln" { (lineno) } (line) }
+                @for (i, text) in post.iter().enumerate() {
+                    span class="src-line" { span class="ln" { (lineno + 1 + i as u32) } (text) }
+                }
             }
         }
     }
@@ -487,6 +500,12 @@ fn detail_view(
                 }
             }
         }
+        @if !d.feedback.is_empty() {
+            section class="card" {
+                div class="card-head" { h2 class="card-title" { "User feedback" } span class="muted small" { "sent about these occurrences" } }
+                (feedback_list(&d.feedback))
+            }
+        }
         section class="card" {
             div class="card-head" { h2 class="card-title" { "Breakdown" } }
             div class="breakdowns" {
@@ -533,6 +552,31 @@ fn detail_view(
         }
     };
     layout(ctx, &title, Tab::Errors, filters, body)
+}
+
+/// What users wrote about the error (Sentry user feedback), newest first.
+fn feedback_list(feedback: &[EventRow]) -> Markup {
+    html! {
+        ul class="feedback-list" {
+            @for f in feedback {
+                @let props: serde_json::Value = f
+                    .properties
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok())
+                    .unwrap_or_default();
+                @let field = |k: &str| props.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
+                li {
+                    blockquote { (field("message").unwrap_or_else(|| "(no message)".into())) }
+                    p class="small muted" {
+                        (field("name").or(f.user_id.clone()).unwrap_or_else(|| "Anonymous".into()))
+                        @if let Some(email) = field("email") { " · " span class="mono" { (email) } }
+                        " · " (time(f.timestamp))
+                        @if let Some(url) = field("url") { " · " span class="mono truncate" { (url) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[handler]
@@ -626,6 +670,7 @@ mod tests {
                 post_context: vec!["}".into()],
             }),
             reason: reason.map(str::to_string),
+            sent: None,
         }
     }
 
@@ -681,5 +726,36 @@ mod tests {
             "{none}"
         );
         assert!(!none.contains("data-frames-toggle"), "{none}");
+    }
+
+    #[test]
+    fn frames_without_columns_show_the_sdks_lines_and_no_source_map_advice() {
+        use crate::service::sourcemaps::SourceLines;
+        let frames = [MappedFrame {
+            raw: Frame {
+                function: Some("total_of".into()),
+                file: "/srv/billing/app.py".into(),
+                line: Some(25),
+                column: None,
+                in_app: true,
+            },
+            original: None,
+            reason: Some("the frame has a line but no column".into()),
+            sent: Some(SourceLines {
+                pre_context: vec!["def total_of(invoice):".into()],
+                context_line: "    return invoice[\"lines\"]".into(),
+                post_context: vec![],
+            }),
+        }];
+        let page = stack_trace("KeyError: 'lines'", &frames).into_string();
+        assert!(
+            page.contains(r#"<span class="ln">24</span>def total_of(invoice):"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<mark class="src-line"><span class="ln">25</span>"#),
+            "{page}"
+        );
+        assert!(!page.contains("No frame is mapped"), "{page}");
     }
 }
