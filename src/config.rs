@@ -266,9 +266,11 @@ pub struct ServeConfig {
     )]
     pub run_env: RunEnv,
 
-    /// Allow sign-up after the first user exists (otherwise only by invite).
-    #[arg(long, env = "TELEMETRY_ALLOW_REGISTRATION", default_value_t = false, action = clap::ArgAction::Set)]
-    pub allow_registration: bool,
+    /// Sign-up after the first user exists: `true` open to anyone, `false` by invite
+    /// only. Set, it wins over the administrators' choice in Settings → Instance;
+    /// unset (the default), they choose (invite only until they open it).
+    #[arg(long, env = "TELEMETRY_ALLOW_REGISTRATION", action = clap::ArgAction::Set)]
+    pub allow_registration: Option<bool>,
 
     /// Development only: accept ingest without an API key into TELEMETRY_PROJECT_ID.
     #[arg(long, env = "INGEST_ALLOW_UNAUTHENTICATED", default_value_t = false, action = clap::ArgAction::Set)]

@@ -314,7 +314,7 @@ async fn registration_login_sessions_and_csrf(backend: Backend) {
 
     // Registration opens with the setting: after the first user, sign-ups confirm by
     // mail (logged here, there is no SMTP), and taken addresses look the same.
-    let open = TestApp::start_with(backend, |c| c.allow_registration = true).await;
+    let open = TestApp::start_with(backend, |c| c.allow_registration = Some(true)).await;
     let (status, _, _) = post(
         &open,
         "/api/auth/register",
@@ -990,7 +990,7 @@ async fn open_registration_confirms_by_mail_without_revealing_addresses(backend:
     let sink = SmtpSink::start();
     let app = TestApp::start_with(backend, |c| {
         c.smtp_url = Some(sink.url());
-        c.allow_registration = true;
+        c.allow_registration = Some(true);
     })
     .await;
     let (status, _, _) = post(

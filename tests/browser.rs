@@ -121,6 +121,7 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
         ("/settings/api-keys", "New key"),
         ("/settings/alerts", "Alert kinds"),
         ("/settings/members", "Invite someone"),
+        ("/settings/instance", "Registration"),
         ("/settings/appearance", "Theme"),
     ] {
         visit_and_check(&b, &app, path, expect).await;
@@ -277,6 +278,7 @@ async fn screenshots_and_phone_layout() {
             "/onboarding",
             "/settings/members",
             "/settings/api-keys",
+            "/settings/instance",
         ]) {
             b.goto(&app.url(path)).await;
             b.wait_for_text("Telemetry Tracker").await;

@@ -20,6 +20,8 @@ const PASSWORD: &str = "correct horse battery";
 enum Allowed {
     Public,
     SignedIn,
+    /// Instance administrators only, whatever their roles.
+    Administrators,
     Roles(Vec<Role>),
 }
 
@@ -42,6 +44,7 @@ fn table() -> Vec<Row> {
             let allowed = match cells[2] {
                 "public" => Allowed::Public,
                 "signed in" => Allowed::SignedIn,
+                "administrators" => Allowed::Administrators,
                 roles => Allowed::Roles(
                     roles
                         .split(',')
@@ -299,6 +302,8 @@ impl Case {
             "s1"
         } else if route.starts_with("/api/auth/sessions/") {
             self.id("dashboard_session")
+        } else if route.starts_with("/api/admin/users/") {
+            self.id("{user_id}")
         } else {
             self.id("spare_token")
         };
@@ -342,6 +347,9 @@ fn body(method: &str, route: &str, n: usize, actor: &User, case: &Case) -> Optio
         }
         ("PATCH", "/api/errors/{id}") => json!({ "status": "resolved" }),
         ("POST", "/api/notifications/read") => json!({ "all": true }),
+        ("PATCH", "/api/admin/settings") => json!({}),
+        ("PATCH", "/api/admin/users/{id}") => json!({ "administrator": true }),
+        ("POST", "/api/admin/test-email") => json!({ "to": "test@example.com" }),
         _ => return None,
     })
 }
@@ -370,7 +378,7 @@ async fn send(
 
 async fn every_route_allows_exactly_the_roles_in_the_table(backend: Backend) {
     let app = TestApp::start_with(backend, |c| {
-        c.allow_registration = true;
+        c.allow_registration = Some(true);
         // The case's webhook points at a closed local port: tests answer at once.
         c.webhook_allow_private = true;
     })
@@ -414,8 +422,26 @@ async fn every_route_allows_exactly_the_roles_in_the_table(backend: Backend) {
                 Allowed::Roles(roles) if roles.contains(&role) => {
                     assert!((200..300).contains(&status), "{what}: {status}")
                 }
-                Allowed::Roles(_) => assert_eq!(status, 403, "{what}"),
+                Allowed::Roles(_) | Allowed::Administrators => assert_eq!(status, 403, "{what}"),
             }
+        }
+        if row.allowed == Allowed::Administrators {
+            // The first user administers the instance; what it acts on is a user of
+            // its own, so deleting or disabling it leaves the other cases alone.
+            n += 1;
+            let victim = user(&app, &format!("victim-{n}")).await;
+            let c = case(&app, n, &owner, &[], &victim, &owner, &co_owner).await;
+            let status = send(
+                &app,
+                &row.method,
+                &c.path(&row.route),
+                &owner.token,
+                &c.project_id,
+                body(&row.method, &row.route, n, &owner, &c),
+            )
+            .await;
+            let what = format!("{} {} as administrator", row.method, row.route);
+            assert!((200..300).contains(&status), "{what}: {status}");
         }
     }
 }
@@ -514,7 +540,8 @@ async fn other_organizations_ids_are_not_found(backend: Backend) {
                 row.route.as_str(),
                 "/api/events" | "/api/errors" | "/api/sessions"
             );
-        if row.allowed == Allowed::Public || !names_foreign_id {
+        // Administration is instance-wide, not any organization's (403 above).
+        if matches!(row.allowed, Allowed::Public | Allowed::Administrators) || !names_foreign_id {
             continue;
         }
         // The outsider names A's ids (and A's project for telemetry routes).

@@ -1,5 +1,6 @@
 //! Machine-facing HTTP: `/ingest`, `/api` and `/health`, as poem-openapi operations.
 
+pub mod admin;
 pub mod alerts;
 pub mod analytics;
 pub mod auth;
@@ -39,6 +40,8 @@ pub enum ApiTags {
     Organizations,
     /// Health of the server.
     Operations,
+    /// Instance administration (administrators only).
+    Administration,
 }
 
 pub type Apis = (
@@ -57,6 +60,7 @@ pub type Apis = (
     projects::ProjectsApi,
     alerts::AlertsApi,
     sourcemaps::SourcemapsApi,
+    admin::AdminApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -77,6 +81,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             projects::ProjectsApi,
             alerts::AlertsApi,
             sourcemaps::SourcemapsApi,
+            admin::AdminApi,
         ),
         "Telemetry Tracker",
         env!("CARGO_PKG_VERSION"),

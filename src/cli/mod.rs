@@ -6,6 +6,7 @@ use crate::config::{DbConfig, ServeConfig};
 use crate::domain::dsn;
 use crate::domain::plans::Plan;
 use crate::domain::timeutil::format_rfc3339_ms;
+use crate::service::admin::{self, Actor, AdminUser};
 use crate::service::{accounts, retention};
 use crate::store::sqlite_file;
 use crate::store::Db;
@@ -103,6 +104,34 @@ pub enum UserCommand {
         /// Also create this organization with the user as OWNER.
         #[arg(long)]
         org: Option<String>,
+    },
+    /// Set a user's password (read from standard input); its sessions end and its
+    /// tokens are revoked. For an operator locked out of the dashboard.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        /// Read the new password from standard input (required: passwords stay out
+        /// of the process list and the shell history).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Make a user an instance administrator (or, with --off, no longer one; the last
+    /// active administrator stays).
+    SetAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        off: bool,
+    },
+    /// Disable a user: sessions end and tokens stop working at once, sign-in is refused.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -257,6 +286,19 @@ pub struct DemoArgs {
 pub struct Output {
     pub json: Value,
     pub text: String,
+}
+
+/// A user after an administrative change.
+fn user_output(u: &AdminUser, what: &str) -> Output {
+    Output::new(
+        json!({
+            "id": u.row.id,
+            "email": u.row.email,
+            "administrator": u.row.is_admin != 0,
+            "disabled": u.row.disabled_at.is_some(),
+        }),
+        format!("{} {what}", u.row.email),
+    )
 }
 
 impl Output {
@@ -415,6 +457,40 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                 ));
             }
             Output::new(out, text)
+        }
+        Command::User(UserCommand::SetPassword { email, .. }) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let id = admin::user_id_by_email(db, &email).await?;
+            let u = admin::set_password(db, clock, &id, password).await?;
+            user_output(
+                &u,
+                "password set; its sessions ended and its tokens were revoked",
+            )
+        }
+        Command::User(UserCommand::SetAdmin { email, off }) => {
+            let id = admin::user_id_by_email(db, &email).await?;
+            let u = admin::set_admin(db, clock, &Actor::Operator, &id, !off).await?;
+            let text = if off {
+                "is no longer an administrator"
+            } else {
+                "is an administrator"
+            };
+            user_output(&u, text)
+        }
+        Command::User(UserCommand::Disable { email }) => {
+            let id = admin::user_id_by_email(db, &email).await?;
+            let u = admin::disable(db, clock, &Actor::Operator, &id).await?;
+            user_output(
+                &u,
+                "is disabled; its sessions ended and its tokens were revoked",
+            )
+        }
+        Command::User(UserCommand::Enable { email }) => {
+            let id = admin::user_id_by_email(db, &email).await?;
+            let u = admin::enable(db, clock, &Actor::Operator, &id).await?;
+            user_output(&u, "is enabled")
         }
         Command::Org(OrgCommand::Create { name, owner, plan }) => {
             let org = accounts::create_org(db, clock, &name, &owner, plan).await?;

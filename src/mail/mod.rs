@@ -80,15 +80,21 @@ impl Mailer {
         matches!(self, Mailer::Smtp { .. })
     }
 
-    /// Sends one message. Over SMTP the whole delivery is bounded by [`SEND_TIMEOUT`].
-    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+    /// Sends one message and answers what the SMTP server said (`250 …`); without
+    /// SMTP, what became of it. Over SMTP the whole delivery is bounded by
+    /// [`SEND_TIMEOUT`].
+    pub async fn send_with_answer(&self, email: Email) -> Result<String, MailError> {
         match self {
             Mailer::Smtp { transport, from } => {
                 let message = build_message(from, &email)?;
                 match tokio::time::timeout(SEND_TIMEOUT, transport.send(message)).await {
-                    Ok(Ok(_response)) => {
+                    Ok(Ok(response)) => {
                         tracing::debug!(to = %email.to, subject = %email.subject, "mail sent");
-                        Ok(())
+                        Ok(format!(
+                            "{} {}",
+                            response.code(),
+                            response.message().collect::<Vec<_>>().join(" ")
+                        ))
                     }
                     Ok(Err(e)) => Err(MailError::Send(e.to_string())),
                     Err(_) => Err(MailError::Send(format!(
@@ -106,7 +112,7 @@ impl Mailer {
                     "SMTP is not configured; mail not sent. Its text follows:\n{}",
                     email.text
                 );
-                Ok(())
+                Ok("written to the log (no SMTP server)".into())
             }
             Mailer::Memory(store) => {
                 parse_mailbox(&email.to)?;
@@ -114,9 +120,14 @@ impl Mailer {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .push(email);
-                Ok(())
+                Ok("kept in memory".into())
             }
         }
+    }
+
+    /// Sends one message (see [`Mailer::send_with_answer`]).
+    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+        self.send_with_answer(email).await.map(drop)
     }
 }
 

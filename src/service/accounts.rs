@@ -136,6 +136,7 @@ pub async fn create_user_with_hash(
         password_hash,
         is_admin: i64::from(db.count_users().await? == 0),
         created_at: now,
+        disabled_at: None,
     };
     db.insert_user(&user)
         .await

@@ -21,6 +21,8 @@ const SESSION_TTL_MS: i64 = 30 * DAY_MS;
 const RESET_TTL_MS: i64 = 60 * MINUTE_MS;
 const SIGNUP_TTL_MS: i64 = DAY_MS;
 const INVALID_LOGIN: &str = "Invalid email or password.";
+const DISABLED: &str =
+    "This account is disabled. Ask an administrator of this Telemetry Tracker to enable it.";
 /// Argon2id hash of a random password: verified against when the email is unknown
 /// so that a login takes as long whether or not the account exists.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0fyvnmcEIuvMnhSP5XqMX7kYn3tHiX2yt8Bdg8dT1Vg";
@@ -137,6 +139,7 @@ pub async fn authenticate(
         .db
         .user_by_id(&user_id)
         .await?
+        .filter(|u| u.disabled_at.is_none())
         .ok_or_else(unauthorized)?;
     Ok(Principal {
         user_id: user.id,
@@ -209,8 +212,11 @@ pub async fn first_run(state: &AppState) -> AppResult<bool> {
 /// instance administrator's choice.
 #[tracing::instrument(skip_all)]
 pub async fn registration_open(state: &AppState) -> AppResult<bool> {
-    if first_run(state).await? || state.config.allow_registration {
+    if first_run(state).await? {
         return Ok(true);
+    }
+    if let Some(fixed) = state.config.allow_registration {
+        return Ok(fixed);
     }
     Ok(state
         .db
@@ -437,9 +443,18 @@ pub async fn login(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     match user {
+        Some(user) if ok && user.disabled_at.is_some() => Err(AppError::Forbidden {
+            message: DISABLED.into(),
+            code: Some("account_disabled"),
+            limit: None,
+        }),
         Some(user) if ok => {
             state.login_failures.succeeded(&email, address);
             let token = start_session(state, &user.id, meta).await?;
+            state
+                .db
+                .record_login(&user.id, state.clock.now_ms())
+                .await?;
             Ok(SignedIn { user, token })
         }
         _ => {

@@ -2,6 +2,7 @@
 //! HTTP API, the CLI and the jobs.
 
 pub mod accounts;
+pub mod admin;
 pub mod alert_watch;
 pub mod alerts;
 pub mod analytics;

@@ -35,12 +35,14 @@ pub struct SignOut<'a> {
 impl Db {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
-        on_db!(self, |pool| Ok(sqlx::query_as(
-            "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE id = $1",
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(
+            "SELECT id, email, name, password_hash, is_admin, created_at, disabled_at FROM users WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(pool)
-        .await?))
+        .await?)
+        })
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -2,6 +2,7 @@
 //! imports `sqlx`. The same SQL text serves both backends wherever the dialects agree;
 //! where they differ the two variants sit side by side in the same function.
 
+mod admin;
 mod alerts;
 mod api_keys;
 mod array_write;
@@ -32,6 +33,7 @@ mod usage;
 mod users;
 mod webhooks;
 
+pub use admin::{AdminUserRow, InstanceAudit, InstanceAuditRow, UserMembershipRow};
 pub use alerts::{AlertRecipientRow, AlertRow, NewDelivery, SpikeRecord};
 pub use api_keys::{ApiKeyAuthRow, ApiKeyRow, NewApiKey};
 pub use artifacts::{ArtifactReleaseRow, ArtifactRow, ArtifactTotals, NewArtifact};

@@ -8,9 +8,11 @@ pub struct UserRow {
     pub password_hash: String,
     pub is_admin: i64,
     pub created_at: i64,
+    /// Set while an administrator has disabled the account.
+    pub disabled_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at";
+const COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at, disabled_at";
 
 impl Db {
     #[tracing::instrument(level = "debug", skip_all)]

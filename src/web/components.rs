@@ -303,9 +303,35 @@ pub fn filter_bar(
     }
 }
 
+/// `1234567` → `1.2 MB`: sizes as people read them (decimal units).
+pub fn byte_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let digits = if value < 10.0 { 1 } else { 0 };
+    format!("{value:.digits$} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_plainly() {
+        assert_eq!(byte_size(0), "0 B");
+        assert_eq!(byte_size(999), "999 B");
+        assert_eq!(byte_size(1_000), "1.0 KB");
+        assert_eq!(byte_size(12_345), "12 KB");
+        assert_eq!(byte_size(999_960), "1.0 MB");
+        assert_eq!(byte_size(3_400_000_000), "3.4 GB");
+    }
 
     #[test]
     fn numbers_and_durations_read_well() {

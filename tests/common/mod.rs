@@ -243,6 +243,27 @@ impl TestApp {
         }
     }
 
+    /// A request to the management API as `token`: status and JSON body (`null`
+    /// when the answer has none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// GET on the read API as `seed`, expecting `200`: the JSON body. Panics with the
     /// URL, the status and the body otherwise, so that no assertion on the body can
     /// pass on an error answer.

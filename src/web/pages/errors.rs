@@ -1,6 +1,7 @@
 //! Errors: the grouped list, a group's detail (stack trace, occurrences, breakdowns)
 //! and its status changes.
 
+use crate::domain::timeutil::parse_rfc3339_ms;
 use crate::service::analytics;
 use crate::service::errors::{self, ErrorDetail, GroupPage};
 use crate::service::read;
@@ -238,13 +239,14 @@ fn tags_and_breadcrumbs(context: &str) -> Markup {
         .and_then(|b| b.as_array())
         .map(|b| b.iter().rev().take(MAX_BREADCRUMBS).collect())
         .unwrap_or_default();
-    let when = |c: &serde_json::Value| match c.get("timestamp") {
-        Some(serde_json::Value::Number(n)) => n
-            .as_f64()
-            .map(|secs| time((secs * 1000.0) as i64).into_string())
-            .unwrap_or_default(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        _ => String::new(),
+    // JavaScript SDKs send seconds as a number, Python an RFC 3339 string.
+    let when = |c: &serde_json::Value| -> Markup {
+        let ms = match c.get("timestamp") {
+            Some(serde_json::Value::Number(n)) => n.as_f64().map(|secs| (secs * 1000.0) as i64),
+            Some(serde_json::Value::String(s)) => parse_rfc3339_ms(s),
+            _ => None,
+        };
+        ms.map(time).unwrap_or_default()
     };
     html! {
         @if !tags.is_empty() {
@@ -494,7 +496,7 @@ fn detail_view(
             }
             @if let Some(ctx_json) = latest.and_then(|o| o.row.context.as_deref()) {
                 (tags_and_breadcrumbs(ctx_json))
-                details open {
+                details {
                     summary { "Context" }
                     pre class="raw-stack" tabindex="0" { (pretty_json(ctx_json)) }
                 }

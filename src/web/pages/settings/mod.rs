@@ -1,11 +1,13 @@
 //! Settings: the user's own (profile, password, sessions, appearance, notifications,
-//! personal tokens) and their organization's (organization, members and invites,
-//! projects, API keys, releases with source maps, alerts and webhooks). Every form
+//! personal tokens), their organization's (organization, members and invites,
+//! projects, API keys, releases with source maps, alerts and webhooks), and for
+//! administrators the instance's. Every form
 //! posts back here and redirects with a message; the services check the roles, and
 //! the pages only offer what the role allows.
 
 mod account;
 mod alerts;
+mod instance;
 mod keys;
 mod members;
 mod organization;
@@ -159,6 +161,31 @@ pub fn routes() -> Route {
             "/alerts/webhooks/:id/remove",
             allow(post(alerts::remove_webhook), "POST"),
         )
+        .at("/instance", allow(get(instance::instance), "GET, HEAD"))
+        .at(
+            "/instance/registration",
+            allow(post(instance::set_registration), "POST"),
+        )
+        .at(
+            "/instance/test-email",
+            allow(post(instance::test_email), "POST"),
+        )
+        .at(
+            "/instance/users/:id/admin",
+            allow(post(instance::set_admin), "POST"),
+        )
+        .at(
+            "/instance/users/:id/disable",
+            allow(post(instance::disable), "POST"),
+        )
+        .at(
+            "/instance/users/:id/enable",
+            allow(post(instance::enable), "POST"),
+        )
+        .at(
+            "/instance/users/:id/delete",
+            allow(post(instance::delete), "POST"),
+        )
 }
 
 #[handler]
@@ -200,6 +227,10 @@ fn shell(ctx: &PageCtx, current: &str, title: &str, body: Markup) -> Markup {
                 @if let Some(p) = &ctx.project {
                     p class="small muted" { (p.org_name) }
                     @for (slug, label) in ORGANIZATION { (link(slug, label)) }
+                }
+                @if ctx.who().is_admin {
+                    p class="small muted" { "Server" }
+                    (link("instance", "Instance"))
                 }
             }
             div class="settings-body" {

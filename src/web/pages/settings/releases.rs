@@ -6,29 +6,13 @@ use super::shell;
 use crate::service::sourcemaps;
 use crate::state::SharedState;
 use crate::store::{ArtifactReleaseRow, ArtifactRow};
-use crate::web::components::{count, empty, time};
+use crate::web::components::{byte_size, count, empty, time};
 use crate::web::context::{query_param, PageCtx};
 use crate::web::error::{urlencode, PageResult};
 use crate::web::html;
 use maud::{html, Markup};
 use poem::web::Data;
 use poem::{handler, Request};
-
-/// `1234567` → `1.2 MB`: sizes as people read them (decimal units).
-fn size(bytes: i64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 999.95 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    let digits = if value < 10.0 { 1 } else { 0 };
-    format!("{value:.digits$} {}", UNITS[unit])
-}
 
 fn kind_label(kind: &str) -> &str {
     match kind {
@@ -97,7 +81,7 @@ fn releases_table(project: &str, list: &[ArtifactReleaseRow], selected: Option<&
                                 }
                             }
                             td class="num" { span class="cell-label" { "Files " } (count(r.artifacts)) }
-                            td class="num" { span class="cell-label" { "Size " } (size(r.bytes)) }
+                            td class="num" { span class="cell-label" { "Size " } (byte_size(r.bytes)) }
                             td { span class="cell-label" { "Last upload " } (time(r.last_upload)) }
                             td class="num" { span class="cell-label" { "Frames mapped " } (count(r.frames_mapped)) }
                             td class="num" {
@@ -127,7 +111,7 @@ fn artifacts_table(release: &str, files: &[ArtifactRow]) -> Markup {
                         tr {
                             th scope="row" class="mono artifact-name" { (a.name) }
                             td { span class="cell-label" { "Kind " } (kind_label(&a.kind)) }
-                            td class="num" { span class="cell-label" { "Size " } (size(a.size)) }
+                            td class="num" { span class="cell-label" { "Size " } (byte_size(a.size)) }
                             td class="mono small artifact-ref" {
                                 span class="cell-label" { "Debug id " }
                                 (a.debug_id.as_deref().unwrap_or("–"))
@@ -230,19 +214,4 @@ pub(super) async fn releases(req: &Request, state: Data<&SharedState>) -> PageRe
     let selected = release.as_deref().zip(files.as_deref());
     let server = state.config.public_url();
     Ok(html(releases_view(&ctx, &server, &list, selected)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::size;
-
-    #[test]
-    fn sizes_read_plainly() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(999), "999 B");
-        assert_eq!(size(1_000), "1.0 KB");
-        assert_eq!(size(12_345), "12 KB");
-        assert_eq!(size(999_960), "1.0 MB");
-        assert_eq!(size(3_400_000_000), "3.4 GB");
-    }
 }
