@@ -113,6 +113,7 @@ fn user_row(u: &AdminUser, ctx: &PageCtx) -> Markup {
                 @if r.disabled_at.is_some() { span class="badge badge-poor" { "Disabled" } }
             }
             td class="small" {
+                @if u.orgs.is_empty() { "–" }
                 @for (i, (_, name, role)) in u.orgs.iter().enumerate() {
                     @if i > 0 { ", " }
                     (name) span class="muted" { " (" (role.to_lowercase()) ")" }
