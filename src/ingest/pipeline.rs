@@ -14,12 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-/// What a queued request carries to the writer.
+/// One write of a request, with the units reserved for it against the quota.
+pub struct Write {
+    pub write: IngestWrite,
+    pub reserved_units: i64,
+}
+
+/// What a queued request carries to the writer: its writes, committed together (a
+/// Sentry envelope's event and sessions are stored all or none).
 pub struct Job {
     pub project_id: String,
     pub key_id: Option<String>,
-    pub write: IngestWrite,
-    pub reserved_units: i64,
+    pub writes: Vec<Write>,
     pub new_apps: Vec<String>,
     pub month: String,
     pub done: oneshot::Sender<Result<(), String>>,
@@ -31,20 +37,27 @@ pub struct Job {
 
 impl Job {
     fn items(&self) -> usize {
-        match &self.write {
-            IngestWrite::Events(list) => list.len().max(1),
-            _ => 1,
-        }
+        self.writes
+            .iter()
+            .map(|w| match &w.write {
+                IngestWrite::Events(list) => list.len().max(1),
+                _ => 1,
+            })
+            .sum()
+    }
+
+    fn events_only(&self) -> bool {
+        self.writes
+            .iter()
+            .all(|w| matches!(w.write, IngestWrite::Events(_)))
     }
 }
 
-/// One request's write, as the service hands it to the writer.
+/// One request's writes, as the service hands them to the writer.
 pub struct Submission {
     pub project_id: String,
     pub key_id: Option<String>,
-    pub write: IngestWrite,
-    /// Units already reserved against the quota for it.
-    pub reserved_units: i64,
+    pub writes: Vec<Write>,
     /// App labels it is the first to use.
     pub new_apps: Vec<String>,
 }
@@ -128,7 +141,7 @@ impl IngestQueue {
         self.writer_db.close().await;
     }
 
-    /// Queues a write and waits for its commit, at most until `deadline`.
+    /// Queues a request's writes and waits for their commit, at most until `deadline`.
     pub async fn submit(
         &self,
         s: Submission,
@@ -138,11 +151,11 @@ impl IngestQueue {
         let Submission {
             project_id,
             key_id,
-            write,
-            reserved_units,
+            writes,
             new_apps,
         } = s;
-        let kib = (write.approx_bytes() / 1024 + 1).min(u32::MAX as usize) as u32;
+        let bytes: usize = writes.iter().map(|w| w.write.approx_bytes()).sum();
+        let kib = (bytes / 1024 + 1).min(u32::MAX as usize) as u32;
         let Ok(budget) = self.budget.clone().try_acquire_many_owned(kib) else {
             self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
             return Err(SubmitError::Full);
@@ -151,8 +164,7 @@ impl IngestQueue {
         let job = Job {
             project_id,
             key_id,
-            write,
-            reserved_units,
+            writes,
             new_apps,
             month: month_key(now_ms),
             done,
@@ -225,7 +237,7 @@ async fn next_group(
     // on the direct connection), letting those run first hands their writes over
     // too, so that one commit carries them all. A commit on the pool's thread runs
     // beside the request tasks instead, so it starts at once.
-    if direct && matches!(first.write, IngestWrite::Events(_)) {
+    if direct && first.events_only() {
         tokio::task::yield_now().await;
     }
     let mut items = first.items();
@@ -502,16 +514,14 @@ impl Committer {
         });
         let writes: Vec<(&str, &IngestWrite)> = group
             .iter()
-            .map(|j| (j.project_id.as_str(), &j.write))
+            .flat_map(|j| j.writes.iter().map(|w| (j.project_id.as_str(), &w.write)))
             .collect();
         if let Err(e) = self.reserve_prop_values(&writes, budget).await {
             drop(writes);
             return (group, Err(e));
         }
         let increments = self.rollups.build(&writes);
-        let events_only = group
-            .iter()
-            .all(|j| matches!(j.write, IngestWrite::Events(_)));
+        let events_only = group.iter().all(Job::events_only);
         // Once the database is closed (shutdown), nothing is written any more.
         let (group, increments, outcome) = match self.direct.as_mut() {
             Some(direct) if events_only && !self.db.is_closed() => {
@@ -601,11 +611,13 @@ fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
 fn write_items(group: &[Job]) -> Vec<WriteItem<'_>> {
     group
         .iter()
-        .map(|j| WriteItem {
-            project_id: &j.project_id,
-            write: &j.write,
-            reserved_units: j.reserved_units,
-            month: &j.month,
+        .flat_map(|j| {
+            j.writes.iter().map(|w| WriteItem {
+                project_id: &j.project_id,
+                write: &w.write,
+                reserved_units: w.reserved_units,
+                month: &j.month,
+            })
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::ingest::keys::KeyCheck;
 use crate::ingest::limits::AppCheck;
 use crate::ingest::normalize;
-use crate::ingest::pipeline::{Submission, SubmitError};
+use crate::ingest::pipeline::{Submission, SubmitError, Write};
 use crate::ingest::wire::{BatchIn, ErrorIn, EventIn, SessionIn};
 use crate::service::{alert_watch, sourcemaps};
 use crate::state::AppState;
@@ -199,7 +199,7 @@ pub async fn submit(
 /// Several writes of one request (a Sentry envelope's event and sessions): the
 /// restrictions and limits are decided once for all of them — one request against
 /// the rate, the units of all against the quota — so a refusal stores none; then
-/// they go to the writer together, to share its commits.
+/// they go to the writer as one job, committed in one transaction: all or none.
 pub async fn submit_together(
     state: &AppState,
     caller: Caller,
@@ -219,24 +219,14 @@ pub async fn submit_together(
         .collect();
     let units = writes.iter().map(|p| p.units).sum();
     let admitted = admit(state, &caller, &apps, units, now).await?;
-    let mut new_apps = Some(admitted.new_apps);
-    let enqueued = writes.into_iter().map(|p| {
-        let reserved = if admitted.metered { p.units } else { 0 };
-        let apps = new_apps.take().unwrap_or_default();
-        enqueue(
-            state,
-            &caller,
-            p.write,
-            reserved,
-            apps,
-            &admitted.month,
-            now,
-        )
-    });
-    for outcome in futures_util::future::join_all(enqueued).await {
-        outcome?;
-    }
-    Ok(())
+    let writes = writes
+        .into_iter()
+        .map(|p| Write {
+            reserved_units: if admitted.metered { p.units } else { 0 },
+            write: p.write,
+        })
+        .collect();
+    enqueue(state, caller, writes, admitted, now).await
 }
 
 /// What admission decided: the app labels first seen, and whether the units were
@@ -333,26 +323,25 @@ async fn admit(
     })
 }
 
-/// Hands one admitted write to the writer and waits for its commit; the units it
-/// reserved go back when it is not stored.
+/// Hands a request's admitted writes to the writer and waits for their commit; the
+/// units they reserved go back when they are not stored.
 async fn enqueue(
     state: &AppState,
-    caller: &Caller,
-    write: IngestWrite,
-    reserved: i64,
-    new_apps: Vec<String>,
-    month: &str,
+    caller: Caller,
+    writes: Vec<Write>,
+    admitted: Admitted,
     now: i64,
 ) -> AppResult<()> {
+    let reserved: i64 = writes.iter().map(|w| w.reserved_units).sum();
+    let month = admitted.month;
     let outcome = state
         .queue
         .submit(
             Submission {
                 project_id: caller.project_id.clone(),
-                key_id: caller.key_id.clone(),
-                write,
-                reserved_units: reserved,
-                new_apps,
+                key_id: caller.key_id,
+                writes,
+                new_apps: admitted.new_apps,
             },
             now,
             std::time::Instant::now()
@@ -362,7 +351,7 @@ async fn enqueue(
     if outcome.is_err() && reserved > 0 {
         if let Err(e) = state
             .db
-            .release_usage(&caller.project_id, month, reserved)
+            .release_usage(&caller.project_id, &month, reserved)
             .await
         {
             tracing::warn!(error = %e, "could not release reserved usage");
