@@ -233,6 +233,15 @@ async fn cli_manages_users_orgs_projects_keys_and_tokens(backend: Backend) {
     let (ok, v, _) = cli(&db, &["version"], None);
     assert!(ok);
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let commit = v["commit"].as_str().unwrap();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{v}"
+    );
+    assert!(v["build_date"].as_str().unwrap().ends_with('Z'), "{v}");
+    assert!(!v["target"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["backends"], serde_json::json!(["sqlite", "postgres"]));
     let (ok, spec, _) = cli(&db, &["openapi"], None);
     assert!(ok);
     assert_eq!(spec["info"]["title"], "Telemetry Tracker");

@@ -75,7 +75,8 @@ pub enum Command {
     Check(Box<ServeConfig>),
     /// Print the OpenAPI specification.
     Openapi,
-    /// Print the version.
+    /// Print the version, the git commit and date of the build, the target and the
+    /// database backends (`--json` for scripts and post-deploy checks).
     Version,
 }
 
@@ -356,10 +357,24 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
             ))
         }
         Command::Version => {
-            let v = env!("CARGO_PKG_VERSION");
+            let (v, commit, built, target) = (
+                env!("CARGO_PKG_VERSION"),
+                env!("TT_GIT_COMMIT"),
+                env!("TT_BUILD_DATE"),
+                env!("TT_TARGET"),
+            );
             Ok(Output::new(
-                json!({ "version": v }),
-                format!("telemetry-tracker {v}"),
+                json!({
+                    "version": v,
+                    "commit": commit,
+                    "build_date": built,
+                    "target": target,
+                    "backends": ["sqlite", "postgres"],
+                }),
+                format!(
+                    "telemetry-tracker {v} ({}, built {built}, {target}; SQLite and PostgreSQL)",
+                    commit.get(..12).unwrap_or(commit)
+                ),
             ))
         }
         Command::Check(cfg) => {
