@@ -31,8 +31,11 @@ fn main() {
     println!("cargo:rustc-env=TT_BUILD_DATE={built}");
     println!("cargo:rustc-env=TT_TARGET={target}");
     // A new commit or checkout changes these; the build date alone does not rebuild.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
-    println!("cargo:rerun-if-changed=.git/packed-refs");
+    // Only paths that exist: cargo reruns the script on every build for a missing one.
+    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
 }
