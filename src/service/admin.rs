@@ -69,16 +69,6 @@ impl Actor<'_> {
     }
 }
 
-fn audit(
-    who: &Principal,
-    meta: &RequestMeta,
-    action: &str,
-    target: Option<&str>,
-    now: i64,
-) -> InstanceAudit {
-    Actor::Admin(who, meta).audit(action, target, now)
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSettings {
     /// Whether anyone may sign up (otherwise by invite only).
@@ -119,13 +109,8 @@ pub async fn set_registration(
                 .into(),
         ));
     }
-    let mut entry = audit(
-        who,
-        meta,
-        "instance.registration",
-        None,
-        state.clock.now_ms(),
-    );
+    let mut entry =
+        Actor::Admin(who, meta).audit("instance.registration", None, state.clock.now_ms());
     entry.details = Some(serde_json::json!({ "open": open }).to_string());
     state
         .db
@@ -313,13 +298,8 @@ pub async fn delete(
             names.join(", ")
         )));
     }
-    let entry = audit(
-        who,
-        meta,
-        "user.delete",
-        Some(&target.row.email),
-        state.clock.now_ms(),
-    );
+    let entry =
+        Actor::Admin(who, meta).audit("user.delete", Some(&target.row.email), state.clock.now_ms());
     if !state.db.delete_user(id, &entry).await? {
         return Err(AppError::Conflict(LAST_ADMIN.into()));
     }
@@ -375,13 +355,8 @@ pub async fn test_email(
             detail: "No SMTP server is configured (SMTP_URL); mail is written to the server's log instead.".into(),
         }
     };
-    let mut entry = audit(
-        who,
-        meta,
-        "instance.test_email",
-        Some(to),
-        state.clock.now_ms(),
-    );
+    let mut entry =
+        Actor::Admin(who, meta).audit("instance.test_email", Some(to), state.clock.now_ms());
     entry.details = Some(serde_json::json!({ "sent": outcome.sent }).to_string());
     state.db.write_instance_audit(&entry).await?;
     Ok(outcome)
