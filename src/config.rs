@@ -233,6 +233,103 @@ impl SourcemapSettings {
     }
 }
 
+/// Optional billing through Stripe (docs/BILLING.md): off unless
+/// `STRIPE_SECRET_KEY` is set, and then the other three are needed too.
+#[derive(Args, Clone)]
+pub struct StripeSettings {
+    /// Stripe secret API key (`sk_live_…`/`sk_test_…`). Set, it turns billing on:
+    /// new organizations start on FREE and owners subscribe in Settings → Billing.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Signing secret (`whsec_…`) of the webhook endpoint
+    /// `<public URL>/api/billing/stripe/webhook`.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Stripe price id of the PRO plan's subscription.
+    #[arg(long, env = "STRIPE_PRICE_PRO")]
+    pub stripe_price_pro: Option<String>,
+
+    /// Stripe price id of the BUSINESS plan's subscription.
+    #[arg(long, env = "STRIPE_PRICE_BUSINESS")]
+    pub stripe_price_business: Option<String>,
+
+    /// Base URL of Stripe's API (tests point it at a local stand-in).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+}
+
+/// Billing settings once validated: all four set.
+#[derive(Clone)]
+pub struct Billing {
+    pub secret_key: String,
+    pub webhook_secret: String,
+    pub price_pro: String,
+    pub price_business: String,
+    /// Without a trailing slash or `/v1`.
+    pub api_base: String,
+}
+
+impl StripeSettings {
+    fn named(&self) -> [(&'static str, Option<&str>); 4] {
+        fn set(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        [
+            ("STRIPE_SECRET_KEY", set(&self.stripe_secret_key)),
+            ("STRIPE_WEBHOOK_SECRET", set(&self.stripe_webhook_secret)),
+            ("STRIPE_PRICE_PRO", set(&self.stripe_price_pro)),
+            ("STRIPE_PRICE_BUSINESS", set(&self.stripe_price_business)),
+        ]
+    }
+
+    /// The billing settings, `None` when billing is off (or its settings are
+    /// incomplete, which `problems` reports).
+    pub fn billing(&self) -> Option<Billing> {
+        let [key, secret, pro, business] = self.named().map(|(_, v)| v);
+        let base = self.stripe_api_base.trim().trim_end_matches('/');
+        Some(Billing {
+            secret_key: key?.to_string(),
+            webhook_secret: secret?.to_string(),
+            price_pro: pro?.to_string(),
+            price_business: business?.to_string(),
+            api_base: base.strip_suffix("/v1").unwrap_or(base).to_string(),
+        })
+    }
+
+    /// One line per missing setting when some but not all are set.
+    pub fn problems(&self) -> Vec<String> {
+        let named = self.named();
+        if named.iter().all(|(_, v)| v.is_none()) {
+            return Vec::new();
+        }
+        let mut problems: Vec<String> = named
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(name, _)| {
+                format!("{name} is missing: billing needs STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_PRO and STRIPE_PRICE_BUSINESS together")
+            })
+            .collect();
+        if let (Some(pro), Some(business)) = (named[2].1, named[3].1) {
+            if pro == business {
+                problems.push("STRIPE_PRICE_PRO and STRIPE_PRICE_BUSINESS must differ".into());
+            }
+        }
+        let base = self.stripe_api_base.trim();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            problems.push(format!(
+                "STRIPE_API_BASE must start with https:// or http:// (got {base:?})"
+            ));
+        }
+        problems
+    }
+}
+
 /// Settings of the `serve` command.
 #[derive(Args, Clone)]
 pub struct ServeConfig {
@@ -319,6 +416,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub sourcemaps: SourcemapSettings,
+
+    #[command(flatten)]
+    pub stripe: StripeSettings,
 
     /// Largest accepted ingest request body (`/ingest/*`) in bytes.
     #[arg(long, env = "TELEMETRY_MAX_BODY_BYTES", default_value_t = 1_048_576)]
@@ -488,6 +588,7 @@ impl ServeConfig {
         }
         problems.extend(self.retention.problems());
         problems.extend(self.sourcemaps.problems());
+        problems.extend(self.stripe.problems());
         if self.max_body_bytes < 1024 {
             problems.push("TELEMETRY_MAX_BODY_BYTES must be at least 1024".into());
         }

@@ -16,6 +16,7 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod stripe;
 pub mod web;
 pub mod webhook;
 
@@ -74,6 +75,7 @@ pub fn build_state(
     let instance = config.instance_id.clone().unwrap_or_else(default_instance);
     let config_allow_private = config.webhook_allow_private;
     let sourcemaps = service::sourcemaps::SourceMaps::new(config.sourcemaps.clone());
+    let stripe = config.stripe.billing().map(stripe::StripeClient::new);
     let state = Arc::new(AppState {
         db,
         instance,
@@ -91,6 +93,7 @@ pub fn build_state(
         database_file: Default::default(),
         database_lost: Default::default(),
         webhooks: webhook::WebhookClient::new(config_allow_private),
+        stripe,
         sourcemaps,
         sentry_items: Default::default(),
         sentry_projects: Default::default(),

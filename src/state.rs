@@ -34,6 +34,8 @@ pub struct AppState {
     pub database_lost: std::sync::atomic::AtomicBool,
     /// Sends webhook requests (SSRF-checked).
     pub webhooks: crate::webhook::WebhookClient,
+    /// Calls Stripe; `None` when billing is off.
+    pub stripe: Option<crate::stripe::StripeClient>,
     /// Artifact indexes and decoded source maps of this process.
     pub sourcemaps: crate::service::sourcemaps::SourceMaps,
     /// Sentry envelope items received, by type and outcome.

@@ -203,7 +203,16 @@ async fn sign_up_set_up_ingest_resolve_theme_and_invite(backend: Backend) {
 /// no page or card scrolls sideways at 375, 1366 and 1920 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screenshots_and_phone_layout() {
-    let app = TestApp::start(Backend::Sqlite).await;
+    // Billing on, for its settings page (which reads only the database); the
+    // organization below is made by the operator's path and stays SELF_HOSTED.
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.stripe.stripe_secret_key = Some("sk_test_unused".into());
+        c.stripe.stripe_webhook_secret = Some("whsec_unused".into());
+        c.stripe.stripe_price_pro = Some("price_pro".into());
+        c.stripe.stripe_price_business = Some("price_business".into());
+        c.stripe.stripe_api_base = "http://127.0.0.1:9".into();
+    })
+    .await;
     let (db, clock) = (&app.state.db, &app.state.clock);
     let user = accounts::create_user(db, clock, "ada@example.com", PASSWORD, Some("Acme"))
         .await
@@ -244,7 +253,11 @@ async fn screenshots_and_phone_layout() {
         b.goto(&app.url("/settings/appearance")).await;
         b.click(&format!("input[name=theme][value={theme}]")).await;
         b.wait_for_text("Theme saved.").await;
-        for (page, path) in [("overview", "/?range=14d"), ("errors", "/errors?range=14d")] {
+        for (page, path) in [
+            ("overview", "/?range=14d"),
+            ("errors", "/errors?range=14d"),
+            ("billing", "/settings/billing"),
+        ] {
             b.goto(&app.url(path)).await;
             b.wait_for_text("Telemetry Tracker").await;
             let png = b.screenshot().await;
@@ -279,9 +292,13 @@ async fn screenshots_and_phone_layout() {
             "/settings/members",
             "/settings/api-keys",
             "/settings/instance",
+            "/settings/billing",
         ]) {
             b.goto(&app.url(path)).await;
             b.wait_for_text("Telemetry Tracker").await;
+            if width == 375 && path == "/settings/billing" {
+                accessible(&b, path).await;
+            }
             let (page, viewport) = (
                 b.client
                     .execute("return document.documentElement.scrollWidth", vec![])

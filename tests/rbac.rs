@@ -22,6 +22,9 @@ enum Allowed {
     SignedIn,
     /// Instance administrators only, whatever their roles.
     Administrators,
+    /// These roles once billing is on; `404` for everyone while it is off, as here
+    /// (tests/billing.rs walks them with billing on).
+    Billing(Vec<Role>),
     Roles(Vec<Role>),
 }
 
@@ -45,12 +48,21 @@ fn table() -> Vec<Row> {
                 "public" => Allowed::Public,
                 "signed in" => Allowed::SignedIn,
                 "administrators" => Allowed::Administrators,
-                roles => Allowed::Roles(
-                    roles
+                roles => {
+                    let (roles, billing) = match roles.strip_suffix("(billing on)") {
+                        Some(r) => (r, true),
+                        None => (roles, false),
+                    };
+                    let roles = roles
                         .split(',')
                         .map(|r| r.trim().parse().unwrap())
-                        .collect(),
-                ),
+                        .collect();
+                    if billing {
+                        Allowed::Billing(roles)
+                    } else {
+                        Allowed::Roles(roles)
+                    }
+                }
             };
             Row {
                 method: cells[0].to_string(),
@@ -350,6 +362,7 @@ fn body(method: &str, route: &str, n: usize, actor: &User, case: &Case) -> Optio
         ("PATCH", "/api/admin/settings") => json!({}),
         ("PATCH", "/api/admin/users/{id}") => json!({ "administrator": true }),
         ("POST", "/api/admin/test-email") => json!({ "to": "test@example.com" }),
+        ("POST", "/api/orgs/{org_id}/billing/checkout") => json!({ "plan": "PRO" }),
         _ => return None,
     })
 }
@@ -423,6 +436,7 @@ async fn every_route_allows_exactly_the_roles_in_the_table(backend: Backend) {
                     assert!((200..300).contains(&status), "{what}: {status}")
                 }
                 Allowed::Roles(_) | Allowed::Administrators => assert_eq!(status, 403, "{what}"),
+                Allowed::Billing(_) => assert_eq!(status, 404, "{what} with billing off"),
             }
         }
         if row.allowed == Allowed::Administrators {

@@ -68,6 +68,11 @@ pub(super) async fn read_bytes(body: &mut RequestBody) -> poem::Result<bytes::By
 }
 
 impl<T: Type + ParseFromJSON> ApiJson<T> {
+    /// The body exactly as sent, for a signature computed over its bytes.
+    pub fn raw(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn parse(&self) -> Result<T, AppError> {
         let essence = self
             .content_type

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod alerts;
 pub mod analytics;
 pub mod auth;
+pub mod billing;
 pub mod body;
 pub mod context;
 pub mod errors;
@@ -42,6 +43,8 @@ pub enum ApiTags {
     Operations,
     /// Instance administration (administrators only).
     Administration,
+    /// Optional Stripe billing (404 while billing is off).
+    Billing,
 }
 
 pub type Apis = (
@@ -60,7 +63,8 @@ pub type Apis = (
     projects::ProjectsApi,
     alerts::AlertsApi,
     sourcemaps::SourcemapsApi,
-    admin::AdminApi,
+    // poem-openapi implements tuples of up to 16.
+    (admin::AdminApi, billing::BillingApi),
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -81,7 +85,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             projects::ProjectsApi,
             alerts::AlertsApi,
             sourcemaps::SourcemapsApi,
-            admin::AdminApi,
+            (admin::AdminApi, billing::BillingApi),
         ),
         "Telemetry Tracker",
         env!("CARGO_PKG_VERSION"),

@@ -2,6 +2,7 @@
 
 pub mod alert_message;
 pub mod alerts;
+pub mod billing;
 pub mod dsn;
 pub mod grouping;
 pub mod identity;
@@ -12,6 +13,7 @@ pub mod rbac;
 pub mod sessions;
 pub mod slug;
 pub mod sourcemaps;
+pub mod stripe_event;
 pub mod timerange;
 pub mod timeutil;
 pub mod vitals;

@@ -217,6 +217,24 @@ pub fn signup_existing(to: &str, reset_link: &str) -> Email {
     content.into_email(to, format!("Your {PRODUCT} account"))
 }
 
+/// To an organization's owners: the subscription's payment failed.
+pub fn payment_failed(to: &str, org_name: &str, link: &str) -> Email {
+    let content = Content {
+        heading: format!("A payment for {} failed", one_line(org_name)),
+        intro: vec![format!(
+            "Stripe could not collect the latest payment of {}'s subscription. Stripe tries again over the next days; if every attempt fails, the organization returns to the FREE plan and its limits.",
+            one_line(org_name)
+        )],
+        steps: vec![],
+        action_label: "Update the payment method",
+        link,
+        notes: vec![
+            "You get this mail because you are an owner of the organization.".to_string(),
+        ],
+    };
+    content.into_email(to, format!("[{PRODUCT}] Payment failed for {org_name}"))
+}
+
 /// An alert (a new or regressed error group, a spike, a quota) the user asked to
 /// get by mail.
 pub fn alert(to: &str, title: &str, context: &str, action_label: &str, link: &str) -> Email {

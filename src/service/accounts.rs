@@ -115,10 +115,11 @@ pub async fn create_user(
 ) -> AppResult<CreatedUser> {
     let email = normalize_email(email)?;
     let password_hash = hash_password(password)?;
-    create_user_with_hash(db, clock, &email, password_hash, org_name).await
+    create_user_with_hash(db, clock, &email, password_hash, org_name, Plan::SelfHosted).await
 }
 
-/// As `create_user`, for a password hashed earlier (a confirmed sign-up).
+/// As `create_user`, for a password hashed earlier (a confirmed sign-up), with its
+/// organization (if any) on `plan`.
 #[tracing::instrument(skip_all)]
 pub async fn create_user_with_hash(
     db: &Db,
@@ -126,6 +127,7 @@ pub async fn create_user_with_hash(
     email: &str,
     password_hash: String,
     org_name: Option<&str>,
+    plan: Plan,
 ) -> AppResult<CreatedUser> {
     let email = normalize_email(email)?;
     let now = clock.now_ms();
@@ -147,7 +149,7 @@ pub async fn create_user_with_hash(
             other => other,
         })?;
     let org = match org_name {
-        Some(name) => Some(create_org(db, clock, name, &user.email, Plan::SelfHosted).await?),
+        Some(name) => Some(create_org(db, clock, name, &user.email, plan).await?),
         None => None,
     };
     Ok(CreatedUser { user, org })

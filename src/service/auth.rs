@@ -6,9 +6,9 @@ use crate::domain::timeutil::{DAY_MS, MINUTE_MS};
 use crate::error::{AppError, AppResult};
 use crate::mail::templates;
 use crate::service::accounts::{self, hash_password, token_hash, verify_password, CreatedToken};
-use crate::service::invites;
 use crate::service::orgs::{self, actor, entry};
 use crate::service::principal::{Credential, Principal, RequestMeta};
+use crate::service::{billing, invites};
 use crate::state::AppState;
 use crate::store::{
     AuditRow, NewUserSession, SignOut, SignupRow, TokenRow, UserRow, UserSessionRow,
@@ -304,12 +304,13 @@ pub async fn register(
         request_signup(state, r.email, r.password, name, org_name.as_deref()).await?;
         return Ok(Registered::Pending);
     }
-    let created = accounts::create_user(
+    let created = accounts::create_user_with_hash(
         &state.db,
         &state.clock,
-        r.email,
-        r.password,
+        &accounts::normalize_email(r.email)?,
+        hash_password(r.password)?,
         org_name.as_deref(),
+        billing::new_org_plan(state),
     )
     .await?;
     if let Some(invite) = invite {
@@ -408,6 +409,7 @@ pub async fn confirm_signup(
         &request.email,
         request.password_hash,
         request.org_name.as_deref(),
+        billing::new_org_plan(state),
     )
     .await?;
     welcome(state, created.user.id, request.name.as_deref(), meta).await

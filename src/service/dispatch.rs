@@ -172,7 +172,13 @@ async fn message(
             limit: plan.limits().monthly_units.unwrap_or(0),
             month,
         });
-        message.url = format!("{base}/settings/organization?org={}", org.id);
+        // With billing on, the way out of a quota is a bigger plan.
+        let page = if state.stripe.is_some() {
+            "billing"
+        } else {
+            "organization"
+        };
+        message.url = format!("{base}/settings/{page}?org={}", org.id);
         return Ok(Some(message));
     }
     let Some(group_id) = alert.group_id.as_deref() else {

@@ -2,7 +2,6 @@
 //! entry for every change; the checks and audit helpers invites, projects and
 //! tokens share.
 
-use crate::domain::plans::Plan;
 use crate::domain::rbac::{allows, Action, Role};
 use crate::error::{AppError, AppResult};
 use crate::mail::Email;
@@ -108,7 +107,7 @@ pub async fn create_org(
         &state.clock,
         name,
         &who.email,
-        Plan::SelfHosted,
+        crate::service::billing::new_org_plan(state),
         Some(&by),
     )
     .await
@@ -165,6 +164,7 @@ pub async fn delete_org(
     meta: &RequestMeta,
 ) -> AppResult<()> {
     require(state, who, org_id, Action::Administer).await?;
+    crate::service::billing::refuse_while_subscribed(state, org_id).await?;
     let audit = entry(state, org_id, who, meta, "org.delete", Some(org_id), None);
     state
         .db

@@ -11,20 +11,7 @@ macro_rules! audited {
             let value = $body;
             if $crate::store::audit::Changed::changed(&value) {
                 for row in $audit {
-                    sqlx::query(
-                        "INSERT INTO audit_log (id, org_id, actor_id, action, target, details, ip, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(&row.id)
-                    .bind(&row.org_id)
-                    .bind(&row.actor_id)
-                    .bind(&row.action)
-                    .bind(&row.target)
-                    .bind(&row.details)
-                    .bind(&row.ip)
-                    .bind(row.created_at)
-                    .execute(&mut *$tx)
-                    .await?;
+                    $crate::store::audit::write_audit!($tx, row);
                 }
             }
             $tx.commit().await?;
@@ -33,6 +20,28 @@ macro_rules! audited {
     };
 }
 pub(crate) use audited;
+
+/// Writes one audit entry (`&AuditRow`) in the transaction `$tx`.
+macro_rules! write_audit {
+    ($tx:ident, $row:expr) => {{
+        let row: &$crate::store::AuditRow = &$row;
+        sqlx::query(
+            "INSERT INTO audit_log (id, org_id, actor_id, action, target, details, ip, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&row.id)
+        .bind(&row.org_id)
+        .bind(&row.actor_id)
+        .bind(&row.action)
+        .bind(&row.target)
+        .bind(&row.details)
+        .bind(&row.ip)
+        .bind(row.created_at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use write_audit;
 
 /// Whether the value an audited change returns means it changed anything: a write
 /// that found nothing to change records nothing.

@@ -6,7 +6,7 @@ use crate::domain::timerange::Window;
 use crate::service::alerts::{self, QuotaStanding};
 use crate::service::auth::{self, csrf_token, SESSION_COOKIE};
 use crate::service::principal::{Credential, Principal, RequestMeta};
-use crate::service::{accounts, notifications, preferences};
+use crate::service::{accounts, billing, notifications, preferences};
 use crate::state::SharedState;
 use crate::store::Scope;
 use crate::store::{NotificationRow, UserProjectRow};
@@ -101,6 +101,10 @@ pub struct PageCtx {
     /// The current organization's projects near or over their monthly quota (for
     /// its owners only; empty otherwise).
     pub quota: Vec<QuotaStanding>,
+    /// Billing is on (Stripe configured).
+    pub billing: bool,
+    /// The current organization's latest payment failed (for its owners only).
+    pub past_due: bool,
     /// Path and query of the request (for "back here" links).
     pub here: String,
 }
@@ -138,15 +142,18 @@ impl PageCtx {
                     .add(security::cookie(state, PROJECT_COOKIE, &p.id, 400 * 86_400));
             }
         }
-        let quota = match &project {
-            Some(p) if p.role == Role::Owner => {
-                alerts::quota_standing(state, who, &p.org_id).await?
-            }
-            _ => Vec::new(),
+        let (quota, past_due) = match &project {
+            Some(p) if p.role == Role::Owner => futures_util::try_join!(
+                alerts::quota_standing(state, who, &p.org_id),
+                billing::past_due(state, who, &p.org_id),
+            )?,
+            _ => (Vec::new(), false),
         };
         Ok(PageCtx {
             csrf: session.csrf(),
             quota,
+            billing: state.stripe.is_some(),
+            past_due,
             name: user.name,
             theme: prefs.theme,
             projects,

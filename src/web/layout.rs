@@ -59,7 +59,8 @@ pub fn page(ctx: &PageCtx, title: &str, tab: Tab, filters: &Filters, body: Marku
                             div class="notice notice-success" role="status" { (f.text) }
                         }
                     }
-                    @for q in &ctx.quota { (quota_banner(q)) }
+                    @if ctx.past_due { (past_due_banner(ctx)) }
+                    @for q in &ctx.quota { (quota_banner(q, ctx.billing)) }
                     (body)
                 }
                 footer class="foot muted" {
@@ -71,8 +72,21 @@ pub fn page(ctx: &PageCtx, title: &str, tab: Tab, filters: &Filters, body: Marku
     }
 }
 
-/// Tells the organization's owners that a project is near or over its monthly quota.
-fn quota_banner(q: &QuotaStanding) -> Markup {
+/// Tells the organization's owners that its latest payment failed.
+fn past_due_banner(ctx: &PageCtx) -> Markup {
+    let org = ctx.project.as_ref().map_or("", |p| p.org_name.as_str());
+    html! {
+        div class="notice notice-error past-due-banner" role="alert" {
+            strong { "The latest payment for " (org) " failed." }
+            " Update the payment method before Stripe's retries run out, or the organization returns to the FREE plan. "
+            a href="/settings/billing" { "Billing" }
+        }
+    }
+}
+
+/// Tells the organization's owners that a project is near or over its monthly
+/// quota, with the way to a bigger plan when billing is on.
+fn quota_banner(q: &QuotaStanding, billing: bool) -> Markup {
     let resets = format_rfc3339_ms(q.resets_at);
     let day = resets.get(..10).unwrap_or("");
     let used = html! { " (" (count(q.used)) " of " (count(q.limit)) " units, " (q.plan.as_str()) " plan)" };
@@ -82,14 +96,24 @@ fn quota_banner(q: &QuotaStanding) -> Markup {
             div class="notice notice-error quota-banner" {
                 strong { (q.project_name) " has used up its monthly quota" } (used)
                 ": new data is refused " (reset) " "
-                a href="/settings/organization" { "Plan and usage" }
+                (quota_link(billing))
             }
         } @else {
             div class="notice notice-warn quota-banner" {
                 strong { (q.project_name) " has used " (q.percent()) " % of its monthly quota" } (used)
                 ". Once it is used up, new data is refused " (reset) " "
-                a href="/settings/organization" { "Plan and usage" }
+                (quota_link(billing))
             }
+        }
+    }
+}
+
+fn quota_link(billing: bool) -> Markup {
+    html! {
+        @if billing {
+            a href="/settings/billing" { "Upgrade the plan" }
+        } @else {
+            a href="/settings/organization" { "Plan and usage" }
         }
     }
 }

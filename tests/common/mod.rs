@@ -7,6 +7,7 @@ pub mod process;
 pub mod receiver;
 pub mod smtp;
 pub mod sourcemaps;
+pub mod stripe;
 pub mod web;
 
 use clap::Parser;

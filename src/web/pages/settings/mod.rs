@@ -7,6 +7,7 @@
 
 mod account;
 mod alerts;
+mod billing;
 mod instance;
 mod keys;
 mod members;
@@ -15,6 +16,7 @@ mod projects;
 mod releases;
 mod tokens;
 
+use crate::domain::rbac::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::SharedState;
 use crate::web::context::PageCtx;
@@ -161,6 +163,9 @@ pub fn routes() -> Route {
             "/alerts/webhooks/:id/remove",
             allow(post(alerts::remove_webhook), "POST"),
         )
+        .at("/billing", allow(get(billing::billing_get), "GET, HEAD"))
+        .at("/billing/checkout", allow(post(billing::checkout), "POST"))
+        .at("/billing/portal", allow(post(billing::portal), "POST"))
         .at("/instance", allow(get(instance::instance), "GET, HEAD"))
         .at(
             "/instance/registration",
@@ -227,6 +232,7 @@ fn shell(ctx: &PageCtx, current: &str, title: &str, body: Markup) -> Markup {
                 @if let Some(p) = &ctx.project {
                     p class="small muted" { (p.org_name) }
                     @for (slug, label) in ORGANIZATION { (link(slug, label)) }
+                    @if ctx.billing && p.role == Role::Owner { (link("billing", "Billing")) }
                 }
                 @if ctx.who().is_admin {
                     p class="small muted" { "Server" }

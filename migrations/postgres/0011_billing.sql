@@ -1,0 +1,32 @@
+-- Optional Stripe billing: each organization's customer and subscription as the
+-- last applied Stripe events left them, and the ids of the events processed (a
+-- replayed event changes nothing).
+
+CREATE TABLE org_billing (
+    org_id               TEXT PRIMARY KEY,
+    customer_id          TEXT UNIQUE,
+    subscription_id      TEXT,
+    subscription_status  TEXT,
+    price_id             TEXT,
+    current_period_end   BIGINT,
+    cancel_at_period_end BIGINT NOT NULL DEFAULT 0,
+    -- created time (seconds) and order of the subscription event applied last:
+    -- an older one arriving later changes nothing.
+    subscription_event_at   BIGINT,
+    subscription_event_rank BIGINT,
+    -- set by invoice.payment_failed, cleared by invoice.paid
+    past_due_since       BIGINT,
+    invoice_event_at     BIGINT,
+    invoice_event_rank   BIGINT,
+    updated_at           BIGINT NOT NULL
+);
+
+CREATE TABLE stripe_events (
+    id          TEXT PRIMARY KEY,
+    type        TEXT NOT NULL,
+    created     BIGINT NOT NULL,
+    org_id      TEXT,
+    outcome     TEXT NOT NULL,
+    received_at BIGINT NOT NULL
+);
+CREATE INDEX stripe_events_received ON stripe_events (received_at);
