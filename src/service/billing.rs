@@ -61,8 +61,15 @@ fn prices(billing: &Billing) -> Prices<'_> {
 
 fn unavailable(e: StripeError) -> AppError {
     tracing::warn!(error = %e, "Stripe request failed");
+    let advice = match e {
+        StripeError::Unreachable(_) => "try again in a moment",
+        // A refusal means the server's settings (key, prices) need the operator.
+        StripeError::Refused { .. } => {
+            "the server's Stripe settings may need attention (docs/BILLING.md)"
+        }
+    };
     AppError::Unavailable {
-        message: format!("{e}; try again in a moment"),
+        message: format!("{e}; {advice}"),
         retry_after_secs: 5,
     }
 }
@@ -280,35 +287,41 @@ pub async fn receive(
     })
 }
 
-/// The organization an event is about: checkout names it; otherwise the customer
-/// it belongs to, or the subscription's `metadata.org_id` set at checkout.
+/// The organization an event is about: checkout names it; otherwise the one its
+/// customer (or subscription) belongs to, or the subscription's `metadata.org_id`,
+/// which checkout sets.
 async fn org_of(state: &AppState, effect: &Effect) -> AppResult<Option<String>> {
-    let (named, customer) = match effect {
+    let (named, customer, subscription) = match effect {
         Effect::CheckoutCompleted {
-            org_id, customer, ..
-        } => (org_id.clone(), customer.clone()),
-        Effect::Subscription(s) => (None, s.customer.clone()),
-        Effect::Invoice { customer, .. } => (None, customer.clone()),
+            org_id,
+            customer,
+            subscription,
+        } => (org_id.as_deref(), customer, subscription.as_deref()),
+        Effect::Subscription(s) => (s.org_id.as_deref(), &s.customer, Some(s.id.as_str())),
+        Effect::Invoice {
+            customer,
+            subscription,
+            ..
+        } => (None, customer, subscription.as_deref()),
         Effect::Ignored => return Ok(None),
     };
-    if let Some(id) = named {
-        if state.db.org_by_id(&id).await?.is_some() {
-            return Ok(Some(id));
+    // Checkout's own reference first: it is what links the customer.
+    if let (Effect::CheckoutCompleted { .. }, Some(id)) = (effect, named) {
+        if state.db.org_by_id(id).await?.is_some() {
+            return Ok(Some(id.to_string()));
         }
     }
-    if let Some(customer) = customer {
-        if let Some(id) = state.db.org_of_customer(&customer).await? {
-            return Ok(Some(id));
-        }
+    if let Some(id) = state
+        .db
+        .org_of_stripe(customer.as_deref(), subscription)
+        .await?
+    {
+        return Ok(Some(id));
     }
-    if let Effect::Subscription(s) = effect {
-        if let Some(id) = &s.org_id {
-            if state.db.org_by_id(id).await?.is_some() {
-                return Ok(Some(id.clone()));
-            }
-        }
+    match named {
+        Some(id) if state.db.org_by_id(id).await?.is_some() => Ok(Some(id.to_string())),
+        _ => Ok(None),
     }
-    Ok(None)
 }
 
 async fn tell_owners_payment_failed(state: &AppState, org_id: &str) -> AppResult<()> {

@@ -83,14 +83,20 @@ impl Db {
         })
     }
 
-    /// The live organization whose Stripe customer this is.
+    /// The live organization whose Stripe customer, or subscription, this is.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn org_of_customer(&self, customer_id: &str) -> StoreResult<Option<String>> {
+    pub async fn org_of_stripe(
+        &self,
+        customer_id: Option<&str>,
+        subscription_id: Option<&str>,
+    ) -> StoreResult<Option<String>> {
         on_db!(self, |pool| Ok(sqlx::query_scalar(
             "SELECT b.org_id FROM org_billing b JOIN organizations o ON o.id = b.org_id
-             WHERE b.customer_id = $1 AND o.deleted_at IS NULL",
+             WHERE (b.customer_id = $1 OR b.subscription_id = $2) AND o.deleted_at IS NULL
+             ORDER BY CASE WHEN b.customer_id = $1 THEN 0 ELSE 1 END LIMIT 1",
         )
         .bind(customer_id)
+        .bind(subscription_id)
         .fetch_optional(pool)
         .await?))
     }

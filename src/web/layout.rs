@@ -59,7 +59,8 @@ pub fn page(ctx: &PageCtx, title: &str, tab: Tab, filters: &Filters, body: Marku
                             div class="notice notice-success" role="status" { (f.text) }
                         }
                     }
-                    @if ctx.past_due { (past_due_banner(ctx)) }
+                    // The billing page says it in its own words.
+                    @if ctx.past_due && !ctx.here.starts_with("/settings/billing") { (past_due_banner(ctx)) }
                     @for q in &ctx.quota { (quota_banner(q, ctx.billing)) }
                     (body)
                 }
