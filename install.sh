@@ -261,6 +261,19 @@ health_url() {
     printf 'http://%s:%s/health\n' "$host" "$port"
 }
 
+# The binary's own post-deploy checks against the address it serves on (health and
+# version, credentials required, login redirect, OpenAPI). A failure is reported,
+# not fatal: the service is installed and running either way.
+post_deploy_checks() {
+    local url
+    url=$(health_url)
+    url=${url%/health}
+    info "checking $url"
+    if ! "$BIN_DEST" verify "$url"; then
+        warn "some checks failed (above); see journalctl -u $NAME"
+    fi
+}
+
 wait_for_health() {
     local url i
     url=$(health_url)
@@ -335,6 +348,7 @@ do_install() {
     fi
     systemctl restart "$UNIT_NAME"
     wait_for_health
+    post_deploy_checks
 
     cat <<EOF
 

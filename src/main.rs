@@ -52,7 +52,11 @@ fn main() -> ExitCode {
             } else {
                 println!("{}", out.text);
             }
-            ExitCode::SUCCESS
+            if out.failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,6 +16,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 mod sourcemaps;
+mod verify;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +76,10 @@ pub enum Command {
     Check(Box<ServeConfig>),
     /// Print the OpenAPI specification.
     Openapi,
+    /// Check a deployed server from outside: health and version, credentials
+    /// required, login redirect, TLS certificate, OpenAPI; with --key a test event,
+    /// with --token also read back. Exits non-zero when a check fails.
+    Verify(verify::VerifyArgs),
     /// Print the version, the git commit and date of the build, the target and the
     /// database backends (`--json` for scripts and post-deploy checks).
     Version,
@@ -287,6 +292,8 @@ pub struct DemoArgs {
 pub struct Output {
     pub json: Value,
     pub text: String,
+    /// Printed like a success, but the process exits non-zero (a failed check).
+    pub failed: bool,
 }
 
 /// A user after an administrative change.
@@ -303,10 +310,11 @@ fn user_output(u: &AdminUser, what: &str) -> Output {
 }
 
 impl Output {
-    fn new(json: Value, text: impl Into<String>) -> Output {
+    pub(crate) fn new(json: Value, text: impl Into<String>) -> Output {
         Output {
             json,
             text: text.into(),
+            failed: false,
         }
     }
 }
@@ -377,6 +385,7 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
                 ),
             ))
         }
+        Command::Verify(args) => verify::verify(args).await,
         Command::Check(cfg) => {
             let problems = cfg.problems();
             if !problems.is_empty() {
@@ -662,7 +671,11 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                 format!("snapshot written to {}", out.display()),
             )
         }
-        Command::Serve(_) | Command::Openapi | Command::Version | Command::Check(_) => {
+        Command::Serve(_)
+        | Command::Openapi
+        | Command::Version
+        | Command::Check(_)
+        | Command::Verify(_) => {
             unreachable!()
         }
     })

@@ -110,10 +110,10 @@ pub async fn upload(db: Option<&Db>, args: UploadArgs, now: i64) -> anyhow::Resu
     for w in &warnings {
         text.push_str(&format!("warning: {w}\n"));
     }
-    Ok(Output {
-        json: json!({ "release": args.release, "artifacts": stored, "matches": matches, "warnings": warnings }),
-        text: text.trim_end().to_string(),
-    })
+    Ok(Output::new(
+        json!({ "release": args.release, "artifacts": stored, "matches": matches, "warnings": warnings }),
+        text.trim_end(),
+    ))
 }
 
 /// Every script and map below `dir`, by path relative to it (`/`-separated).
