@@ -55,6 +55,16 @@ pub struct DbConfig {
     #[arg(long, global = true)]
     pub init: bool,
 
+    /// Migrate without first backing up the SQLite database (by default `serve` and
+    /// `migrate` snapshot it into <data dir>/backups/pre-<version>-<time>.db, keeping 3).
+    #[arg(long, global = true)]
+    pub no_backup: bool,
+
+    /// Run migrations that rewrite large PostgreSQL tables (refused without it, so
+    /// that a pg_dump can be taken first).
+    #[arg(long, global = true)]
+    pub yes: bool,
+
     /// Most database connections this process opens (default: 16 on PostgreSQL, 8
     /// on SQLite). N processes on one PostgreSQL need N times this below its
     /// `max_connections`.

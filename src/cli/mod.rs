@@ -320,6 +320,14 @@ impl Output {
 }
 
 pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
+    Ok(open_and_migrate(cfg).await?.0)
+}
+
+/// Opens the database and migrates it (checked and backed up first), reporting what
+/// was applied.
+async fn open_and_migrate(
+    cfg: &DbConfig,
+) -> anyhow::Result<(Db, crate::service::upgrade::Migrated)> {
     let sync = cfg.sqlite_synchronous;
     // An empty DATABASE_URL (as env files often leave it) means the default.
     let url = cfg
@@ -341,7 +349,15 @@ pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
     let db = Db::connect_with(url, &cfg.data_dir, sync, &cfg.pool())
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-    db.migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = crate::service::upgrade::Options {
+        data_dir: &cfg.data_dir,
+        backup: !cfg.no_backup,
+        confirmed: cfg.yes,
+        now_ms: Clock::default().now_ms(),
+    };
+    let migrated = crate::service::upgrade::migrate(&db, &options)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if url.is_none() {
         // Best effort: without it a later loss of the file looks like a first start.
         let _ = std::fs::write(
@@ -349,7 +365,7 @@ pub async fn open_db(cfg: &DbConfig) -> anyhow::Result<Db> {
             "A Telemetry Tracker database lives in this directory (telemetry.db).\n",
         );
     }
-    Ok(db)
+    Ok((db, migrated))
 }
 
 /// Runs every command except `serve`.
@@ -386,6 +402,28 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
             ))
         }
         Command::Verify(args) => verify::verify(args).await,
+        Command::Migrate => {
+            let (db, migrated) = open_and_migrate(db_cfg).await?;
+            let backend = db.backend();
+            db.close().await;
+            let mut text = if migrated.applied.is_empty() {
+                "the database is up to date".to_string()
+            } else {
+                format!("applied {}", migrated.applied.join(", "))
+            };
+            if let Some(b) = &migrated.backup {
+                text.push_str(&format!("\nbacked up first to {}", b.display()));
+            }
+            Ok(Output::new(
+                json!({
+                    "migrated": true,
+                    "database": backend,
+                    "applied": migrated.applied,
+                    "backup": migrated.backup.map(|b| b.display().to_string()),
+                }),
+                text,
+            ))
+        }
         Command::Check(cfg) => {
             let problems = cfg.problems();
             if !problems.is_empty() {
@@ -451,10 +489,6 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
                 ),
             )
         }
-        Command::Migrate => Output::new(
-            json!({ "migrated": true, "database": db.backend() }),
-            "migrations applied",
-        ),
         Command::User(UserCommand::Create {
             email,
             password,
@@ -672,6 +706,7 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
             )
         }
         Command::Serve(_)
+        | Command::Migrate
         | Command::Openapi
         | Command::Version
         | Command::Check(_)

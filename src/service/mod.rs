@@ -27,3 +27,4 @@ pub mod retention;
 pub mod sentry;
 pub mod sessions;
 pub mod sourcemaps;
+pub mod upgrade;

@@ -27,6 +27,7 @@ mod orgs;
 mod projects;
 mod rollup_write;
 mod rollups;
+mod schema;
 mod sessions;
 pub mod sqlite_file;
 mod tokens;
@@ -61,6 +62,7 @@ pub use rollup_write::{
     EventCountKey, EventRollups, Labels, NewLabel, NewPropKey, PropCountKey, VitalCountKey,
 };
 pub use rollups::{Counted, GroupDimension, GroupInRange, GroupListFilter, GroupOrder};
+pub use schema::{MigrationRef, SchemaState};
 pub use sessions::{SessionActivity, SessionFilter, SessionRow};
 pub use tokens::{NewPersonalToken, TokenAuthRow, TokenRow};
 pub use usage::OwnedUsageRow;
