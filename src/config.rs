@@ -421,6 +421,15 @@ pub struct ServeConfig {
     #[arg(long, env = "RETENTION_CRON", default_value = "0 0 3 * * *")]
     pub retention_cron: String,
 
+    /// When to snapshot the SQLite database into <data dir>/backups/scheduled-<time>.db:
+    /// six-field cron, UTC (e.g. `0 30 2 * * *` nightly). `off`: never. SQLite only.
+    #[arg(long, env = "BACKUP_CRON", default_value = "off")]
+    pub backup_cron: String,
+
+    /// Scheduled backups kept (the oldest beyond it are removed).
+    #[arg(long, env = "BACKUP_KEEP", default_value_t = 7)]
+    pub backup_keep: usize,
+
     #[command(flatten)]
     pub retention: RetentionSettings,
 
@@ -542,6 +551,12 @@ impl ServeConfig {
         (!cron.is_empty() && !cron.eq_ignore_ascii_case("off")).then_some(cron)
     }
 
+    /// The backup schedule, `None` when switched off.
+    pub fn backup_schedule(&self) -> Option<&str> {
+        let cron = self.backup_cron.trim();
+        (!cron.is_empty() && !cron.eq_ignore_ascii_case("off")).then_some(cron)
+    }
+
     /// The proxies whose `X-Forwarded-For` is believed, `None` unless TRUST_PROXY.
     pub fn trusted_proxies(&self) -> Option<&[ipnet::IpNet]> {
         self.trust_proxy.then_some(self.trusted_proxies.as_slice())
@@ -595,6 +610,18 @@ impl ServeConfig {
                 "RETENTION_CRON must have six fields (sec min hour day month weekday), got {:?}",
                 self.retention_cron
             ));
+        }
+        if self
+            .backup_schedule()
+            .is_some_and(|cron| cron.split_whitespace().count() != 6)
+        {
+            problems.push(format!(
+                "BACKUP_CRON must have six fields (sec min hour day month weekday), got {:?}",
+                self.backup_cron
+            ));
+        }
+        if self.backup_keep == 0 {
+            problems.push("BACKUP_KEEP must be at least 1".into());
         }
         problems.extend(self.retention.problems());
         problems.extend(self.sourcemaps.problems());

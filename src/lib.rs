@@ -126,6 +126,11 @@ pub async fn run_server(db_cfg: DbConfig, config: ServeConfig) -> anyhow::Result
         &config.email_from,
     )?;
     let db = cli::open_db(&db_cfg).await?;
+    if config.backup_schedule().is_some() && matches!(db, store::Db::Postgres(_)) {
+        anyhow::bail!(
+            "BACKUP_CRON takes SQLite snapshots; on PostgreSQL schedule pg_dump instead (docs/OPERATIONS.md)"
+        );
+    }
     let state = build_state(db, config, Clock::default(), mailer);
     let _scheduler = jobs::start(state.clone()).await?;
     server::serve(state.clone()).await?;

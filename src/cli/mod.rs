@@ -72,6 +72,16 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Put a SQLite snapshot (from `backup`, a scheduled or a pre-migration backup) in
+    /// place of the database, after checking its integrity. Stop the server first.
+    Restore {
+        /// The snapshot to restore.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an existing database (it is kept beside, renamed).
+        #[arg(long)]
+        force: bool,
+    },
     /// Check the configuration and the database connection.
     Check(Box<ServeConfig>),
     /// Print the OpenAPI specification.
@@ -402,6 +412,42 @@ pub async fn run(db_cfg: &DbConfig, command: Command) -> anyhow::Result<Output> 
             ))
         }
         Command::Verify(args) => verify::verify(args).await,
+        Command::Restore { from, force } => {
+            if db_cfg
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.trim().starts_with("postgres"))
+            {
+                anyhow::bail!(
+                    "restore puts back SQLite snapshots; for PostgreSQL use pg_restore (docs/OPERATIONS.md)"
+                );
+            }
+            let r =
+                crate::service::backups::restore(&from, &db_cfg.data_dir, force, clock.now_ms())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut text = format!(
+                "restored {} ({} users) from {}",
+                r.database.display(),
+                r.users,
+                from.display()
+            );
+            if let Some(old) = &r.replaced {
+                text.push_str(&format!(
+                    "\nthe database it replaced is kept as {}",
+                    old.display()
+                ));
+            }
+            Ok(Output::new(
+                json!({
+                    "restored": r.database.display().to_string(),
+                    "from": from.display().to_string(),
+                    "replaced": r.replaced.map(|p| p.display().to_string()),
+                    "users": r.users,
+                }),
+                text,
+            ))
+        }
         Command::Migrate => {
             let (db, migrated) = open_and_migrate(db_cfg).await?;
             let backend = db.backend();
@@ -706,6 +752,7 @@ async fn run_with_db(db: &Db, clock: &Clock, command: Command) -> anyhow::Result
             )
         }
         Command::Serve(_)
+        | Command::Restore { .. }
         | Command::Migrate
         | Command::Openapi
         | Command::Version

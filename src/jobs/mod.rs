@@ -1,5 +1,5 @@
-//! Scheduled jobs: idle-session closing every minute and retention on
-//! `RETENTION_CRON` (`off` disables it), plus the watch on the database file; the
+//! Scheduled jobs: idle-session closing every minute, retention on `RETENTION_CRON`
+//! and SQLite snapshots on `BACKUP_CRON` (`off` disables either), plus the watch on the database file; the
 //! alert workers, the watch on what other processes change and the writer of
 //! source-map frame counts (`alerts`, `shared`, `frame_counts`) start with the
 //! state, in every process that serves.
@@ -13,7 +13,7 @@ pub mod alerts;
 mod frame_counts;
 mod shared;
 
-use crate::service::retention;
+use crate::service::{backups, retention};
 use crate::state::SharedState;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
@@ -66,6 +66,14 @@ pub async fn start(state: SharedState) -> anyhow::Result<JobScheduler> {
             .await?
         }
         None => tracing::info!("RETENTION_CRON is off: retention runs only from the CLI"),
+    }
+    if let Some(cron) = state.config.backup_schedule().map(str::to_string) {
+        schedule(&scheduler, &state, "backup", &cron, |state| async move {
+            let keep = state.config.backup_keep;
+            backups::scheduled(&state.db, keep, state.clock.now_ms()).await?;
+            Ok(())
+        })
+        .await?;
     }
     scheduler.start().await?;
     if let Ok(Some(file)) = state.db.sqlite_file().await {

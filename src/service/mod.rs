@@ -7,6 +7,7 @@ pub mod alert_watch;
 pub mod alerts;
 pub mod analytics;
 pub mod auth;
+pub mod backups;
 pub mod billing;
 pub mod deliver;
 pub mod demo;

@@ -4,7 +4,6 @@
 //! the last three kept), and on PostgreSQL names the `pg_dump` to run first and
 //! asks for `--yes` before a migration that rewrites large tables.
 
-use crate::domain::timeutil::format_rfc3339_ms;
 use crate::error::{AppError, AppResult};
 use crate::store::{Db, MigrationRef};
 use std::path::{Path, PathBuf};
@@ -103,48 +102,18 @@ pub async fn migrate(db: &Db, options: &Options<'_>) -> AppResult<Migrated> {
     Ok(migrated)
 }
 
-/// `VACUUM INTO` a new file in `<data dir>/backups`, then the oldest beyond
-/// [`BACKUPS_KEPT`] removed.
+/// A snapshot in `<data dir>/backups`, the newest [`BACKUPS_KEPT`] kept.
 async fn backup_before(db: &Db, options: &Options<'_>) -> AppResult<PathBuf> {
     let dir = options.data_dir.join("backups");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| AppError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-    let stamp: String = format_rfc3339_ms(options.now_ms)
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == 'T')
-        .take(15)
-        .collect();
-    let mut file = dir.join(format!("pre-{VERSION}-{stamp}Z.db"));
-    for n in 2.. {
-        if !file.exists() {
-            break;
-        }
-        file = dir.join(format!("pre-{VERSION}-{stamp}Z-{n}.db"));
-    }
-    if !db.backup_sqlite(&file).await? {
-        return Err(AppError::Internal("backups are SQLite snapshots".into()));
-    }
+    let file = super::backups::snapshot_into(
+        db,
+        &dir,
+        ("pre", &format!("pre-{VERSION}")),
+        BACKUPS_KEPT,
+        options.now_ms,
+    )
+    .await?
+    .ok_or_else(|| AppError::Internal("backups are SQLite snapshots".into()))?;
     tracing::info!(backup = %file.display(), "database backed up before migrating");
-    let mut kept: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("pre-") && n.ends_with(".db"))
-                })
-                .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-                .collect()
-        })
-        .unwrap_or_default();
-    kept.sort();
-    let excess = kept.len().saturating_sub(BACKUPS_KEPT);
-    for (_, old) in kept.into_iter().take(excess) {
-        if let Err(e) = std::fs::remove_file(&old) {
-            tracing::warn!(file = %old.display(), error = %e, "cannot remove an old backup");
-        }
-    }
     Ok(file)
 }

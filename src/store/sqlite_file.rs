@@ -87,3 +87,32 @@ pub fn missing_database(file: &Path) -> Option<String> {
     .collect();
     (!evidence.is_empty()).then(|| evidence.join(", "))
 }
+
+impl Db {
+    /// Opens a SQLite file read-only (a backup to check before restoring it).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn open_sqlite_read_only(path: &Path) -> StoreResult<Db> {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false);
+        Ok(Db::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?,
+        ))
+    }
+
+    /// SQLite's own check of every page and index: "ok", or what is wrong.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn integrity_check(&self) -> StoreResult<Option<String>> {
+        let Db::Sqlite(pool) = self else {
+            return Ok(None);
+        };
+        let answers: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(pool)
+            .await?;
+        Ok(Some(answers.join("; ")))
+    }
+}
