@@ -119,6 +119,11 @@ pub async fn checkout(
         .billing_of(org_id)
         .await?
         .ok_or_else(|| AppError::NotFound("no such organization".into()))?;
+    if current == Plan::SelfHosted {
+        return Err(AppError::Conflict(
+            "This organization is on SELF_HOSTED, set by the server's operator: it has no limits and needs no subscription.".into(),
+        ));
+    }
     if matches!(current, Plan::Pro | Plan::Business)
         && matches!(
             billing.subscription_status.as_deref(),

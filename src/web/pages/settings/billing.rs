@@ -166,7 +166,12 @@ pub(super) async fn billing_get(req: &Request, state: Data<&SharedState>) -> Pag
                     p class="small muted" { "Opens Stripe's customer portal: payment method, invoices, plan changes and cancellation." }
                 }
             }
-            @if !subscribed(&v) {
+            @if v.plan == Plan::SelfHosted {
+                section class="card" {
+                    h3 class="card-title" { "No subscription needed" }
+                    p { "This organization is on the SELF_HOSTED plan, set by the server's operator: no limits, nothing to pay." }
+                }
+            } @else if !subscribed(&v) {
                 section class="card" {
                     h3 class="card-title" { "Choose a plan" }
                     p class="small muted" { "Payment happens on Stripe's checkout page; you come back here afterwards." }
