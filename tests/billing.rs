@@ -694,6 +694,54 @@ async fn billing_off_has_no_routes(backend: Backend) {
     assert_eq!(web.get("/settings/billing").await.status, 404);
 }
 
+/// A subscription event about a customer no organization has yet (Checkout made
+/// it) waits, and applies once `checkout.session.completed` links the customer.
+async fn an_event_before_checkout_waits_for_it(backend: Backend) {
+    let stripe = FakeStripe::start().await;
+    let app = start(backend, &stripe, None).await;
+    let owner = sign_up(&app, "owner@example.com").await;
+    let t = now();
+    let created = signed_event(
+        "evt_early",
+        "customer.subscription.created",
+        t,
+        json!({
+            "id": "sub_early", "object": "subscription", "customer": "cus_made_by_checkout",
+            "status": "active", "cancel_at_period_end": false,
+            "items": { "data": [{ "price": { "id": PRICE_BUSINESS }, "current_period_end": t + 86_400 }] },
+        }),
+    );
+    let (status, receipt) = deliver(&app, &created).await;
+    assert_eq!(
+        (status, receipt["outcome"].as_str()),
+        (200, Some("waiting for its organization")),
+        "{receipt}"
+    );
+    assert_eq!(billing(&app, &owner).await["plan"], "FREE");
+    let completed = signed_event(
+        "evt_completed",
+        "checkout.session.completed",
+        t + 1,
+        json!({
+            "id": "cs_1", "object": "checkout.session", "client_reference_id": owner.org_id,
+            "customer": "cus_made_by_checkout", "subscription": "sub_early", "status": "complete",
+        }),
+    );
+    assert_eq!(deliver(&app, &completed).await.0, 200);
+    let after = billing(&app, &owner).await;
+    assert_eq!(
+        (
+            after["plan"].as_str(),
+            after["subscription_status"].as_str()
+        ),
+        (Some("BUSINESS"), Some("active")),
+        "{after}"
+    );
+    // Applied once: a retry of the early event is a replay now.
+    let (_, receipt) = deliver(&app, &created).await;
+    assert_eq!(receipt["processed"], false);
+}
+
 /// Another process serving the same database applies the new plan's limits within
 /// a second of the webhook reaching this one.
 async fn a_plan_change_reaches_every_process(backend: Backend) {
@@ -757,6 +805,7 @@ async fn a_plan_change_reaches_every_process(backend: Backend) {
 
 on_both_backends!(
     a_plan_change_reaches_every_process,
+    an_event_before_checkout_waits_for_it,
     checkout_upgrade_downgrade_and_cancel,
     payment_failed_and_recovered,
     events_in_any_order_once_and_signed,

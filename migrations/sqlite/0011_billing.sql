@@ -1,6 +1,7 @@
 -- Optional Stripe billing: each organization's customer and subscription as the
 -- last applied Stripe events left them, and the ids of the events processed (a
--- replayed event changes nothing).
+-- replayed event changes nothing; one that arrived before its organization was
+-- known waits for it).
 
 CREATE TABLE org_billing (
     org_id               TEXT PRIMARY KEY,
@@ -27,6 +28,11 @@ CREATE TABLE stripe_events (
     created     INTEGER NOT NULL,
     org_id      TEXT,
     outcome     TEXT NOT NULL,
-    received_at INTEGER NOT NULL
+    received_at INTEGER NOT NULL,
+    -- An event no organization was linked to yet waits here, whole, until checkout
+    -- links its customer or subscription (outcome 'no organization').
+    customer_id     TEXT,
+    subscription_id TEXT,
+    payload         TEXT
 );
-CREATE INDEX stripe_events_received ON stripe_events (received_at);
+CREATE INDEX stripe_events_waiting ON stripe_events (outcome);

@@ -211,10 +211,41 @@ pub async fn receive(
     body: &[u8],
 ) -> AppResult<Received> {
     let stripe = client(state)?;
+    let now = state.clock.now_ms();
+    signature::verify(
+        signature_header,
+        body,
+        &stripe.billing().webhook_secret,
+        now / 1000,
+    )
+    .map_err(|e| AppError::invalid("Stripe-Signature", e.to_string()))?;
+    let received = process(state, stripe, body).await?;
+    // Checkout linked a customer: events about it that came first are applied now,
+    // oldest first.
+    if let (true, Ok(event)) = (received.processed, stripe_event::parse(body)) {
+        if let Effect::CheckoutCompleted {
+            customer,
+            subscription,
+            ..
+        } = &event.effect
+        {
+            let waiting = state
+                .db
+                .waiting_stripe_events(customer.as_deref(), subscription.as_deref())
+                .await?;
+            for payload in waiting {
+                let applied = process(state, stripe, payload.as_bytes()).await?;
+                tracing::info!(event = %applied.event_id, outcome = %applied.outcome, "applied an event that arrived before checkout");
+            }
+        }
+    }
+    Ok(received)
+}
+
+/// Applies one verified event (or one that waited for its organization).
+async fn process(state: &AppState, stripe: &StripeClient, body: &[u8]) -> AppResult<Received> {
     let billing = stripe.billing();
     let now = state.clock.now_ms();
-    signature::verify(signature_header, body, &billing.webhook_secret, now / 1000)
-        .map_err(|e| AppError::invalid("Stripe-Signature", e.to_string()))?;
     let event = stripe_event::parse(body).map_err(|e| AppError::Invalid {
         message: e.0,
         field: None,
@@ -227,6 +258,7 @@ pub async fn receive(
         });
     }
     let org_id = org_of(state, &event.effect).await?;
+    let (customer, subscription) = references(&event.effect);
     let prices = prices(billing);
     let outcome = state
         .db
@@ -237,6 +269,9 @@ pub async fn receive(
                 created: event.created,
                 org_id: org_id.as_deref(),
                 now,
+                customer_id: customer,
+                subscription_id: subscription,
+                payload: body,
             },
             |current, plan| decide(current, plan, &event, &prices, now),
             |decision, from, to| AuditRow {
@@ -264,8 +299,8 @@ pub async fn receive(
     let (processed, outcome) = match outcome {
         StripeEventOutcome::Replay => (false, "already processed".to_string()),
         StripeEventOutcome::NoOrganization => {
-            tracing::warn!(event = %event.id, kind = %event.kind, "Stripe event for no organization");
-            (true, "no organization".to_string())
+            tracing::warn!(event = %event.id, kind = %event.kind, "Stripe event for no organization yet: kept until checkout links its customer");
+            (true, "waiting for its organization".to_string())
         }
         StripeEventOutcome::Processed {
             decision,
@@ -290,6 +325,24 @@ pub async fn receive(
         processed,
         outcome,
     })
+}
+
+/// The customer and subscription an event is about.
+fn references(effect: &Effect) -> (Option<&str>, Option<&str>) {
+    match effect {
+        Effect::CheckoutCompleted {
+            customer,
+            subscription,
+            ..
+        }
+        | Effect::Invoice {
+            customer,
+            subscription,
+            ..
+        } => (customer.as_deref(), subscription.as_deref()),
+        Effect::Subscription(s) => (s.customer.as_deref(), Some(s.id.as_str())),
+        Effect::Ignored => (None, None),
+    }
 }
 
 /// The organization an event is about: checkout names it; otherwise the one its

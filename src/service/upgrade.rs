@@ -95,7 +95,13 @@ pub async fn migrate(db: &Db, options: &Options<'_>) -> AppResult<Migrated> {
         }
     }
     db.migrate().await?;
-    db.record_app_version(VERSION, options.now_ms).await?;
+    // Best effort, and only when something changed: a read-only database (a fault
+    // the server reports itself) must still open.
+    if !migrated.applied.is_empty() || state.last_version.as_deref() != Some(VERSION) {
+        if let Err(e) = db.record_app_version(VERSION, options.now_ms).await {
+            tracing::warn!(error = %e, "cannot record this version in the database");
+        }
+    }
     if !migrated.applied.is_empty() {
         tracing::info!(applied = %migrated.applied.join(", "), "database migrated");
     }

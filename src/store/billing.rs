@@ -68,6 +68,10 @@ pub struct StripeEventRecord<'a> {
     pub created: i64,
     pub org_id: Option<&'a str>,
     pub now: i64,
+    /// Kept while no organization is linked to the event, to apply it once one is.
+    pub customer_id: Option<&'a str>,
+    pub subscription_id: Option<&'a str>,
+    pub payload: &'a [u8],
 }
 
 impl Db {
@@ -98,6 +102,26 @@ impl Db {
         .bind(customer_id)
         .bind(subscription_id)
         .fetch_optional(pool)
+        .await?))
+    }
+
+    /// Events that arrived before any organization was linked to their customer or
+    /// subscription, oldest first, as Stripe sent them.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn waiting_stripe_events(
+        &self,
+        customer_id: Option<&str>,
+        subscription_id: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        on_db!(self, |pool| Ok(sqlx::query_scalar(
+            "SELECT payload FROM stripe_events
+             WHERE outcome = 'no organization' AND payload IS NOT NULL
+               AND (customer_id = $1 OR subscription_id = $2)
+             ORDER BY created, id",
+        )
+        .bind(customer_id)
+        .bind(subscription_id)
+        .fetch_all(pool)
         .await?))
     }
 
@@ -144,10 +168,12 @@ impl Db {
         on_db!(self, |pool| {
             let mut tx = pool.begin().await?;
             // The first statement writes, so SQLite takes its write lock before the
-            // state is read.
+            // state is read. An event waiting for its organization is taken up again.
             let fresh = sqlx::query(
                 "INSERT INTO stripe_events (id, type, created, org_id, outcome, received_at)
-                 VALUES ($1, $2, $3, $4, 'received', $5) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, 'received', $5)
+                 ON CONFLICT (id) DO UPDATE SET outcome = 'received', org_id = excluded.org_id
+                   WHERE stripe_events.outcome = 'no organization'",
             )
             .bind(event.id)
             .bind(event.kind)
@@ -178,10 +204,16 @@ impl Db {
                 None => None,
             };
             let (Some(org_id), Some(row)) = (event.org_id, row) else {
-                sqlx::query("UPDATE stripe_events SET outcome = 'no organization' WHERE id = $1")
-                    .bind(event.id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE stripe_events SET outcome = 'no organization', customer_id = $2,
+                        subscription_id = $3, payload = $4 WHERE id = $1",
+                )
+                .bind(event.id)
+                .bind(event.customer_id)
+                .bind(event.subscription_id)
+                .bind(String::from_utf8_lossy(event.payload).into_owned())
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 return Ok(StripeEventOutcome::NoOrganization);
             };
@@ -235,7 +267,7 @@ impl Db {
                 sqlx::query(BUMP_CACHE_GENERATION).execute(&mut *tx).await?;
                 write_audit!(tx, audit(&decision, plan_before, plan));
             }
-            sqlx::query("UPDATE stripe_events SET outcome = $2 WHERE id = $1")
+            sqlx::query("UPDATE stripe_events SET outcome = $2, payload = NULL WHERE id = $1")
                 .bind(event.id)
                 .bind(decision.outcome)
                 .execute(&mut *tx)

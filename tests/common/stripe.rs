@@ -299,14 +299,25 @@ async fn known_customer(shared: &Shared, form: &Form) -> Result<String, Response
     Ok(customer.clone())
 }
 
-#[handler]
-async fn checkout(req: &Request, body: poem::Body, shared: Data<&Arc<Shared>>) -> Response {
+/// The form of a session request Stripe would take: authorized, for a known
+/// customer.
+async fn session_request(
+    req: &Request,
+    body: poem::Body,
+    shared: &Shared,
+) -> Result<(Form, String), Response> {
     if !authorized(req) {
-        return refuse(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
+        return Err(refuse(StatusCode::UNAUTHORIZED, "Invalid API Key provided"));
     }
     let form = form_of(&body.into_vec().await.unwrap_or_default());
-    let customer = match known_customer(&shared, &form).await {
-        Ok(c) => c,
+    let customer = known_customer(shared, &form).await?;
+    Ok((form, customer))
+}
+
+#[handler]
+async fn checkout(req: &Request, body: poem::Body, shared: Data<&Arc<Shared>>) -> Response {
+    let (form, customer) = match session_request(req, body, &shared).await {
+        Ok(asked) => asked,
         Err(refusal) => return refusal,
     };
     let id = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
@@ -329,12 +340,8 @@ async fn checkout(req: &Request, body: poem::Body, shared: Data<&Arc<Shared>>) -
 
 #[handler]
 async fn portal(req: &Request, body: poem::Body, shared: Data<&Arc<Shared>>) -> Response {
-    if !authorized(req) {
-        return refuse(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
-    }
-    let form = form_of(&body.into_vec().await.unwrap_or_default());
-    let customer = match known_customer(&shared, &form).await {
-        Ok(c) => c,
+    let (form, customer) = match session_request(req, body, &shared).await {
+        Ok(asked) => asked,
         Err(refusal) => return refusal,
     };
     let id = format!("bps_{}", uuid::Uuid::new_v4().simple());
